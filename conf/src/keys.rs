@@ -1,0 +1,379 @@
+//! Every setting, by the names it has in each source, and how its value is read.
+//!
+//! This table is the single list of settings: the TOML reader, the torsocks.conf reader, the
+//! environment reader, `torify show` and the documentation tests all walk it.
+
+use std::path::PathBuf;
+
+use crate::model::{Ipv4Net, Isolation, Localhost, LogLevel, TorAddress};
+use crate::secret::Secret;
+
+/// A setting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
+pub enum Key {
+    /// Tor's SOCKS address.
+    TorAddress,
+    /// Tor's SOCKS port.
+    TorPort,
+    /// SOCKS5 username.
+    Username,
+    /// SOCKS5 password.
+    Password,
+    /// Isolation mode.
+    Isolation,
+    /// torsocks' IsolatePID switch: `1` is isolation mode `process`, `0` is `none`.
+    IsolatePid,
+    /// The `.onion` stand-in address block.
+    OnionRange,
+    /// listen()/accept() on internet sockets.
+    AllowInbound,
+    /// Loopback that may bypass Tor: 0, 1 (TCP) or 2 (TCP and UDP).
+    AllowOutboundLocalhost,
+    /// Log level, 1 to 5.
+    LogLevel,
+    /// Timestamps on log lines.
+    LogTime,
+    /// Log file.
+    LogFile,
+    /// torsocks' EnableIPv6: accepted and ignored, IPv6 always goes through Tor.
+    EnableIpv6,
+}
+
+/// A setting's names and documentation.
+#[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
+pub struct KeyInfo {
+    /// The setting.
+    pub key: Key,
+    /// Dotted name in torify.toml.
+    pub toml: Option<&'static str>,
+    /// Directive in a legacy torsocks.conf.
+    pub legacy: Option<&'static str>,
+    /// Environment variable.
+    pub env: Option<&'static str>,
+    /// Shown masked, zeroized on drop.
+    pub secret: bool,
+    /// What a valid value looks like, for error messages.
+    pub expects: &'static str,
+}
+
+const fn info(
+    key: Key,
+    toml: Option<&'static str>,
+    legacy: Option<&'static str>,
+    env: Option<&'static str>,
+    expects: &'static str,
+) -> KeyInfo {
+    KeyInfo {
+        key,
+        toml,
+        legacy,
+        env,
+        secret: matches!(key, Key::Username | Key::Password),
+        expects,
+    }
+}
+
+/// Every setting.
+pub const KEYS: &[KeyInfo] = &[
+    info(
+        Key::TorAddress,
+        Some("tor.address"),
+        Some("TorAddress"),
+        Some("TORSOCKS_TOR_ADDRESS"),
+        "an IPv4 or IPv6 address, or unix:/absolute/path",
+    ),
+    info(
+        Key::TorPort,
+        Some("tor.port"),
+        Some("TorPort"),
+        Some("TORSOCKS_TOR_PORT"),
+        "a port from 1 to 65535 (Tor's SocksPort, 9050 for a tor daemon)",
+    ),
+    info(
+        Key::Username,
+        Some("tor.username"),
+        Some("SOCKS5Username"),
+        Some("TORSOCKS_USERNAME"),
+        "1 to 255 bytes, together with a password",
+    ),
+    info(
+        Key::Password,
+        Some("tor.password"),
+        Some("SOCKS5Password"),
+        Some("TORSOCKS_PASSWORD"),
+        "1 to 255 bytes, together with a username",
+    ),
+    info(
+        Key::Isolation,
+        Some("tor.isolation"),
+        None,
+        Some("TORIFY_ISOLATION"),
+        "one of none, session, process, destination, connection",
+    ),
+    info(
+        Key::IsolatePid,
+        None,
+        Some("IsolatePID"),
+        Some("TORSOCKS_ISOLATE_PID"),
+        "0 or 1",
+    ),
+    info(
+        Key::OnionRange,
+        Some("dns.onion_range"),
+        Some("OnionAddrRange"),
+        Some("TORIFY_ONION_RANGE"),
+        "an IPv4 block such as 127.42.42.0/24 (prefix /8 to /32, host bits zero)",
+    ),
+    info(
+        Key::AllowInbound,
+        Some("allow.inbound"),
+        Some("AllowInbound"),
+        Some("TORSOCKS_ALLOW_INBOUND"),
+        "0 or 1 (true or false in torify.toml)",
+    ),
+    info(
+        Key::AllowOutboundLocalhost,
+        Some("allow.outbound_localhost"),
+        Some("AllowOutboundLocalhost"),
+        Some("TORIFY_ALLOW_OUTBOUND_LOCALHOST"),
+        "0 (refuse), 1 (TCP) or 2 (TCP and UDP)",
+    ),
+    info(
+        Key::LogLevel,
+        Some("log.level"),
+        None,
+        Some("TORSOCKS_LOG_LEVEL"),
+        "1 to 5, or none, error, warn, notice, debug",
+    ),
+    info(
+        Key::LogTime,
+        Some("log.time"),
+        None,
+        Some("TORSOCKS_LOG_TIME"),
+        "0 or 1 (true or false in torify.toml)",
+    ),
+    info(
+        Key::LogFile,
+        Some("log.file"),
+        None,
+        Some("TORSOCKS_LOG_FILE_PATH"),
+        "an absolute file path",
+    ),
+    info(
+        Key::EnableIpv6,
+        None,
+        Some("EnableIPv6"),
+        Some("TORSOCKS_ENABLE_IPV6"),
+        "0 or 1",
+    ),
+];
+
+/// The table row of `key`.
+pub fn key_info(key: Key) -> &'static KeyInfo {
+    KEYS.iter()
+        .find(|i| i.key == key)
+        .unwrap_or(&KEYS[0])
+}
+
+/// A value as a source hands it over, before it is checked.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Raw<'a> {
+    /// Text from the environment, a flag or a torsocks.conf line: numbers come as text.
+    Text(&'a str),
+    /// A TOML string.
+    TomlStr(&'a str),
+    /// A TOML integer.
+    Int(i64),
+    /// A TOML boolean.
+    Bool(bool),
+    /// Some other TOML type (its name).
+    Other(&'static str),
+}
+
+/// A checked value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Value {
+    Address(TorAddress),
+    Port(u16),
+    Secret(Secret),
+    Isolation(Isolation),
+    Flag(bool),
+    Range(Ipv4Net),
+    Localhost(Localhost),
+    Level(LogLevel),
+    Path(PathBuf),
+}
+
+fn int_of(raw: Raw<'_>) -> Result<i64, String> {
+    match raw {
+        Raw::Int(n) => Ok(n),
+        Raw::Text(s) => s
+            .parse::<i64>()
+            .map_err(|_| format!("{s:?} is not a number")),
+        Raw::TomlStr(s) => Err(format!("{s:?} is a string, not a number")),
+        Raw::Bool(b) => Err(format!("{b} is a boolean, not a number")),
+        Raw::Other(t) => Err(format!("a {t} is not a number")),
+    }
+}
+
+fn text_of(raw: Raw<'_>) -> Result<&str, String> {
+    match raw {
+        Raw::Text(s) | Raw::TomlStr(s) => Ok(s),
+        Raw::Int(n) => Err(format!("{n} is a number, not a string")),
+        Raw::Bool(b) => Err(format!("{b} is a boolean, not a string")),
+        Raw::Other(t) => Err(format!("a {t} is not a string")),
+    }
+}
+
+fn bool_of(raw: Raw<'_>) -> Result<bool, String> {
+    match raw {
+        Raw::Bool(b) => Ok(b),
+        Raw::Text("0") => Ok(false),
+        Raw::Text("1") => Ok(true),
+        Raw::Text(s) => Err(format!("{s:?} is neither 0 nor 1")),
+        Raw::TomlStr(s) => Err(format!("{s:?} is a string, not true or false")),
+        Raw::Int(n) => Err(format!("{n} is a number, not true or false")),
+        Raw::Other(t) => Err(format!("a {t} is not true or false")),
+    }
+}
+
+fn credential(raw: Raw<'_>) -> Result<Value, String> {
+    let s = text_of(raw)?;
+    // RFC 1929 gives each field one length byte; an empty field is how Tor spells "no
+    // credentials", which would silently undo the isolation the user asked for.
+    if s.is_empty() || s.len() > 255 {
+        return Err(format!("is {} bytes long", s.len()));
+    }
+    Ok(Value::Secret(Secret::new(s.to_owned())))
+}
+
+/// Checks `raw` as a value of `key`; the error is the problem, without location or fix.
+pub(crate) fn parse_value(key: Key, raw: Raw<'_>) -> Result<Value, String> {
+    match key {
+        Key::TorAddress => text_of(raw)?.parse().map(Value::Address),
+        Key::TorPort => {
+            let n = int_of(raw)?;
+            u16::try_from(n)
+                .ok()
+                .filter(|p| *p != 0)
+                .map(Value::Port)
+                .ok_or_else(|| format!("port {n} is out of range 1-65535"))
+        }
+        Key::Username | Key::Password => credential(raw),
+        Key::Isolation => text_of(raw)?.parse().map(Value::Isolation),
+        Key::IsolatePid | Key::AllowInbound | Key::LogTime | Key::EnableIpv6 => {
+            bool_of(raw).map(Value::Flag)
+        }
+        Key::OnionRange => text_of(raw)?.parse().map(Value::Range),
+        Key::AllowOutboundLocalhost => {
+            let n = int_of(raw)?;
+            Localhost::from_level(n)
+                .map(Value::Localhost)
+                .ok_or_else(|| format!("{n} is not 0, 1 or 2"))
+        }
+        Key::LogLevel => {
+            let level = match raw {
+                Raw::Int(n) => LogLevel::from_number(n),
+                other => LogLevel::parse(text_of(other)?),
+            };
+            level
+                .map(Value::Level)
+                .ok_or_else(|| "is not a log level".to_owned())
+        }
+        Key::LogFile => {
+            let s = text_of(raw)?;
+            if !s.starts_with('/') {
+                return Err(format!("log file {s:?} is not an absolute path"));
+            }
+            Ok(Value::Path(PathBuf::from(s)))
+        }
+    }
+}
+
+/// The known name nearest to `name` (for "did you mean" hints), if one is close.
+pub(crate) fn nearest<'a>(name: &str, known: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    known
+        .map(|k| (edit_distance(&name.to_ascii_lowercase(), &k.to_ascii_lowercase()), k))
+        .filter(|(d, k)| *d <= 2.max(k.len() / 4))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diag = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let next = (diag + usize::from(ca != *cb))
+                .min(row[j] + 1)
+                .min(row[j + 1] + 1);
+            diag = row[j + 1];
+            row[j + 1] = next;
+        }
+    }
+    row[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_key_has_one_row_and_a_name_somewhere() {
+        for info in KEYS {
+            assert_eq!(KEYS.iter().filter(|i| i.key == info.key).count(), 1);
+            assert!(info.toml.is_some() || info.legacy.is_some() || info.env.is_some());
+        }
+    }
+
+    #[test]
+    fn values_are_checked_per_key() {
+        use Raw::*;
+        let ok: &[(Key, Raw<'_>)] = &[
+            (Key::TorPort, Int(9050)),
+            (Key::TorPort, Text("9150")),
+            (Key::TorAddress, Text("::1")),
+            (Key::AllowInbound, Bool(true)),
+            (Key::AllowInbound, Text("0")),
+            (Key::AllowOutboundLocalhost, Text("2")),
+            (Key::LogLevel, TomlStr("debug")),
+            (Key::LogLevel, Int(5)),
+            (Key::Isolation, TomlStr("connection")),
+            (Key::Username, Text("alice")),
+            (Key::LogFile, Text("/tmp/torify.log")),
+        ];
+        for (key, raw) in ok {
+            assert!(parse_value(*key, *raw).is_ok(), "{key:?} {raw:?}");
+        }
+        let bad: &[(Key, Raw<'_>, &str)] = &[
+            (Key::TorPort, Int(70000), "port 70000 is out of range 1-65535"),
+            (Key::TorPort, Int(0), "port 0 is out of range 1-65535"),
+            (Key::TorPort, TomlStr("9050"), "\"9050\" is a string, not a number"),
+            (Key::TorPort, Text("ninety"), "\"ninety\" is not a number"),
+            (Key::TorAddress, Text("tor.example"), "\"tor.example\" is not an IP address (host names are not accepted)"),
+            (Key::AllowInbound, Text("yes"), "\"yes\" is neither 0 nor 1"),
+            (Key::AllowInbound, TomlStr("true"), "\"true\" is a string, not true or false"),
+            (Key::AllowOutboundLocalhost, Int(3), "3 is not 0, 1 or 2"),
+            (Key::LogLevel, Int(9), "is not a log level"),
+            (Key::Isolation, TomlStr("pid"), "\"pid\" is not an isolation mode"),
+            (Key::Username, Text(""), "is 0 bytes long"),
+            (Key::LogFile, Text("torify.log"), "log file \"torify.log\" is not an absolute path"),
+            (Key::OnionRange, Other("array"), "a array is not a string"),
+        ];
+        for (key, raw, problem) in bad {
+            assert_eq!(parse_value(*key, *raw).err().as_deref(), Some(*problem), "{key:?}");
+        }
+    }
+
+    #[test]
+    fn suggestions_find_near_misses_only() {
+        let known = ["tor.address", "tor.port", "allow.inbound"];
+        assert_eq!(nearest("tor.adress", known.into_iter()), Some("tor.address"));
+        assert_eq!(nearest("tor.prot", known.into_iter()), Some("tor.port"));
+        assert_eq!(nearest("completely.else", known.into_iter()), None);
+    }
+}

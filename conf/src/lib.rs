@@ -1,0 +1,24 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+
+mod error;
+mod keys;
+mod layer;
+mod load;
+mod model;
+mod secret;
+mod show;
+mod source;
+
+pub use error::{ConfError, Origin};
+pub use keys::{KEYS, Key, KeyInfo, key_info};
+pub use load::{FILE_VARIABLES, FlagValue, Loaded, SYSTEM_FILES, Sources, check_file, load};
+pub use model::{
+    Credentials, Ipv4Net, Isolation, Localhost, LogLevel, LogSettings, Settings, SocksEndpoint,
+    TorAddress,
+};
+pub use secret::{MASK, Secret};
+pub use show::render;
+
+#[cfg(test)]
+mod tests;

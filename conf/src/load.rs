@@ -1,0 +1,239 @@
+//! Finding the file, merging the sources in order, and checking the result as a whole.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::error::{ConfError, Origin};
+use crate::keys::{Key, Raw, Value};
+use crate::layer::Layer;
+use crate::model::{Credentials, Isolation, Settings};
+use crate::source;
+
+/// System-wide files, tried in this order when no file is named.
+pub const SYSTEM_FILES: [&str; 2] = ["/etc/torify/torify.toml", "/etc/tor/torsocks.conf"];
+
+/// Variables that name a configuration file, tried in this order.
+pub const FILE_VARIABLES: [&str; 2] = ["TORIFY_CONF_FILE", "TORSOCKS_CONF_FILE"];
+
+/// A value given on the launcher's command line.
+#[derive(Clone, Debug)]
+pub struct FlagValue {
+    /// The setting.
+    pub key: Key,
+    /// The value as typed.
+    pub value: String,
+    /// The flag, for messages (`-P`).
+    pub flag: &'static str,
+}
+
+/// Everything settings may come from.
+pub struct Sources<'a> {
+    /// Environment lookup.
+    pub env: &'a dyn Fn(&str) -> Option<String>,
+    /// The process is secure-exec (`AT_SECURE`): ignore the environment, and files it names.
+    pub secure: bool,
+    /// A file named on the command line (`-c`); it must exist.
+    pub config_flag: Option<&'a Path>,
+    /// Values from launcher flags.
+    pub flags: &'a [FlagValue],
+    /// System-wide files to try when no file is named ([`SYSTEM_FILES`] outside tests).
+    pub system_files: &'a [&'a str],
+}
+
+/// The effective settings and where each came from.
+#[derive(Debug)]
+pub struct Loaded {
+    /// The settings.
+    pub settings: Settings,
+    /// The file that was read, if any.
+    pub file: Option<PathBuf>,
+    /// Where each setting that is not a default came from.
+    pub origins: BTreeMap<Key, Origin>,
+    /// Things worth saying that are not errors (a later source overriding isolation).
+    pub notes: Vec<String>,
+}
+
+impl Loaded {
+    /// Where `key`'s value came from.
+    pub fn origin(&self, key: Key) -> &Origin {
+        self.origins.get(&key).unwrap_or(&Origin::Default)
+    }
+}
+
+/// Which file to read: the first one named (which must then exist) or the first that exists.
+/// The origin says who named it, for the error when it cannot be read.
+fn choose_file(src: &Sources<'_>) -> Option<(PathBuf, Origin, bool)> {
+    if let Some(path) = src.config_flag {
+        return Some((path.to_owned(), Origin::Flag("-c"), true));
+    }
+    if !src.secure {
+        for var in FILE_VARIABLES {
+            if let Some(path) = (src.env)(var).filter(|p| !p.is_empty()) {
+                return Some((PathBuf::from(path), Origin::Env(var), true));
+            }
+        }
+        let user_dir = (src.env)("XDG_CONFIG_HOME")
+            .filter(|d| d.starts_with('/'))
+            .map(PathBuf::from)
+            .or_else(|| {
+                (src.env)("HOME")
+                    .filter(|d| d.starts_with('/'))
+                    .map(|h| Path::new(&h).join(".config"))
+            });
+        if let Some(dir) = user_dir {
+            let path = dir.join("torify/torify.toml");
+            if path.exists() {
+                return Some((path, Origin::Default, false));
+            }
+        }
+    }
+    src.system_files
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+        .map(|p| (p, Origin::Default, false))
+}
+
+/// Reads and checks one file: TOML when the name ends in `.toml`, torsocks.conf otherwise.
+fn read_file(path: &Path, named_by: &Origin) -> Result<Layer, ConfError> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        let what = match named_by {
+            Origin::Default => "it".to_owned(),
+            other => other.to_string(),
+        };
+        ConfError::new(
+            Origin::File {
+                path: path.to_owned(),
+                line: 0,
+                col: 0,
+            },
+            format!("cannot read the configuration file: {e}"),
+            format!("fix the path or permissions, or stop naming {what}"),
+        )
+    })?;
+    if path.extension().is_some_and(|e| e == "toml") {
+        source::toml_file::read(path, &text)
+    } else {
+        source::legacy::read(path, &text)
+    }
+}
+
+/// Checks a configuration file on its own (for `torify check` and tests).
+pub fn check_file(path: &Path) -> Result<(), ConfError> {
+    read_file(path, &Origin::Default).map(|_| ())
+}
+
+fn flags_layer(flags: &[FlagValue]) -> Result<Layer, ConfError> {
+    let mut layer = Layer::default();
+    for f in flags {
+        layer.set(f.key, Raw::Text(&f.value), Origin::Flag(f.flag), f.flag)?;
+    }
+    layer.check_consistent()?;
+    Ok(layer)
+}
+
+/// Loads the effective settings: defaults < file < environment < flags.
+pub fn load(src: &Sources<'_>) -> Result<Loaded, ConfError> {
+    let mut layers = Vec::with_capacity(3);
+    let chosen = choose_file(src);
+    if let Some((path, named_by, _)) = &chosen {
+        layers.push(read_file(path, named_by)?);
+    }
+    if !src.secure {
+        layers.push(source::env::read(src.env)?);
+    }
+    layers.push(flags_layer(src.flags)?);
+    let mut loaded = merge(layers)?;
+    loaded.file = chosen.map(|(p, _, _)| p);
+    Ok(loaded)
+}
+
+fn merge(layers: Vec<Layer>) -> Result<Loaded, ConfError> {
+    let mut values: BTreeMap<Key, (Value, Origin)> = BTreeMap::new();
+    let mut notes = Vec::new();
+    for layer in layers {
+        let sets_credentials = layer.values.contains_key(&Key::Username)
+            || layer.values.contains_key(&Key::Password);
+        let sets_isolation = layer.values.contains_key(&Key::Isolation);
+        // Across sources the later one wins, also between credentials and isolation.
+        if sets_credentials
+            && let Some((Value::Isolation(mode), origin)) = values.get(&Key::Isolation)
+            && *mode != Isolation::None
+        {
+            notes.push(format!(
+                "isolation mode {mode} from {origin} is replaced by explicit SOCKS credentials"
+            ));
+            values.remove(&Key::Isolation);
+        }
+        if sets_isolation && !sets_credentials {
+            for key in [Key::Username, Key::Password] {
+                if let Some((_, origin)) = values.remove(&key) {
+                    notes.push(format!(
+                        "SOCKS credentials from {origin} are replaced by the isolation setting"
+                    ));
+                }
+            }
+        }
+        values.extend(layer.values);
+    }
+    build(values, notes)
+}
+
+fn build(
+    values: BTreeMap<Key, (Value, Origin)>,
+    notes: Vec<String>,
+) -> Result<Loaded, ConfError> {
+    let mut s = Settings::default();
+    let mut username = None;
+    let mut password = None;
+    let mut origins = BTreeMap::new();
+    for (key, (value, origin)) in values {
+        match (key, value) {
+            (Key::TorAddress, Value::Address(a)) => s.tor_address = a,
+            (Key::TorPort, Value::Port(p)) => s.tor_port = p,
+            (Key::Username, Value::Secret(u)) => username = Some((u, origin.clone())),
+            (Key::Password, Value::Secret(p)) => password = Some((p, origin.clone())),
+            (Key::Isolation, Value::Isolation(m)) => s.isolation = m,
+            (Key::OnionRange, Value::Range(r)) => s.onion_range = r,
+            (Key::AllowInbound, Value::Flag(b)) => s.allow_inbound = b,
+            (Key::AllowOutboundLocalhost, Value::Localhost(l)) => s.allow_outbound_localhost = l,
+            (Key::LogLevel, Value::Level(l)) => s.log.level = l,
+            (Key::LogTime, Value::Flag(b)) => s.log.time = b,
+            (Key::LogFile, Value::Path(p)) => s.log.file = Some(p),
+            // Accepted for torsocks.conf compatibility; IPv6 always goes through Tor.
+            (Key::EnableIpv6, Value::Flag(_)) => {}
+            (key, _) => {
+                return Err(ConfError::new(
+                    origin,
+                    format!("internal error: unexpected value for {key:?}"),
+                    "report this as a bug",
+                ));
+            }
+        }
+        origins.insert(key, origin);
+    }
+    s.credentials = match (username, password) {
+        (None, None) => None,
+        (Some((username, _)), Some((password, _))) => Some(Credentials { username, password }),
+        (Some((_, origin)), None) => {
+            return Err(ConfError::new(
+                origin,
+                "a SOCKS username is set but no password",
+                "set the password too (tor.password, SOCKS5Password, TORSOCKS_PASSWORD or -p), or neither",
+            ));
+        }
+        (None, Some((_, origin))) => {
+            return Err(ConfError::new(
+                origin,
+                "a SOCKS password is set but no username",
+                "set the username too (tor.username, SOCKS5Username, TORSOCKS_USERNAME or -u), or neither",
+            ));
+        }
+    };
+    Ok(Loaded {
+        settings: s,
+        file: None,
+        origins,
+        notes,
+    })
+}

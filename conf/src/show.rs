@@ -1,0 +1,50 @@
+//! The effective settings as `torify show` prints them: one line per setting, with its source.
+
+use std::fmt::Write;
+
+use crate::keys::Key;
+use crate::load::Loaded;
+use crate::secret::MASK;
+
+/// One line per setting (`name = value  # source`), secrets masked.
+pub fn render(loaded: &Loaded) -> String {
+    let s = &loaded.settings;
+    let creds = s.credentials.as_ref();
+    let rows: [(&str, String, Key); 10] = [
+        ("tor.address", s.tor_address.to_string(), Key::TorAddress),
+        ("tor.port", s.tor_port.to_string(), Key::TorPort),
+        ("tor.username", creds.map_or_else(|| "(none)".into(), |_| MASK.into()), Key::Username),
+        ("tor.password", creds.map_or_else(|| "(none)".into(), |_| MASK.into()), Key::Password),
+        ("tor.isolation", s.isolation.to_string(), Key::Isolation),
+        ("dns.onion_range", s.onion_range.to_string(), Key::OnionRange),
+        ("allow.inbound", s.allow_inbound.to_string(), Key::AllowInbound),
+        (
+            "allow.outbound_localhost",
+            s.allow_outbound_localhost.level().to_string(),
+            Key::AllowOutboundLocalhost,
+        ),
+        ("log.level", s.log.level.to_string(), Key::LogLevel),
+        ("log.time", s.log.time.to_string(), Key::LogTime),
+    ];
+    let mut out = String::new();
+    let file = loaded
+        .file
+        .as_ref()
+        .map_or_else(|| "(none: built-in defaults)".to_owned(), |p| p.display().to_string());
+    let _ = writeln!(out, "# settings file: {file}");
+    for (name, value, key) in rows {
+        let origin = loaded.origin(key);
+        let _ = writeln!(out, "{name} = {value}  # {}: {origin}", origin.kind());
+    }
+    let log_file = s
+        .log
+        .file
+        .as_ref()
+        .map_or_else(|| "(stderr)".to_owned(), |p| p.display().to_string());
+    let origin = loaded.origin(Key::LogFile);
+    let _ = writeln!(out, "log.file = {log_file}  # {}: {origin}", origin.kind());
+    for note in &loaded.notes {
+        let _ = writeln!(out, "# note: {note}");
+    }
+    out
+}

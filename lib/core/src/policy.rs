@@ -1,0 +1,179 @@
+//! The one question every hook asks: proxy it through Tor, pass it to libc, or refuse it.
+//!
+//! Pure functions of (family, type, destination, settings). The hooks in `libtorify` convert
+//! C arguments into these types, ask, and act on the answer.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use torify_conf::{Localhost, Settings, SocksEndpoint};
+
+use crate::refusal::{Reason, Refusal};
+
+/// What kind of socket a call is made on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SocketKind {
+    /// AF_INET, AF_UNIX, …
+    pub family: i32,
+    /// SOCK_STREAM, SOCK_DGRAM, … without SOCK_NONBLOCK/SOCK_CLOEXEC.
+    pub ty: i32,
+}
+
+impl SocketKind {
+    /// True for AF_INET and AF_INET6.
+    pub fn is_inet(self) -> bool {
+        is_inet(self.family)
+    }
+}
+
+fn is_inet(family: i32) -> bool {
+    family == libc::AF_INET || family == libc::AF_INET6
+}
+
+/// Families that never leave the machine: unix sockets, the kernel's netlink, the kernel's
+/// crypto API. Everything else that is not AF_INET/AF_INET6 could carry packets past Tor.
+pub fn is_local_family(family: i32) -> bool {
+    matches!(family, libc::AF_UNIX | libc::AF_NETLINK | libc::AF_ALG)
+}
+
+/// The answer for socket().
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SocketVerdict {
+    /// Let libc create it.
+    Libc,
+    /// Fail with this errno.
+    Refuse(Refusal),
+}
+
+/// Decides socket(family, ty, protocol); `ty` may carry SOCK_NONBLOCK/SOCK_CLOEXEC.
+pub fn socket(family: i32, ty: i32, protocol: i32, s: &Settings) -> SocketVerdict {
+    let ty = ty & !(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC);
+    let refuse = |errno, reason| SocketVerdict::Refuse(Refusal { errno, reason });
+    if is_local_family(family) {
+        return SocketVerdict::Libc;
+    }
+    if !is_inet(family) {
+        return refuse(libc::EAFNOSUPPORT, Reason::Family(family));
+    }
+    match ty {
+        libc::SOCK_STREAM if protocol == 0 || protocol == libc::IPPROTO_TCP => SocketVerdict::Libc,
+        // SCTP's one-to-one style and MPTCP are stream sockets too, but not TCP.
+        libc::SOCK_STREAM => refuse(libc::EPROTONOSUPPORT, Reason::Protocol(protocol)),
+        // UDP may only ever reach loopback, and only at level 2; sendto/connect decide.
+        libc::SOCK_DGRAM if s.allow_outbound_localhost == Localhost::TcpUdp => SocketVerdict::Libc,
+        _ => refuse(libc::EPERM, Reason::SocketType { family, ty }),
+    }
+}
+
+/// Where a connect() (or a sendto()) points.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Destination {
+    /// An internet address.
+    Inet(SocketAddr),
+    /// AF_UNSPEC: dissolve the association.
+    Unspec,
+    /// A unix socket path or another non-internet family.
+    Other(i32),
+}
+
+/// The answer for connect().
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConnectVerdict {
+    /// Let libc connect directly (local sockets, Tor itself, allowed loopback).
+    Libc,
+    /// Connect through Tor to this address (IPv4-mapped IPv6 already unwrapped).
+    Proxy(SocketAddr),
+    /// Connect through Tor by the `.onion` name this stand-in address was handed out for.
+    ProxyOnion(Ipv4Addr, u16),
+    /// Fail with this errno.
+    Refuse(Refusal),
+}
+
+/// `::ffff:a.b.c.d` is an IPv4 destination in IPv6 clothing; judge it as IPv4.
+pub fn unmap(addr: SocketAddr) -> SocketAddr {
+    match addr {
+        SocketAddr::V6(v6) => match v6.ip().to_ipv4_mapped() {
+            Some(v4) => SocketAddr::new(IpAddr::V4(v4), v6.port()),
+            None => addr,
+        },
+        SocketAddr::V4(_) => addr,
+    }
+}
+
+fn is_unspecified(ip: IpAddr) -> bool {
+    match ip {
+        // 0.0.0.0/8 is "this network": Linux connects 0.0.0.0 to the local host.
+        IpAddr::V4(v4) => v4.octets()[0] == 0,
+        IpAddr::V6(v6) => v6.is_unspecified(),
+    }
+}
+
+/// The Tor SOCKS address, if it is an internet one.
+fn tor_inet(s: &Settings) -> Option<SocketAddr> {
+    match s.socks_endpoint() {
+        SocksEndpoint::Inet(a) => Some(unmap(a)),
+        _ => None,
+    }
+}
+
+/// Decides connect(fd, dest) for a socket of `kind`.
+pub fn connect(kind: SocketKind, dest: Destination, s: &Settings) -> ConnectVerdict {
+    let refuse = |errno, reason| ConnectVerdict::Refuse(Refusal { errno, reason });
+    if is_local_family(kind.family) {
+        return ConnectVerdict::Libc;
+    }
+    if !kind.is_inet() {
+        // A socket of a refused family that we did not create (inherited, or made by a raw
+        // syscall): still nothing of it goes out.
+        return refuse(libc::EAFNOSUPPORT, Reason::Family(kind.family));
+    }
+    let raw = match dest {
+        Destination::Inet(a) => a,
+        // Dissolving an association or an address the kernel rejects for an internet socket
+        // sends nothing.
+        Destination::Unspec | Destination::Other(_) => return ConnectVerdict::Libc,
+    };
+    let stream = kind.ty == libc::SOCK_STREAM;
+    // The kernel refuses an address of the other family on a TCP socket; so do we (only UDP
+    // over IPv6 takes an IPv4 sockaddr, and it is judged by its address below).
+    let family_matches = matches!(
+        (kind.family, raw),
+        (libc::AF_INET, SocketAddr::V4(_)) | (libc::AF_INET6, SocketAddr::V6(_))
+    );
+    if stream && !family_matches {
+        return refuse(libc::EAFNOSUPPORT, Reason::FamilyMismatch(raw));
+    }
+    let addr = unmap(raw);
+    if is_unspecified(addr.ip()) {
+        return refuse(libc::EPERM, Reason::Unspecified(raw));
+    }
+    let loopback = addr.ip().is_loopback();
+    if !stream {
+        return if loopback && s.allow_outbound_localhost == Localhost::TcpUdp {
+            ConnectVerdict::Libc
+        } else {
+            refuse(libc::EPERM, Reason::Datagram(raw))
+        };
+    }
+    if tor_inet(s) == Some(addr) {
+        return ConnectVerdict::Libc;
+    }
+    if let IpAddr::V4(v4) = addr.ip()
+        && s.onion_range.contains(v4)
+    {
+        return ConnectVerdict::ProxyOnion(v4, addr.port());
+    }
+    if loopback {
+        return if s.allow_outbound_localhost >= Localhost::Tcp {
+            ConnectVerdict::Libc
+        } else {
+            refuse(libc::EPERM, Reason::Loopback(raw))
+        };
+    }
+    ConnectVerdict::Proxy(addr)
+}
+
+#[cfg(test)]
+mod tests;
