@@ -259,7 +259,7 @@ pub(crate) fn parse_value(key: Key, raw: Raw<'_>) -> Result<Value, String> {
                 .ok()
                 .filter(|p| *p != 0)
                 .map(Value::Port)
-                .ok_or_else(|| format!("port {n} is out of range 1-65535"))
+                .ok_or_else(|| format!("{n} is out of range 1-65535"))
         }
         Key::Username | Key::Password => credential(raw),
         Key::Isolation => text_of(raw)?.parse().map(Value::Isolation),
@@ -350,8 +350,8 @@ mod tests {
             assert!(parse_value(*key, *raw).is_ok(), "{key:?} {raw:?}");
         }
         let bad: &[(Key, Raw<'_>, &str)] = &[
-            (Key::TorPort, Int(70000), "port 70000 is out of range 1-65535"),
-            (Key::TorPort, Int(0), "port 0 is out of range 1-65535"),
+            (Key::TorPort, Int(70000), "70000 is out of range 1-65535"),
+            (Key::TorPort, Int(0), "0 is out of range 1-65535"),
             (Key::TorPort, TomlStr("9050"), "\"9050\" is a string, not a number"),
             (Key::TorPort, Text("ninety"), "\"ninety\" is not a number"),
             (Key::TorAddress, Text("tor.example"), "\"tor.example\" is not an IP address (host names are not accepted)"),

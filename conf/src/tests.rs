@@ -268,12 +268,12 @@ fn bad_input_is_one_line_with_location_problem_and_fix() {
         (
             "port.toml",
             "[tor]\nport = 70000\n",
-            "port.toml:2:8: tor.port port 70000 is out of range 1-65535; set tor.port to a port from 1 to 65535 (Tor's SocksPort, 9050 for a tor daemon)",
+            "port.toml:2:8: tor.port 70000 is out of range 1-65535; set tor.port to a port from 1 to 65535 (Tor's SocksPort, 9050 for a tor daemon)",
         ),
         (
             "port.conf",
             "TorPort 70000\n",
-            "port.conf:1:9: TorPort port 70000 is out of range 1-65535; set TorPort to a port from 1 to 65535",
+            "port.conf:1:9: TorPort 70000 is out of range 1-65535; set TorPort to a port from 1 to 65535",
         ),
         (
             "addr.conf",
@@ -362,7 +362,7 @@ fn bad_environment_and_flags_name_their_source() {
     let err = load_with(None, &[("TORSOCKS_TOR_PORT", "70000")], &[], false)
         .unwrap_err()
         .to_string();
-    assert!(err.starts_with("environment variable TORSOCKS_TOR_PORT: TORSOCKS_TOR_PORT port 70000 is out of range"), "{err}");
+    assert!(err.starts_with("environment variable TORSOCKS_TOR_PORT: TORSOCKS_TOR_PORT 70000 is out of range"), "{err}");
     let err = load_with(None, &[], &[flag(Key::TorAddress, "nowhere", "-a")], false)
         .unwrap_err()
         .to_string();

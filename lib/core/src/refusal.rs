@@ -103,14 +103,14 @@ impl fmt::Display for Refusal {
         match self.reason {
             Reason::Family(family) => write!(
                 f,
-                "refused a {} socket ({family}): Tor carries only TCP streams; no setting allows it",
+                "refused a socket of family {} ({family}): Tor carries only TCP streams; no setting allows it",
                 family_name(family)
             ),
             Reason::SocketType { family, ty } => write!(
                 f,
-                "refused a {} {} socket: Tor carries only TCP streams and names resolve through Tor; {}",
-                family_name(family),
+                "refused a {} socket ({}): Tor carries only TCP streams and names resolve through Tor; {}",
                 type_name(ty),
+                family_name(family),
                 if ty == libc::SOCK_DGRAM {
                     "allow.outbound_localhost = 2 permits UDP to loopback only"
                 } else {

@@ -180,7 +180,7 @@ fn refusals_read_as_one_line_naming_the_setting() {
     ];
     assert_eq!(
         lines[0],
-        "refused a AF_INET UDP (datagram) socket: Tor carries only TCP streams and names resolve through Tor; allow.outbound_localhost = 2 permits UDP to loopback only"
+        "refused a UDP (datagram) socket (AF_INET): Tor carries only TCP streams and names resolve through Tor; allow.outbound_localhost = 2 permits UDP to loopback only"
     );
     assert!(lines[1].starts_with("refused connection to 127.0.0.1:80: loopback traffic would bypass Tor; set allow.outbound_localhost"));
     for l in lines {

@@ -1,0 +1,55 @@
+//! What every hook shares: no panic crosses into C, and a refusal is logged once and returned
+//! as -1 with errno.
+
+use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use libc::c_int;
+use torify_core::refusal::Refusal;
+use torify_core::socks5::Target;
+
+use crate::{log, sys};
+
+/// Runs a hook body; a panic becomes a logged refusal with `errno`, never an unwind into C.
+pub(crate) fn hook(name: &str, errno: c_int, body: impl FnOnce() -> c_int) -> c_int {
+    match catch_unwind(AssertUnwindSafe(body)) {
+        Ok(ret) => ret,
+        Err(_) => {
+            // Logging could be what panicked; try, but under the same protection.
+            let _ = catch_unwind(|| tracing::error!("internal error in {name}(); the call is refused"));
+            sys::set_errno(errno);
+            -1
+        }
+    }
+}
+
+/// Fails the call for `refusal`: logs its line, sets errno, returns -1.
+pub(crate) fn refuse(refusal: Refusal) -> c_int {
+    log::refusal(refusal.reason.kind(), &refusal);
+    sys::set_errno(refusal.errno);
+    -1
+}
+
+/// Fails the call with `errno` (already explained in the log, or the kernel's own answer).
+pub(crate) fn fail(errno: c_int) -> c_int {
+    sys::set_errno(errno);
+    -1
+}
+
+/// A real libc call that could not be made (symbol missing): fail closed.
+pub(crate) fn unavailable() -> c_int {
+    fail(libc::ENOSYS)
+}
+
+/// Shows a SOCKS target the way a person writes it.
+pub(crate) struct Shown<'a>(pub(crate) &'a Target<'a>);
+
+impl fmt::Display for Shown<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Target::Addr(a) => write!(f, "{a}"),
+            Target::Name(n, p) => write!(f, "{n}:{p}"),
+            _ => f.write_str("?"),
+        }
+    }
+}

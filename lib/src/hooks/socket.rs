@@ -1,0 +1,37 @@
+//! socket(2): internet sockets Tor cannot carry, and families that bypass it, are refused here.
+
+use libc::c_int;
+use torify_core::policy::{self, SocketVerdict};
+
+use crate::guard;
+use crate::libc_sym::real;
+use crate::{registry, runtime};
+
+/// socket(2).
+///
+/// # Safety
+/// Called by C code with socket(2)'s contract (no pointers).
+#[unsafe(no_mangle)]
+unsafe extern "C" fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_int {
+    guard::hook("socket", libc::EPERM, || {
+        if !policy::is_local_family(domain) {
+            let rt = match runtime::get() {
+                Ok(rt) => rt,
+                Err(refusal) => return guard::refuse(refusal),
+            };
+            if let SocketVerdict::Refuse(refusal) = policy::socket(domain, ty, protocol, &rt.settings) {
+                return guard::refuse(refusal);
+            }
+            tracing::debug!("socket({domain}, {ty:#x}, {protocol}): allowed");
+        }
+        // SAFETY: socket(2) takes no pointers.
+        match unsafe { real::socket(domain, ty, protocol) } {
+            Some(fd) => {
+                // A fresh descriptor: whatever an earlier holder of the number left is void.
+                registry::remove(fd);
+                fd
+            }
+            None => guard::unavailable(),
+        }
+    })
+}

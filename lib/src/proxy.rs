@@ -1,0 +1,171 @@
+//! Opening a stream through Tor's SOCKS port on a program's descriptor.
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Instant;
+
+use libc::c_int;
+use torify_conf::SocksEndpoint;
+use torify_core::policy::SocketKind;
+use torify_core::socks5::{Answer, Command, Handshake, MAX_REPLIES, Progress, SocksError, Target};
+
+use crate::isolation;
+use crate::runtime::Runtime;
+use crate::sockaddr::CSockAddr;
+use crate::sys::{self, Errno};
+
+/// How long a handshake may take in all: longer than tor's own stream timeouts (SocksTimeout,
+/// 2 minutes), so tor's answer comes first whenever tor answers at all.
+const HANDSHAKE_SECS: u64 = 150;
+
+/// Why a stream through Tor could not be opened.
+#[derive(Debug)]
+pub(crate) enum ProxyError {
+    /// Tor's SOCKS port did not answer.
+    Unreachable(String, Errno),
+    /// The conversation with the SOCKS port failed.
+    Io(Errno),
+    /// The SOCKS port closed the connection mid-handshake.
+    Closed,
+    /// The SOCKS server refused or answered nonsense.
+    Socks(SocksError),
+    /// No isolation token could be made.
+    NoToken,
+}
+
+impl ProxyError {
+    /// The errno the program sees.
+    pub(crate) fn errno(&self) -> Errno {
+        match self {
+            ProxyError::Unreachable(_, e) | ProxyError::Io(e) => *e,
+            ProxyError::Closed => libc::ECONNREFUSED,
+            ProxyError::Socks(e) => e.errno(),
+            ProxyError::NoToken => libc::EIO,
+        }
+    }
+}
+
+fn strerror(e: Errno) -> String {
+    let full = std::io::Error::from_raw_os_error(e).to_string();
+    match full.find(" (os error") {
+        Some(i) => full[..i].to_owned(),
+        None => full,
+    }
+}
+
+impl fmt::Display for ProxyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ProxyError::Unreachable(at, e) => write!(
+                f,
+                "cannot reach Tor's SOCKS port at {at}: {}; start tor, or point tor.address/tor.port (-a/-P, TORSOCKS_TOR_ADDRESS/TORSOCKS_TOR_PORT) at its SocksPort",
+                strerror(*e)
+            ),
+            ProxyError::Io(e) => write!(f, "the SOCKS conversation with Tor failed: {}", strerror(*e)),
+            ProxyError::Closed => f.write_str("Tor's SOCKS port closed the connection during the handshake"),
+            ProxyError::Socks(e) => write!(f, "{e}"),
+            ProxyError::NoToken => f.write_str("no random isolation token could be made (getrandom failed); refusing rather than connecting without isolation"),
+        }
+    }
+}
+
+/// How to reach Tor from a socket of `family`: on the same descriptor (possibly through an
+/// IPv4-mapped address), or on a new socket that then replaces the program's.
+fn route(family: c_int, fd: c_int, endpoint: SocksEndpoint<'_>) -> Result<(CSockAddr, bool), ProxyError> {
+    let unreachable = |e| ProxyError::Unreachable(endpoint.to_string(), e);
+    match endpoint {
+        SocksEndpoint::Inet(a) if family == libc::AF_INET && a.is_ipv4() => Ok((CSockAddr::inet(a), false)),
+        SocksEndpoint::Inet(a) if family == libc::AF_INET6 && a.is_ipv6() => Ok((CSockAddr::inet(a), false)),
+        SocksEndpoint::Inet(SocketAddr::V4(a)) if family == libc::AF_INET6 && !v6only(fd) => {
+            let mapped = SocketAddr::new(IpAddr::V6(a.ip().to_ipv6_mapped()), a.port());
+            Ok((CSockAddr::inet(mapped), false))
+        }
+        SocksEndpoint::Inet(a) => Ok((CSockAddr::inet(a), true)),
+        SocksEndpoint::Unix(p) => CSockAddr::unix(p)
+            .map(|a| (a, true))
+            .ok_or_else(|| unreachable(libc::ENAMETOOLONG)),
+        _ => Err(unreachable(libc::EAFNOSUPPORT)),
+    }
+}
+
+fn v6only(fd: c_int) -> bool {
+    let mut value: c_int = 0;
+    let mut len = size_of::<c_int>() as libc::socklen_t;
+    // SAFETY: value/len are locals of the right size.
+    let ret = unsafe {
+        libc::getsockopt(fd, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, std::ptr::from_mut(&mut value).cast(), &mut len)
+    };
+    ret != 0 || value != 0
+}
+
+/// Runs one SOCKS handshake on a connected descriptor.
+pub(crate) fn handshake(
+    fd: c_int,
+    command: Command,
+    target: &Target<'_>,
+    rt: &Runtime,
+    deadline: Instant,
+) -> Result<Answer, ProxyError> {
+    let auth = isolation::auth_for(&rt.settings, rt.session.as_ref(), target)
+        .map_err(|()| ProxyError::NoToken)?;
+    let creds = auth.as_ref().map(isolation::SocksAuth::credentials);
+    let hs = Handshake::new(command, target, creds.as_ref()).map_err(ProxyError::Socks)?;
+    sys::send_all(fd, hs.first_flight(), deadline).map_err(ProxyError::Io)?;
+    let mut buf = [0u8; MAX_REPLIES];
+    let mut have = 0;
+    let mut auth_sent = false;
+    loop {
+        match hs.progress(&buf[..have], auth_sent).map_err(ProxyError::Socks)? {
+            Progress::Need(n) => {
+                // Read no further than the replies: what follows belongs to the program.
+                let window = buf.get_mut(have..n).ok_or(ProxyError::Io(libc::EPROTO))?;
+                match sys::recv_some(fd, window, deadline).map_err(ProxyError::Io)? {
+                    0 => return Err(ProxyError::Closed),
+                    got => have += got,
+                }
+            }
+            Progress::SendAuth => {
+                sys::send_all(fd, hs.second_flight(), deadline).map_err(ProxyError::Io)?;
+                auth_sent = true;
+            }
+            Progress::Done(answer, _) => return Ok(answer),
+            _ => return Err(ProxyError::Io(libc::EPROTO)),
+        }
+    }
+}
+
+/// Connects the program's `fd` to `target` through Tor. On success the descriptor is a stream
+/// to the destination, with its O_NONBLOCK and FD_CLOEXEC as the program had them.
+pub(crate) fn connect(fd: c_int, kind: SocketKind, target: &Target<'_>, rt: &Runtime) -> Result<(), ProxyError> {
+    let deadline = sys::deadline_in(HANDSHAKE_SECS);
+    let endpoint = rt.settings.socks_endpoint();
+    let (tor, replace) = route(kind.family, fd, endpoint)?;
+    let flags = sys::status_flags(fd).map_err(ProxyError::Io)?;
+    let work = if replace {
+        sys::stream_socket(tor.family()).map_err(ProxyError::Io)?
+    } else {
+        // The handshake waits for Tor (this first version keeps connect() blocking; the
+        // program's O_NONBLOCK is restored afterwards and connect() returns 0, which POSIX
+        // permits for a non-blocking socket).
+        if flags & libc::O_NONBLOCK != 0 {
+            sys::set_status_flags(fd, flags & !libc::O_NONBLOCK).map_err(ProxyError::Io)?;
+        }
+        fd
+    };
+    let result = sys::connect_wait(work, &tor, deadline)
+        .map_err(|e| ProxyError::Unreachable(endpoint.to_string(), e))
+        .and_then(|()| handshake(work, Command::Connect, target, rt, deadline))
+        .and_then(|_| {
+            if replace {
+                let cloexec = sys::cloexec(fd).map_err(ProxyError::Io)?;
+                sys::dup_onto(work, fd, cloexec).map_err(ProxyError::Io)?;
+            }
+            Ok(())
+        });
+    if replace {
+        sys::close(work);
+    }
+    // The status flags live on the open file description, which `fd` now names either way.
+    let _ = sys::set_status_flags(fd, flags);
+    result
+}

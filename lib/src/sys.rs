@@ -1,0 +1,214 @@
+//! The system calls this library makes on its own behalf.
+//!
+//! Every call that we also hook goes to the real libc function (a call to `libc::connect` from
+//! inside this library would land in our own hook); the rest go to libc directly.
+
+use std::time::{Duration, Instant};
+
+use libc::c_int;
+use torify_core::policy::SocketKind;
+
+use crate::libc_sym::real;
+use crate::sockaddr::CSockAddr;
+
+/// An errno value.
+pub(crate) type Errno = i32;
+
+/// The calling thread's errno.
+pub(crate) fn errno() -> Errno {
+    // SAFETY: __errno_location always returns a valid pointer to this thread's errno.
+    unsafe { *libc::__errno_location() }
+}
+
+/// Sets the calling thread's errno.
+pub(crate) fn set_errno(e: Errno) {
+    // SAFETY: as above.
+    unsafe { *libc::__errno_location() = e };
+}
+
+/// A -1 return with errno turned into `Err(errno)`.
+fn check(ret: c_int) -> Result<c_int, Errno> {
+    if ret < 0 { Err(errno()) } else { Ok(ret) }
+}
+
+/// True when the process runs secure-exec (setuid, setgid, file capabilities): the
+/// environment is then not ours to trust.
+pub(crate) fn secure_exec() -> bool {
+    // SAFETY: getauxval has no preconditions.
+    unsafe { libc::getauxval(libc::AT_SECURE) != 0 }
+}
+
+fn sockopt_int(fd: c_int, level: c_int, name: c_int) -> Result<c_int, Errno> {
+    let mut value: c_int = 0;
+    let mut len = size_of::<c_int>() as libc::socklen_t;
+    // SAFETY: value/len point to locals of the right size.
+    check(unsafe { libc::getsockopt(fd, level, name, std::ptr::from_mut(&mut value).cast(), &mut len) })?;
+    Ok(value)
+}
+
+/// The family and type of socket `fd` (ENOTSOCK/EBADF when it is none).
+pub(crate) fn socket_kind(fd: c_int) -> Result<SocketKind, Errno> {
+    Ok(SocketKind {
+        family: sockopt_int(fd, libc::SOL_SOCKET, libc::SO_DOMAIN)?,
+        ty: sockopt_int(fd, libc::SOL_SOCKET, libc::SO_TYPE)?,
+    })
+}
+
+/// The pending error of a socket (SO_ERROR), clearing it.
+pub(crate) fn socket_error(fd: c_int) -> Result<Errno, Errno> {
+    sockopt_int(fd, libc::SOL_SOCKET, libc::SO_ERROR)
+}
+
+/// The file status flags (O_NONBLOCK, …).
+pub(crate) fn status_flags(fd: c_int) -> Result<c_int, Errno> {
+    // SAFETY: F_GETFL takes no pointer.
+    check(unsafe { libc::fcntl(fd, libc::F_GETFL) })
+}
+
+/// Sets the file status flags.
+pub(crate) fn set_status_flags(fd: c_int, flags: c_int) -> Result<(), Errno> {
+    // SAFETY: F_SETFL takes an int.
+    check(unsafe { libc::fcntl(fd, libc::F_SETFL, flags) }).map(|_| ())
+}
+
+/// True when FD_CLOEXEC is set.
+pub(crate) fn cloexec(fd: c_int) -> Result<bool, Errno> {
+    // SAFETY: F_GETFD takes no pointer.
+    check(unsafe { libc::fcntl(fd, libc::F_GETFD) }).map(|f| f & libc::FD_CLOEXEC != 0)
+}
+
+/// A new stream socket of `family`, close-on-exec.
+pub(crate) fn stream_socket(family: c_int) -> Result<c_int, Errno> {
+    // SAFETY: socket takes no pointers.
+    let fd = unsafe { real::socket(family, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
+    check(fd.ok_or(libc::ENOSYS)?)
+}
+
+/// Closes `fd` through the real close().
+pub(crate) fn close(fd: c_int) {
+    // SAFETY: close takes no pointers; the fd is ours to close.
+    let _ = unsafe { real::close(fd) };
+}
+
+/// Puts `from` in place of `to` (closing what `to` was), with close-on-exec as asked.
+pub(crate) fn dup_onto(from: c_int, to: c_int, cloexec: bool) -> Result<(), Errno> {
+    let flags = if cloexec { libc::O_CLOEXEC } else { 0 };
+    // SAFETY: dup3 takes no pointers.
+    check(unsafe { libc::dup3(from, to, flags) }).map(|_| ())
+}
+
+/// Time left until `deadline`, as poll(2) milliseconds.
+fn poll_timeout(deadline: Instant) -> Result<c_int, Errno> {
+    let left = deadline.saturating_duration_since(Instant::now());
+    if left.is_zero() {
+        return Err(libc::ETIMEDOUT);
+    }
+    Ok(c_int::try_from(left.as_millis().max(1)).unwrap_or(c_int::MAX))
+}
+
+/// Waits until `fd` has `events` (POLLIN/POLLOUT), an error or a hang-up, or the deadline.
+pub(crate) fn wait(fd: c_int, events: libc::c_short, deadline: Instant) -> Result<(), Errno> {
+    loop {
+        let mut pfd = libc::pollfd { fd, events, revents: 0 };
+        // SAFETY: one valid pollfd.
+        match check(unsafe { libc::poll(&mut pfd, 1, poll_timeout(deadline)?) }) {
+            Ok(0) => return Err(libc::ETIMEDOUT),
+            Ok(_) => return Ok(()),
+            Err(libc::EINTR) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Connects `fd` to `addr` and waits for the outcome, whatever O_NONBLOCK says.
+pub(crate) fn connect_wait(fd: c_int, addr: &CSockAddr, deadline: Instant) -> Result<(), Errno> {
+    let (ptr, len) = addr.as_raw();
+    // SAFETY: ptr/len describe a live CSockAddr.
+    let ret = unsafe { real::connect(fd, ptr, len) }.ok_or(libc::ENOSYS)?;
+    match check(ret) {
+        Ok(_) => Ok(()),
+        // The connection goes on in the background after EINTR or on a non-blocking socket.
+        Err(libc::EINPROGRESS | libc::EINTR | libc::EALREADY) => {
+            wait(fd, libc::POLLOUT, deadline)?;
+            match socket_error(fd)? {
+                0 => Ok(()),
+                e => Err(e),
+            }
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Writes all of `buf` (never raising SIGPIPE).
+pub(crate) fn send_all(fd: c_int, mut buf: &[u8], deadline: Instant) -> Result<(), Errno> {
+    while !buf.is_empty() {
+        // SAFETY: buf is a valid slice.
+        let n = unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), libc::MSG_NOSIGNAL) };
+        match usize::try_from(n) {
+            Ok(n) => buf = buf.get(n..).unwrap_or(&[]),
+            Err(_) => match errno() {
+                libc::EINTR => {}
+                libc::EAGAIN => wait(fd, libc::POLLOUT, deadline)?,
+                e => return Err(e),
+            },
+        }
+    }
+    Ok(())
+}
+
+/// Reads into `buf`, waiting for at least one byte; `Ok(0)` is end of stream.
+pub(crate) fn recv_some(fd: c_int, buf: &mut [u8], deadline: Instant) -> Result<usize, Errno> {
+    loop {
+        wait(fd, libc::POLLIN, deadline)?;
+        // SAFETY: buf is a valid mutable slice.
+        let n = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), libc::MSG_DONTWAIT) };
+        match usize::try_from(n) {
+            Ok(n) => return Ok(n),
+            Err(_) => match errno() {
+                libc::EINTR | libc::EAGAIN => {}
+                e => return Err(e),
+            },
+        }
+    }
+}
+
+/// The process id.
+pub(crate) fn pid() -> u32 {
+    std::process::id()
+}
+
+/// A deadline `secs` from now.
+pub(crate) fn deadline_in(secs: u64) -> Instant {
+    Instant::now() + Duration::from_secs(secs)
+}
+
+/// Writes a log line to `fd`, ignoring failures (a log line must never hurt the program).
+pub(crate) fn write_log(fd: c_int, line: &[u8]) {
+    let mut rest = line;
+    while !rest.is_empty() {
+        // SAFETY: rest is a valid slice.
+        let n = unsafe { libc::write(fd, rest.as_ptr().cast(), rest.len()) };
+        match usize::try_from(n) {
+            Ok(0) => return,
+            Ok(n) => rest = rest.get(n..).unwrap_or(&[]),
+            Err(_) if errno() == libc::EINTR => {}
+            Err(_) => return,
+        }
+    }
+}
+
+/// Opens the log file for appending, close-on-exec, readable by the owner only.
+pub(crate) fn open_log(path: &std::path::Path) -> Option<c_int> {
+    use std::os::unix::ffi::OsStrExt;
+    let mut c_path = path.as_os_str().as_bytes().to_vec();
+    c_path.push(0);
+    // SAFETY: c_path is NUL-terminated.
+    let fd = unsafe {
+        libc::open(
+            c_path.as_ptr().cast(),
+            libc::O_WRONLY | libc::O_APPEND | libc::O_CREAT | libc::O_CLOEXEC,
+            0o600,
+        )
+    };
+    (fd >= 0).then_some(fd)
+}
