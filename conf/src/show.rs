@@ -2,9 +2,17 @@
 
 use std::fmt::Write;
 
+use crate::error::Origin;
 use crate::keys::Key;
 use crate::load::Loaded;
 use crate::secret::MASK;
+
+fn source(origin: &Origin) -> String {
+    match origin {
+        Origin::Default => "default".to_owned(),
+        other => format!("{}: {other}", other.kind()),
+    }
+}
 
 /// One line per setting (`name = value  # source`), secrets masked.
 pub fn render(loaded: &Loaded) -> String {
@@ -33,16 +41,14 @@ pub fn render(loaded: &Loaded) -> String {
         .map_or_else(|| "(none: built-in defaults)".to_owned(), |p| p.display().to_string());
     let _ = writeln!(out, "# settings file: {file}");
     for (name, value, key) in rows {
-        let origin = loaded.origin(key);
-        let _ = writeln!(out, "{name} = {value}  # {}: {origin}", origin.kind());
+        let _ = writeln!(out, "{name} = {value}  # {}", source(loaded.origin(key)));
     }
     let log_file = s
         .log
         .file
         .as_ref()
         .map_or_else(|| "(stderr)".to_owned(), |p| p.display().to_string());
-    let origin = loaded.origin(Key::LogFile);
-    let _ = writeln!(out, "log.file = {log_file}  # {}: {origin}", origin.kind());
+    let _ = writeln!(out, "log.file = {log_file}  # {}", source(loaded.origin(Key::LogFile)));
     for note in &loaded.notes {
         let _ = writeln!(out, "# note: {note}");
     }

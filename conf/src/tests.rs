@@ -416,7 +416,7 @@ fn show_masks_secrets_and_names_sources() {
     assert!(!text.contains("pw-123456"), "{text}");
     assert!(text.contains("tor.password = ******** # env: environment variable TORSOCKS_PASSWORD") || text.contains("tor.password = ********  # env: environment variable TORSOCKS_PASSWORD"), "{text}");
     assert!(text.contains("tor.port = 9150  # flag: flag -P"), "{text}");
-    assert!(text.contains("tor.address = 127.0.0.1  # default: default"), "{text}");
+    assert!(text.contains("tor.address = 127.0.0.1  # default\n"), "{text}");
     assert!(!format!("{loaded:?}").contains("pw-123456"));
 }
 

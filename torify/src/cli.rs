@@ -1,0 +1,101 @@
+//! The command line, as DESIGN.md's launcher contract fixes it.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use torify_conf::{FlagValue, Key};
+
+/// Run a program with its TCP through Tor, its name lookups through Tor, and everything Tor
+/// cannot carry (UDP, raw sockets, stray DNS) refused.
+#[derive(Debug, Parser)]
+#[command(
+    name = "torify",
+    version,
+    allow_external_subcommands = true,
+    disable_help_subcommand = true,
+    after_help = "Examples:\n  torify curl http://example.onion/\n  torsocks ssh user@host\n  torify -i git clone http://example.com/repo.git\n  torify show\n\nExit status: the command's own; 125 when torify itself fails (bad settings, no library),\n126 when the command cannot be run, 127 when it is not found."
+)]
+pub(crate) struct Cli {
+    /// Tor's SOCKS address: an IPv4 or IPv6 address, or unix:/path [TORSOCKS_TOR_ADDRESS]
+    #[arg(short = 'a', long = "address", value_name = "ADDR")]
+    pub(crate) address: Option<String>,
+
+    /// Tor's SOCKS port [TORSOCKS_TOR_PORT]
+    #[arg(short = 'P', long = "port", value_name = "PORT")]
+    pub(crate) port: Option<String>,
+
+    /// SOCKS5 username, for stream isolation; needs --pass [TORSOCKS_USERNAME]
+    #[arg(short = 'u', long = "user", value_name = "NAME")]
+    pub(crate) user: Option<String>,
+
+    /// SOCKS5 password, for stream isolation; needs --user [TORSOCKS_PASSWORD]
+    #[arg(short = 'p', long = "pass", value_name = "PASS")]
+    pub(crate) pass: Option<String>,
+
+    /// Isolate each process on its own circuits (torsocks' IsolatePID) [TORSOCKS_ISOLATE_PID]
+    #[arg(short = 'i', long = "isolate")]
+    pub(crate) isolate: bool,
+
+    /// Read settings from FILE (torify.toml, or a torsocks.conf when not ending in .toml)
+    #[arg(short = 'c', long = "config", value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
+
+    /// Log every decision (log level 5) [TORSOCKS_LOG_LEVEL=5]
+    #[arg(short = 'd', long = "debug", conflicts_with = "quiet")]
+    pub(crate) debug: bool,
+
+    /// Log nothing, not even errors (log level 1) [TORSOCKS_LOG_LEVEL=1]
+    #[arg(short = 'q', long = "quiet")]
+    pub(crate) quiet: bool,
+
+    #[command(subcommand)]
+    pub(crate) command: Option<Sub>,
+}
+
+/// What to do.
+#[derive(Debug, Subcommand)]
+pub(crate) enum Sub {
+    /// Print the effective settings, where each comes from, and LD_PRELOAD (secrets masked)
+    #[command(alias = "sh")]
+    Show,
+    /// COMMAND [ARGS…]: run it torified (use `torify -- show` for a program named show)
+    #[command(external_subcommand)]
+    Run(Vec<OsString>),
+}
+
+impl Cli {
+    /// The flags that are settings, for the settings loader (later sources win; flags last).
+    pub(crate) fn setting_flags(&self) -> Vec<FlagValue> {
+        let mut flags = Vec::new();
+        let mut push = |key, value: &str, flag| {
+            flags.push(FlagValue {
+                key,
+                value: value.to_owned(),
+                flag,
+            });
+        };
+        if let Some(a) = &self.address {
+            push(Key::TorAddress, a, "-a");
+        }
+        if let Some(p) = &self.port {
+            push(Key::TorPort, p, "-P");
+        }
+        if let Some(u) = &self.user {
+            push(Key::Username, u, "-u");
+        }
+        if let Some(p) = &self.pass {
+            push(Key::Password, p, "-p");
+        }
+        if self.isolate {
+            push(Key::IsolatePid, "1", "-i");
+        }
+        if self.debug {
+            push(Key::LogLevel, "5", "-d");
+        }
+        if self.quiet {
+            push(Key::LogLevel, "1", "-q");
+        }
+        flags
+    }
+}

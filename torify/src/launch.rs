@@ -1,0 +1,237 @@
+//! Running the command: the environment the library needs, the checks before exec, the exec.
+
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use torify_conf::{Isolation, KEYS, Key, Loaded, Origin, Settings};
+
+/// Exit status for a failure of torify itself (as env(1) uses it).
+pub(crate) const EXIT_TORIFY: u8 = 125;
+/// Exit status when the command exists but cannot be run.
+pub(crate) const EXIT_CANNOT_RUN: u8 = 126;
+/// Exit status when the command is not found.
+pub(crate) const EXIT_NOT_FOUND: u8 = 127;
+
+/// The variable that carries the session's isolation token to the library.
+pub(crate) const SESSION_VARIABLE: &str = "TORIFY_SESSION";
+
+/// Changes to make to the environment of the command.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct EnvChanges {
+    pub(crate) set: Vec<(&'static str, OsString)>,
+    pub(crate) remove: Vec<&'static str>,
+}
+
+/// LD_PRELOAD with the library first, keeping whatever the user had (once).
+pub(crate) fn preload_value(lib: &Path, current: Option<&OsStr>) -> OsString {
+    let lib = lib.as_os_str();
+    let current = current.unwrap_or_default();
+    let already = current
+        .as_bytes()
+        .split(|b| *b == b':' || *b == b' ')
+        .any(|entry| entry == lib.as_bytes());
+    if already {
+        return current.to_owned();
+    }
+    let mut value = lib.to_owned();
+    if !current.is_empty() {
+        value.push(":");
+        value.push(current);
+    }
+    value
+}
+
+/// The text of a setting as its environment variable takes it.
+fn env_text(key: Key, s: &Settings) -> Option<String> {
+    Some(match key {
+        Key::TorAddress => s.tor_address.to_string(),
+        Key::TorPort => s.tor_port.to_string(),
+        Key::Username => s.credentials.as_ref()?.username.expose().to_owned(),
+        Key::Password => s.credentials.as_ref()?.password.expose().to_owned(),
+        Key::Isolation => s.isolation.name().to_owned(),
+        Key::OnionRange => s.onion_range.to_string(),
+        Key::AllowInbound => u8::from(s.allow_inbound).to_string(),
+        Key::AllowOutboundLocalhost => s.allow_outbound_localhost.level().to_string(),
+        Key::LogLevel => s.log.level.number().to_string(),
+        Key::LogTime => u8::from(s.log.time).to_string(),
+        Key::LogFile => s.log.file.as_ref()?.display().to_string(),
+        _ => return None,
+    })
+}
+
+/// The environment that makes the library see exactly the settings the launcher computed:
+/// values from flags are exported, values the merge dropped are removed, the rest stays.
+pub(crate) fn env_changes(loaded: &Loaded, config_flag: Option<&Path>, session: Option<String>) -> EnvChanges {
+    let mut changes = EnvChanges::default();
+    for info in KEYS {
+        let Some(var) = info.env else { continue };
+        match loaded.origin(info.key) {
+            Origin::Env(from) if *from == var => {}
+            // IsolatePID is a spelling of isolation; the isolation variable carries it.
+            Origin::Flag(_) if info.key != Key::IsolatePid => match env_text(info.key, &loaded.settings) {
+                Some(text) => changes.set.push((var, text.into())),
+                None => changes.remove.push(var),
+            },
+            _ => changes.remove.push(var),
+        }
+    }
+    if let Some(path) = config_flag {
+        let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
+        changes.set.push(("TORIFY_CONF_FILE", absolute.into_os_string()));
+    }
+    match session {
+        Some(token) => changes.set.push((SESSION_VARIABLE, token.into())),
+        None => changes.remove.push(SESSION_VARIABLE),
+    }
+    changes
+}
+
+/// A fresh session token when the isolation mode needs one.
+pub(crate) fn session_token(s: &Settings) -> Result<Option<String>, String> {
+    if !matches!(s.isolation, Isolation::Session | Isolation::Destination) || s.credentials.is_some() {
+        return Ok(None);
+    }
+    let mut raw = [0u8; 16];
+    getrandom::fill(&mut raw).map_err(|e| format!("cannot make an isolation token: {e}"))?;
+    let hex: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+    zeroize::Zeroize::zeroize(&mut raw);
+    Ok(Some(hex))
+}
+
+/// Where `command` would be found, as execvp(3) looks for it.
+pub(crate) fn locate(command: &OsStr, path_var: Option<&OsStr>) -> Option<PathBuf> {
+    if command.as_bytes().contains(&b'/') {
+        return Some(PathBuf::from(command));
+    }
+    let path_var = path_var.map_or_else(|| OsString::from("/usr/local/bin:/usr/bin:/bin"), OsStr::to_owned);
+    std::env::split_paths(&path_var)
+        .map(|dir| dir.join(command))
+        .find(|candidate| {
+            candidate
+                .metadata()
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+}
+
+/// Why the loader would drop LD_PRELOAD for this executable (it runs secure-exec), if it would.
+pub(crate) fn privileged(path: &Path) -> Option<&'static str> {
+    let meta = path.metadata().ok()?;
+    let mode = meta.mode();
+    // SAFETY: geteuid/getegid have no preconditions.
+    let (euid, egid) = unsafe { (libc::geteuid(), libc::getegid()) };
+    if mode & libc::S_ISUID != 0 && meta.uid() != euid {
+        return Some("setuid");
+    }
+    // setgid without group execute is mandatory locking, not a privilege.
+    if mode & libc::S_ISGID != 0 && mode & 0o010 != 0 && meta.gid() != egid {
+        return Some("setgid");
+    }
+    let mut c_path = path.as_os_str().as_bytes().to_vec();
+    c_path.push(0);
+    // SAFETY: both strings are NUL-terminated; a null buffer of size 0 only asks for the size.
+    let caps = unsafe {
+        libc::getxattr(c_path.as_ptr().cast(), c"security.capability".as_ptr(), std::ptr::null_mut(), 0)
+    };
+    (caps > 0 && euid != 0).then_some("file capabilities")
+}
+
+/// Execs the command; returns only on failure, with the exit status and the message.
+pub(crate) fn exec(command: &[OsString], program: &Path, lib: &Path, changes: &EnvChanges) -> (u8, String) {
+    let mut cmd = Command::new(program);
+    cmd.arg0(&command[0]).args(&command[1..]);
+    for var in &changes.remove {
+        cmd.env_remove(var);
+    }
+    for (var, value) in &changes.set {
+        cmd.env(var, value);
+    }
+    cmd.env("LD_PRELOAD", preload_value(lib, std::env::var_os("LD_PRELOAD").as_deref()));
+    let err = cmd.exec();
+    let status = if err.kind() == std::io::ErrorKind::NotFound {
+        EXIT_NOT_FOUND
+    } else {
+        EXIT_CANNOT_RUN
+    };
+    (status, format!("{}: {err}", program.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+    use torify_conf::{FlagValue, Sources};
+
+    fn load(env: &[(&str, &str)], flags: &[(Key, &str, &'static str)]) -> Loaded {
+        let env: HashMap<String, String> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let lookup = move |k: &str| env.get(k).cloned();
+        let flags: Vec<FlagValue> = flags
+            .iter()
+            .map(|(key, value, flag)| FlagValue { key: *key, value: value.to_string(), flag })
+            .collect();
+        torify_conf::load(&Sources { env: &lookup, secure: false, config_flag: None, flags: &flags, system_files: &[] })
+            .unwrap()
+    }
+
+    #[test]
+    fn preload_is_prepended_once() {
+        let lib = Path::new("/usr/lib/torify/libtorify.so");
+        assert_eq!(preload_value(lib, None), "/usr/lib/torify/libtorify.so");
+        assert_eq!(preload_value(lib, Some(OsStr::new("/x.so"))), "/usr/lib/torify/libtorify.so:/x.so");
+        assert_eq!(
+            preload_value(lib, Some(OsStr::new("/x.so:/usr/lib/torify/libtorify.so"))),
+            "/x.so:/usr/lib/torify/libtorify.so"
+        );
+    }
+
+    #[test]
+    fn flags_are_exported_and_overridden_values_removed() {
+        let loaded = load(
+            &[("TORSOCKS_USERNAME", "u"), ("TORSOCKS_PASSWORD", "p"), ("TORSOCKS_LOG_LEVEL", "3")],
+            &[(Key::IsolatePid, "1", "-i"), (Key::TorPort, "9150", "-P")],
+        );
+        let ch = env_changes(&loaded, None, None);
+        assert!(ch.set.contains(&("TORIFY_ISOLATION", "process".into())));
+        assert!(ch.set.contains(&("TORSOCKS_TOR_PORT", "9150".into())));
+        assert!(ch.remove.contains(&"TORSOCKS_USERNAME"));
+        assert!(ch.remove.contains(&"TORSOCKS_PASSWORD"));
+        assert!(ch.remove.contains(&"TORSOCKS_ISOLATE_PID"));
+        assert!(!ch.remove.contains(&"TORSOCKS_LOG_LEVEL"));
+        assert!(!ch.set.iter().any(|(v, _)| *v == "TORSOCKS_LOG_LEVEL"));
+        assert!(ch.remove.contains(&SESSION_VARIABLE));
+    }
+
+    #[test]
+    fn session_tokens_only_where_needed() {
+        let mut s = Settings::default();
+        assert_eq!(session_token(&s).unwrap(), None);
+        s.isolation = Isolation::Session;
+        let t = session_token(&s).unwrap().unwrap();
+        assert_eq!(t.len(), 32);
+        assert_ne!(Some(t), session_token(&s).unwrap());
+    }
+
+    #[test]
+    fn commands_are_located_like_execvp() {
+        assert_eq!(locate(OsStr::new("sh"), Some(OsStr::new("/nonexistent:/bin"))), Some(PathBuf::from("/bin/sh")));
+        assert_eq!(locate(OsStr::new("no-such-command-here"), Some(OsStr::new("/bin"))), None);
+        assert_eq!(locate(OsStr::new("./x"), None), Some(PathBuf::from("./x")));
+    }
+
+    #[test]
+    fn setuid_programs_are_recognised() {
+        let dir = std::env::temp_dir().join(format!("torify-suid-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("prog");
+        std::fs::write(&f, "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert_eq!(privileged(&f), None);
+        // Owned by us: setuid changes nothing, the loader keeps LD_PRELOAD.
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o4755)).unwrap();
+        assert_eq!(privileged(&f), None);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,55 @@
+//! Finding libtorify.so.
+
+use std::path::{Path, PathBuf};
+
+/// The file name of the preload library.
+pub(crate) const LIBRARY: &str = "libtorify.so";
+
+/// Where `make install` puts the library (overridable at build time with TORIFY_LIBDIR).
+pub(crate) const INSTALL_DIR: &str = match option_env!("TORIFY_LIBDIR") {
+    Some(dir) => dir,
+    None => "/usr/local/lib/torify",
+};
+
+/// The places looked at, in order, for a launcher at `exe`.
+pub(crate) fn candidates(exe: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Some(dir) = exe.parent() {
+        out.push(dir.join(LIBRARY));
+        out.push(dir.join("../lib/torify").join(LIBRARY));
+        out.push(dir.join("../lib").join(LIBRARY));
+    }
+    out.push(Path::new(INSTALL_DIR).join(LIBRARY));
+    out
+}
+
+/// The library, as an absolute path, or the one-line reason it was not found.
+pub(crate) fn find() -> Result<PathBuf, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("cannot locate the torify executable: {e}"))?;
+    let tried = candidates(&exe);
+    tried
+        .iter()
+        .find(|p| p.is_file())
+        .and_then(|p| p.canonicalize().ok())
+        .ok_or_else(|| {
+            let list: Vec<String> = tried.iter().map(|p| p.display().to_string()).collect();
+            format!(
+                "{LIBRARY} not found (looked at {}); install it with `make install`, or put it next to the torify executable (`cargo install` installs only the launcher)",
+                list.join(", ")
+            )
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn looks_beside_then_in_lib_then_install_dir() {
+        let c = candidates(Path::new("/opt/x/bin/torify"));
+        assert_eq!(c[0], Path::new("/opt/x/bin/libtorify.so"));
+        assert_eq!(c[1], Path::new("/opt/x/bin/../lib/torify/libtorify.so"));
+        assert_eq!(c[2], Path::new("/opt/x/bin/../lib/libtorify.so"));
+        assert_eq!(c[3], Path::new(INSTALL_DIR).join(LIBRARY));
+    }
+}

@@ -1,0 +1,26 @@
+//! What the launcher says to the person running it: one line each, prefixed with its name.
+
+use std::fmt;
+use std::io::Write;
+
+/// The name the launcher was invoked under (`torify` or `torsocks`).
+pub(crate) fn name() -> String {
+    std::env::args_os()
+        .next()
+        .and_then(|a| {
+            std::path::Path::new(&a)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+        })
+        .unwrap_or_else(|| "torify".to_owned())
+}
+
+/// Prints `name: message` on stderr.
+pub(crate) fn error(message: impl fmt::Display) {
+    let _ = writeln!(std::io::stderr(), "{}: {message}", name());
+}
+
+/// Prints `text` on stdout as is.
+pub(crate) fn out(text: impl fmt::Display) {
+    let _ = write!(std::io::stdout(), "{text}");
+}
