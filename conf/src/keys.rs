@@ -172,9 +172,7 @@ pub const KEYS: &[KeyInfo] = &[
 
 /// The table row of `key`.
 pub fn key_info(key: Key) -> &'static KeyInfo {
-    KEYS.iter()
-        .find(|i| i.key == key)
-        .unwrap_or(&KEYS[0])
+    KEYS.iter().find(|i| i.key == key).unwrap_or(&KEYS[0])
 }
 
 /// A value as a source hands it over, before it is checked.
@@ -295,7 +293,12 @@ pub(crate) fn parse_value(key: Key, raw: Raw<'_>) -> Result<Value, String> {
 /// The known name nearest to `name` (for "did you mean" hints), if one is close.
 pub(crate) fn nearest<'a>(name: &str, known: impl Iterator<Item = &'a str>) -> Option<&'a str> {
     known
-        .map(|k| (edit_distance(&name.to_ascii_lowercase(), &k.to_ascii_lowercase()), k))
+        .map(|k| {
+            (
+                edit_distance(&name.to_ascii_lowercase(), &k.to_ascii_lowercase()),
+                k,
+            )
+        })
         .filter(|(d, k)| *d <= 2.max(k.len() / 4))
         .min_by_key(|(d, _)| *d)
         .map(|(_, k)| k)
@@ -352,27 +355,54 @@ mod tests {
         let bad: &[(Key, Raw<'_>, &str)] = &[
             (Key::TorPort, Int(70000), "70000 is out of range 1-65535"),
             (Key::TorPort, Int(0), "0 is out of range 1-65535"),
-            (Key::TorPort, TomlStr("9050"), "\"9050\" is a string, not a number"),
+            (
+                Key::TorPort,
+                TomlStr("9050"),
+                "\"9050\" is a string, not a number",
+            ),
             (Key::TorPort, Text("ninety"), "\"ninety\" is not a number"),
-            (Key::TorAddress, Text("tor.example"), "\"tor.example\" is not an IP address (host names are not accepted)"),
+            (
+                Key::TorAddress,
+                Text("tor.example"),
+                "\"tor.example\" is not an IP address (host names are not accepted)",
+            ),
             (Key::AllowInbound, Text("yes"), "\"yes\" is neither 0 nor 1"),
-            (Key::AllowInbound, TomlStr("true"), "\"true\" is a string, not true or false"),
+            (
+                Key::AllowInbound,
+                TomlStr("true"),
+                "\"true\" is a string, not true or false",
+            ),
             (Key::AllowOutboundLocalhost, Int(3), "3 is not 0, 1 or 2"),
             (Key::LogLevel, Int(9), "is not a log level"),
-            (Key::Isolation, TomlStr("pid"), "\"pid\" is not an isolation mode"),
+            (
+                Key::Isolation,
+                TomlStr("pid"),
+                "\"pid\" is not an isolation mode",
+            ),
             (Key::Username, Text(""), "is 0 bytes long"),
-            (Key::LogFile, Text("torify.log"), "log file \"torify.log\" is not an absolute path"),
+            (
+                Key::LogFile,
+                Text("torify.log"),
+                "log file \"torify.log\" is not an absolute path",
+            ),
             (Key::OnionRange, Other("array"), "a array is not a string"),
         ];
         for (key, raw, problem) in bad {
-            assert_eq!(parse_value(*key, *raw).err().as_deref(), Some(*problem), "{key:?}");
+            assert_eq!(
+                parse_value(*key, *raw).err().as_deref(),
+                Some(*problem),
+                "{key:?}"
+            );
         }
     }
 
     #[test]
     fn suggestions_find_near_misses_only() {
         let known = ["tor.address", "tor.port", "allow.inbound"];
-        assert_eq!(nearest("tor.adress", known.into_iter()), Some("tor.address"));
+        assert_eq!(
+            nearest("tor.adress", known.into_iter()),
+            Some("tor.address")
+        );
         assert_eq!(nearest("tor.prot", known.into_iter()), Some("tor.port"));
         assert_eq!(nearest("completely.else", known.into_iter()), None);
     }

@@ -22,19 +22,22 @@ impl Layer {
         name: &str,
     ) -> Result<(), ConfError> {
         let expects = key_info(key).expects;
-        let value = parse_value(key, raw)
-            .map_err(|problem| {
-                ConfError::new(
-                    origin.clone(),
-                    format!("{name} {problem}"),
-                    format!("set {name} to {expects}"),
-                )
-            })?;
+        let value = parse_value(key, raw).map_err(|problem| {
+            ConfError::new(
+                origin.clone(),
+                format!("{name} {problem}"),
+                format!("set {name} to {expects}"),
+            )
+        })?;
         // IsolatePID is torsocks' spelling of two isolation modes.
         let (key, value) = match (key, value) {
             (Key::IsolatePid, Value::Flag(on)) => (
                 Key::Isolation,
-                Value::Isolation(if on { Isolation::Process } else { Isolation::None }),
+                Value::Isolation(if on {
+                    Isolation::Process
+                } else {
+                    Isolation::None
+                }),
             ),
             other => other,
         };

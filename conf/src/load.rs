@@ -152,8 +152,8 @@ fn merge(layers: Vec<Layer>) -> Result<Loaded, ConfError> {
     let mut values: BTreeMap<Key, (Value, Origin)> = BTreeMap::new();
     let mut notes = Vec::new();
     for layer in layers {
-        let sets_credentials = layer.values.contains_key(&Key::Username)
-            || layer.values.contains_key(&Key::Password);
+        let sets_credentials =
+            layer.values.contains_key(&Key::Username) || layer.values.contains_key(&Key::Password);
         let sets_isolation = layer.values.contains_key(&Key::Isolation);
         // Across sources the later one wins, also between credentials and isolation.
         if sets_credentials
@@ -179,10 +179,7 @@ fn merge(layers: Vec<Layer>) -> Result<Loaded, ConfError> {
     build(values, notes)
 }
 
-fn build(
-    values: BTreeMap<Key, (Value, Origin)>,
-    notes: Vec<String>,
-) -> Result<Loaded, ConfError> {
+fn build(values: BTreeMap<Key, (Value, Origin)>, notes: Vec<String>) -> Result<Loaded, ConfError> {
     let mut s = Settings::default();
     let mut username = None;
     let mut password = None;

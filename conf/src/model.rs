@@ -143,11 +143,10 @@ impl FromStr for Ipv4Net {
         let base: Ipv4Addr = addr
             .parse()
             .map_err(|_| format!("{addr:?} in {s:?} is not an IPv4 address"))?;
-        let prefix: u8 = prefix
-            .parse()
-            .ok()
-            .filter(|p| *p <= 32)
-            .ok_or_else(|| format!("prefix {prefix:?} in {s:?} is not a number from 0 to 32"))?;
+        let prefix: u8 =
+            prefix.parse().ok().filter(|p| *p <= 32).ok_or_else(|| {
+                format!("prefix {prefix:?} in {s:?} is not a number from 0 to 32")
+            })?;
         if prefix < Self::MIN_PREFIX {
             return Err(format!(
                 "{s:?} is too large a block (prefix under /{})",
@@ -409,10 +408,22 @@ mod tests {
     #[test]
     fn tor_address_accepts_ips_and_unix_paths_only() {
         let cases: &[(&str, Result<TorAddress, ()>)] = &[
-            ("127.0.0.1", Ok(TorAddress::Ip(IpAddr::V4(Ipv4Addr::LOCALHOST)))),
-            ("::1", Ok(TorAddress::Ip(IpAddr::V6(std::net::Ipv6Addr::LOCALHOST)))),
-            ("[::1]", Ok(TorAddress::Ip(IpAddr::V6(std::net::Ipv6Addr::LOCALHOST)))),
-            ("unix:/run/tor/socks", Ok(TorAddress::Unix("/run/tor/socks".into()))),
+            (
+                "127.0.0.1",
+                Ok(TorAddress::Ip(IpAddr::V4(Ipv4Addr::LOCALHOST))),
+            ),
+            (
+                "::1",
+                Ok(TorAddress::Ip(IpAddr::V6(std::net::Ipv6Addr::LOCALHOST))),
+            ),
+            (
+                "[::1]",
+                Ok(TorAddress::Ip(IpAddr::V6(std::net::Ipv6Addr::LOCALHOST))),
+            ),
+            (
+                "unix:/run/tor/socks",
+                Ok(TorAddress::Unix("/run/tor/socks".into())),
+            ),
             ("unix:relative", Err(())),
             ("localhost", Err(())),
             ("tor.example", Err(())),

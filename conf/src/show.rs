@@ -21,11 +21,27 @@ pub fn render(loaded: &Loaded) -> String {
     let rows: [(&str, String, Key); 10] = [
         ("tor.address", s.tor_address.to_string(), Key::TorAddress),
         ("tor.port", s.tor_port.to_string(), Key::TorPort),
-        ("tor.username", creds.map_or_else(|| "(none)".into(), |_| MASK.into()), Key::Username),
-        ("tor.password", creds.map_or_else(|| "(none)".into(), |_| MASK.into()), Key::Password),
+        (
+            "tor.username",
+            creds.map_or_else(|| "(none)".into(), |_| MASK.into()),
+            Key::Username,
+        ),
+        (
+            "tor.password",
+            creds.map_or_else(|| "(none)".into(), |_| MASK.into()),
+            Key::Password,
+        ),
         ("tor.isolation", s.isolation.to_string(), Key::Isolation),
-        ("dns.onion_range", s.onion_range.to_string(), Key::OnionRange),
-        ("allow.inbound", s.allow_inbound.to_string(), Key::AllowInbound),
+        (
+            "dns.onion_range",
+            s.onion_range.to_string(),
+            Key::OnionRange,
+        ),
+        (
+            "allow.inbound",
+            s.allow_inbound.to_string(),
+            Key::AllowInbound,
+        ),
         (
             "allow.outbound_localhost",
             s.allow_outbound_localhost.level().to_string(),
@@ -35,10 +51,10 @@ pub fn render(loaded: &Loaded) -> String {
         ("log.time", s.log.time.to_string(), Key::LogTime),
     ];
     let mut out = String::new();
-    let file = loaded
-        .file
-        .as_ref()
-        .map_or_else(|| "(none: built-in defaults)".to_owned(), |p| p.display().to_string());
+    let file = loaded.file.as_ref().map_or_else(
+        || "(none: built-in defaults)".to_owned(),
+        |p| p.display().to_string(),
+    );
     let _ = writeln!(out, "# settings file: {file}");
     for (name, value, key) in rows {
         let _ = writeln!(out, "{name} = {value}  # {}", source(loaded.origin(key)));
@@ -48,7 +64,11 @@ pub fn render(loaded: &Loaded) -> String {
         .file
         .as_ref()
         .map_or_else(|| "(stderr)".to_owned(), |p| p.display().to_string());
-    let _ = writeln!(out, "log.file = {log_file}  # {}", source(loaded.origin(Key::LogFile)));
+    let _ = writeln!(
+        out,
+        "log.file = {log_file}  # {}",
+        source(loaded.origin(Key::LogFile))
+    );
     for note in &loaded.notes {
         let _ = writeln!(out, "# note: {note}");
     }

@@ -90,8 +90,14 @@ fn toml_sets_every_key() {
     assert_eq!(s.allow_outbound_localhost, Localhost::TcpUdp);
     assert_eq!(s.log.level, LogLevel::Debug);
     assert!(s.log.time);
-    assert_eq!(s.log.file.as_deref(), Some(Path::new("/tmp/torify-test.log")));
-    assert_eq!(loaded.origin(Key::TorPort).to_string(), format!("{}:4:8", fx.dir.path().join("t.toml").display()));
+    assert_eq!(
+        s.log.file.as_deref(),
+        Some(Path::new("/tmp/torify-test.log"))
+    );
+    assert_eq!(
+        loaded.origin(Key::TorPort).to_string(),
+        format!("{}:4:8", fx.dir.path().join("t.toml").display())
+    );
 }
 
 #[test]
@@ -176,7 +182,10 @@ fn environment_sets_every_variable() {
     assert!(s.log.time);
     assert_eq!(s.onion_range.to_string(), "127.50.0.0/16");
     assert_eq!(s.allow_outbound_localhost, Localhost::Tcp);
-    assert_eq!(loaded.origin(Key::TorPort), &Origin::Env("TORSOCKS_TOR_PORT"));
+    assert_eq!(
+        loaded.origin(Key::TorPort),
+        &Origin::Env("TORSOCKS_TOR_PORT")
+    );
 
     let s = load_with(None, &[("TORSOCKS_ISOLATE_PID", "1")], &[], false)
         .unwrap()
@@ -191,7 +200,10 @@ fn environment_sets_every_variable() {
 #[test]
 fn precedence_is_default_file_env_flag() {
     let fx = Fixture::new();
-    let path = fx.file("p.toml", "[tor]\nport = 1111\naddress = \"10.0.0.1\"\n[log]\nlevel = 3\n");
+    let path = fx.file(
+        "p.toml",
+        "[tor]\nport = 1111\naddress = \"10.0.0.1\"\n[log]\nlevel = 3\n",
+    );
     let env = [("TORSOCKS_TOR_PORT", "2222"), ("TORSOCKS_LOG_LEVEL", "4")];
     let flags = [flag(Key::TorPort, "3333", "-P")];
     let loaded = load_with(Some(&path), &env, &flags, false).unwrap();
@@ -230,7 +242,10 @@ fn file_is_found_by_variable_then_user_dir_then_system() {
         .settings
         .tor_port
     };
-    assert_eq!(port(&["TORSOCKS_CONF_FILE", "XDG_CONFIG_HOME"], false), 1001);
+    assert_eq!(
+        port(&["TORSOCKS_CONF_FILE", "XDG_CONFIG_HOME"], false),
+        1001
+    );
     assert_eq!(port(&["XDG_CONFIG_HOME"], false), 1002);
     assert_eq!(port(&[], false), 1003);
     // A secure-exec process reads neither the variables nor the files they name.
@@ -239,7 +254,10 @@ fn file_is_found_by_variable_then_user_dir_then_system() {
 
 #[test]
 fn secure_exec_ignores_the_environment() {
-    let env = [("TORSOCKS_TOR_PORT", "2222"), ("TORSOCKS_ALLOW_INBOUND", "1")];
+    let env = [
+        ("TORSOCKS_TOR_PORT", "2222"),
+        ("TORSOCKS_ALLOW_INBOUND", "1"),
+    ];
     let s = load_with(None, &env, &[], true).unwrap().settings;
     assert_eq!(s.tor_port, 9050);
     assert!(!s.allow_inbound);
@@ -351,7 +369,10 @@ fn bad_input_is_one_line_with_location_problem_and_fix() {
         let err = load_file(&path).unwrap_err().to_string();
         let prefix = format!("{}/", fx.dir.path().display());
         let shown = err.strip_prefix(&prefix).unwrap_or(&err);
-        assert!(shown.starts_with(want), "{name}:\n got: {shown}\nwant: {want}");
+        assert!(
+            shown.starts_with(want),
+            "{name}:\n got: {shown}\nwant: {want}"
+        );
         assert!(!err.contains('\n'), "{name}: {err}");
         assert!(err.contains("; "), "{name} has no fix: {err}");
     }
@@ -362,21 +383,39 @@ fn bad_environment_and_flags_name_their_source() {
     let err = load_with(None, &[("TORSOCKS_TOR_PORT", "70000")], &[], false)
         .unwrap_err()
         .to_string();
-    assert!(err.starts_with("environment variable TORSOCKS_TOR_PORT: TORSOCKS_TOR_PORT 70000 is out of range"), "{err}");
+    assert!(
+        err.starts_with(
+            "environment variable TORSOCKS_TOR_PORT: TORSOCKS_TOR_PORT 70000 is out of range"
+        ),
+        "{err}"
+    );
     let err = load_with(None, &[], &[flag(Key::TorAddress, "nowhere", "-a")], false)
         .unwrap_err()
         .to_string();
-    assert!(err.starts_with("flag -a: -a \"nowhere\" is not an IP address"), "{err}");
+    assert!(
+        err.starts_with("flag -a: -a \"nowhere\" is not an IP address"),
+        "{err}"
+    );
     let err = load_with(None, &[("TORSOCKS_USERNAME", "u")], &[], false)
         .unwrap_err()
         .to_string();
-    assert!(err.starts_with("environment variable TORSOCKS_USERNAME: a SOCKS username is set but no password"), "{err}");
+    assert!(
+        err.starts_with(
+            "environment variable TORSOCKS_USERNAME: a SOCKS username is set but no password"
+        ),
+        "{err}"
+    );
 }
 
 #[test]
 fn missing_named_file_is_an_error() {
-    let err = load_file(Path::new("/nonexistent/torify.toml")).unwrap_err().to_string();
-    assert!(err.starts_with("/nonexistent/torify.toml:0:0: cannot read the configuration file"), "{err}");
+    let err = load_file(Path::new("/nonexistent/torify.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("/nonexistent/torify.toml:0:0: cannot read the configuration file"),
+        "{err}"
+    );
     assert!(err.contains("stop naming flag -c"), "{err}");
 }
 
@@ -408,15 +447,26 @@ fn credentials_and_isolation_later_source_wins() {
 
 #[test]
 fn show_masks_secrets_and_names_sources() {
-    let env = [("TORSOCKS_USERNAME", "alice-user"), ("TORSOCKS_PASSWORD", "pw-123456")];
+    let env = [
+        ("TORSOCKS_USERNAME", "alice-user"),
+        ("TORSOCKS_PASSWORD", "pw-123456"),
+    ];
     let flags = [flag(Key::TorPort, "9150", "-P")];
     let loaded = load_with(None, &env, &flags, false).unwrap();
     let text = render(&loaded);
     assert!(!text.contains("alice-user"), "{text}");
     assert!(!text.contains("pw-123456"), "{text}");
-    assert!(text.contains("tor.password = ******** # env: environment variable TORSOCKS_PASSWORD") || text.contains("tor.password = ********  # env: environment variable TORSOCKS_PASSWORD"), "{text}");
+    assert!(
+        text.contains("tor.password = ******** # env: environment variable TORSOCKS_PASSWORD")
+            || text
+                .contains("tor.password = ********  # env: environment variable TORSOCKS_PASSWORD"),
+        "{text}"
+    );
     assert!(text.contains("tor.port = 9150  # flag: flag -P"), "{text}");
-    assert!(text.contains("tor.address = 127.0.0.1  # default\n"), "{text}");
+    assert!(
+        text.contains("tor.address = 127.0.0.1  # default\n"),
+        "{text}"
+    );
     assert!(!format!("{loaded:?}").contains("pw-123456"));
 }
 

@@ -16,7 +16,8 @@ pub(crate) fn hook(name: &str, errno: c_int, body: impl FnOnce() -> c_int) -> c_
         Ok(ret) => ret,
         Err(_) => {
             // Logging could be what panicked; try, but under the same protection.
-            let _ = catch_unwind(|| tracing::error!("internal error in {name}(); the call is refused"));
+            let _ =
+                catch_unwind(|| tracing::error!("internal error in {name}(); the call is refused"));
             sys::set_errno(errno);
             -1
         }

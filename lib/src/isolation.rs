@@ -187,14 +187,20 @@ mod tests {
         let session = Token::from_hex("00112233445566778899aabbccddeeff").unwrap();
         assert_eq!(user(&with(Isolation::None), None, &a), None);
         let s = with(Isolation::Session);
-        assert_eq!(user(&s, Some(&session), &a).unwrap(), "torify-00112233445566778899aabbccddeeff");
+        assert_eq!(
+            user(&s, Some(&session), &a).unwrap(),
+            "torify-00112233445566778899aabbccddeeff"
+        );
         assert_eq!(user(&s, Some(&session), &a), user(&s, Some(&session), &b));
         let p = with(Isolation::Process);
         assert_eq!(user(&p, None, &a), user(&p, None, &b));
         let d = with(Isolation::Destination);
         assert_eq!(user(&d, Some(&session), &a), user(&d, Some(&session), &a));
         assert_ne!(user(&d, Some(&session), &a), user(&d, Some(&session), &b));
-        assert_ne!(user(&d, Some(&session), &a), user(&d, Some(&session), &Target::Name("a.test", 81)));
+        assert_ne!(
+            user(&d, Some(&session), &a),
+            user(&d, Some(&session), &Target::Name("a.test", 81))
+        );
         let c = with(Isolation::Connection);
         assert_ne!(user(&c, None, &a), user(&c, None, &a));
     }
@@ -206,7 +212,9 @@ mod tests {
             username: torify_conf::Secret::new("u".into()),
             password: pass_placeholder(),
         });
-        let auth = auth_for(&s, None, &Target::Name("a.test", 1)).unwrap().unwrap();
+        let auth = auth_for(&s, None, &Target::Name("a.test", 1))
+            .unwrap()
+            .unwrap();
         assert_eq!(auth.credentials().username, b"u");
         assert_eq!(auth.credentials().password, b"p");
     }

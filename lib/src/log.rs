@@ -75,7 +75,13 @@ fn write_time(out: &mut LineBuf) {
         .map_or(0, |d| d.as_secs() as i64);
     let (y, m, d) = civil(secs.div_euclid(86_400));
     let t = secs.rem_euclid(86_400);
-    let _ = write!(out, "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z ", t / 3600, t / 60 % 60, t % 60);
+    let _ = write!(
+        out,
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z ",
+        t / 3600,
+        t / 60 % 60,
+        t % 60
+    );
 }
 
 struct LineSubscriber {
@@ -154,7 +160,12 @@ pub(crate) fn init(settings: &LogSettings) {
 /// into whatever file or socket gets that number next.
 pub(crate) fn forget_fd(fd: i32) {
     if fd != libc::STDERR_FILENO {
-        let _ = LOG_FD.compare_exchange(fd, libc::STDERR_FILENO, Ordering::Relaxed, Ordering::Relaxed);
+        let _ = LOG_FD.compare_exchange(
+            fd,
+            libc::STDERR_FILENO,
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        );
     }
 }
 

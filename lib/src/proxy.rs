@@ -71,11 +71,19 @@ impl fmt::Display for ProxyError {
 
 /// How to reach Tor from a socket of `family`: on the same descriptor (possibly through an
 /// IPv4-mapped address), or on a new socket that then replaces the program's.
-fn route(family: c_int, fd: c_int, endpoint: SocksEndpoint<'_>) -> Result<(CSockAddr, bool), ProxyError> {
+fn route(
+    family: c_int,
+    fd: c_int,
+    endpoint: SocksEndpoint<'_>,
+) -> Result<(CSockAddr, bool), ProxyError> {
     let unreachable = |e| ProxyError::Unreachable(endpoint.to_string(), e);
     match endpoint {
-        SocksEndpoint::Inet(a) if family == libc::AF_INET && a.is_ipv4() => Ok((CSockAddr::inet(a), false)),
-        SocksEndpoint::Inet(a) if family == libc::AF_INET6 && a.is_ipv6() => Ok((CSockAddr::inet(a), false)),
+        SocksEndpoint::Inet(a) if family == libc::AF_INET && a.is_ipv4() => {
+            Ok((CSockAddr::inet(a), false))
+        }
+        SocksEndpoint::Inet(a) if family == libc::AF_INET6 && a.is_ipv6() => {
+            Ok((CSockAddr::inet(a), false))
+        }
         SocksEndpoint::Inet(SocketAddr::V4(a)) if family == libc::AF_INET6 && !v6only(fd) => {
             let mapped = SocketAddr::new(IpAddr::V6(a.ip().to_ipv6_mapped()), a.port());
             Ok((CSockAddr::inet(mapped), false))
@@ -93,7 +101,13 @@ fn v6only(fd: c_int) -> bool {
     let mut len = size_of::<c_int>() as libc::socklen_t;
     // SAFETY: value/len are locals of the right size.
     let ret = unsafe {
-        libc::getsockopt(fd, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, std::ptr::from_mut(&mut value).cast(), &mut len)
+        libc::getsockopt(
+            fd,
+            libc::IPPROTO_IPV6,
+            libc::IPV6_V6ONLY,
+            std::ptr::from_mut(&mut value).cast(),
+            &mut len,
+        )
     };
     ret != 0 || value != 0
 }
@@ -115,7 +129,10 @@ pub(crate) fn handshake(
     let mut have = 0;
     let mut auth_sent = false;
     loop {
-        match hs.progress(&buf[..have], auth_sent).map_err(ProxyError::Socks)? {
+        match hs
+            .progress(&buf[..have], auth_sent)
+            .map_err(ProxyError::Socks)?
+        {
             Progress::Need(n) => {
                 // Read no further than the replies: what follows belongs to the program.
                 let window = buf.get_mut(have..n).ok_or(ProxyError::Io(libc::EPROTO))?;
@@ -136,7 +153,12 @@ pub(crate) fn handshake(
 
 /// Connects the program's `fd` to `target` through Tor. On success the descriptor is a stream
 /// to the destination, with its O_NONBLOCK and FD_CLOEXEC as the program had them.
-pub(crate) fn connect(fd: c_int, kind: SocketKind, target: &Target<'_>, rt: &Runtime) -> Result<(), ProxyError> {
+pub(crate) fn connect(
+    fd: c_int,
+    kind: SocketKind,
+    target: &Target<'_>,
+    rt: &Runtime,
+) -> Result<(), ProxyError> {
     let deadline = sys::deadline_in(HANDSHAKE_SECS);
     let endpoint = rt.settings.socks_endpoint();
     let (tor, replace) = route(kind.family, fd, endpoint)?;

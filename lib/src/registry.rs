@@ -177,7 +177,12 @@ mod tests {
 
     #[test]
     fn encode_decode_round_trip() {
-        for a in ["198.51.100.7:80", "[2001:db8::7]:443", "[fe80::1%9]:22", "0.0.0.1:1"] {
+        for a in [
+            "198.51.100.7:80",
+            "[2001:db8::7]:443",
+            "[fe80::1%9]:22",
+            "0.0.0.1:1",
+        ] {
             assert_eq!(decode(encode(&entry(a))), Some(entry(a)));
         }
         assert_eq!(decode([0; 4]), None);

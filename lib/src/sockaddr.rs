@@ -30,7 +30,10 @@ pub(crate) unsafe fn destination(ptr: *const sockaddr, len: socklen_t) -> Result
             // SAFETY: len covers a whole sockaddr_in.
             let sin = unsafe { std::ptr::read_unaligned(ptr.cast::<sockaddr_in>()) };
             let ip = Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr));
-            Ok(Destination::Inet(SocketAddr::V4(SocketAddrV4::new(ip, u16::from_be(sin.sin_port)))))
+            Ok(Destination::Inet(SocketAddr::V4(SocketAddrV4::new(
+                ip,
+                u16::from_be(sin.sin_port),
+            ))))
         }
         libc::AF_INET6 if len >= SIN6_LEN_RFC2133 => {
             // SAFETY: len covers a sockaddr_in6 up to sin6_scope_id; the rest is zero-filled.
@@ -118,8 +121,14 @@ impl CSockAddr {
     /// Pointer and length for a libc call.
     pub(crate) fn as_raw(&self) -> (*const sockaddr, socklen_t) {
         match self {
-            CSockAddr::V4(a) => (std::ptr::from_ref(a).cast(), size_of::<sockaddr_in>() as socklen_t),
-            CSockAddr::V6(a) => (std::ptr::from_ref(a).cast(), size_of::<sockaddr_in6>() as socklen_t),
+            CSockAddr::V4(a) => (
+                std::ptr::from_ref(a).cast(),
+                size_of::<sockaddr_in>() as socklen_t,
+            ),
+            CSockAddr::V6(a) => (
+                std::ptr::from_ref(a).cast(),
+                size_of::<sockaddr_in6>() as socklen_t,
+            ),
             CSockAddr::Unix(a, len) => (std::ptr::from_ref(a).cast(), *len),
         }
     }
@@ -129,7 +138,11 @@ impl CSockAddr {
     ///
     /// # Safety
     /// `out` must be valid for writes of `*len` bytes and `len` valid for reads and writes.
-    pub(crate) unsafe fn write_out(&self, out: *mut sockaddr, len: *mut socklen_t) -> Result<(), i32> {
+    pub(crate) unsafe fn write_out(
+        &self,
+        out: *mut sockaddr,
+        len: *mut socklen_t,
+    ) -> Result<(), i32> {
         if out.is_null() || len.is_null() {
             return Err(libc::EFAULT);
         }
@@ -168,8 +181,11 @@ mod tests {
         let (ptr, _) = c.as_raw();
         // SAFETY: ptr is valid for the full length; shorter lengths only read less.
         assert_eq!(unsafe { destination(ptr, 15) }, Err(libc::EINVAL));
+        // SAFETY: as above.
         assert_eq!(unsafe { destination(ptr, 1) }, Err(libc::EINVAL));
-        assert_eq!(unsafe { destination(std::ptr::null(), 16) }, Err(libc::EFAULT));
+        // SAFETY: a null pointer is checked before any read.
+        let null = unsafe { destination(std::ptr::null(), 16) };
+        assert_eq!(null, Err(libc::EFAULT));
     }
 
     #[test]

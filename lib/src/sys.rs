@@ -42,7 +42,15 @@ fn sockopt_int(fd: c_int, level: c_int, name: c_int) -> Result<c_int, Errno> {
     let mut value: c_int = 0;
     let mut len = size_of::<c_int>() as libc::socklen_t;
     // SAFETY: value/len point to locals of the right size.
-    check(unsafe { libc::getsockopt(fd, level, name, std::ptr::from_mut(&mut value).cast(), &mut len) })?;
+    check(unsafe {
+        libc::getsockopt(
+            fd,
+            level,
+            name,
+            std::ptr::from_mut(&mut value).cast(),
+            &mut len,
+        )
+    })?;
     Ok(value)
 }
 
@@ -109,7 +117,11 @@ fn poll_timeout(deadline: Instant) -> Result<c_int, Errno> {
 /// Waits until `fd` has `events` (POLLIN/POLLOUT), an error or a hang-up, or the deadline.
 pub(crate) fn wait(fd: c_int, events: libc::c_short, deadline: Instant) -> Result<(), Errno> {
     loop {
-        let mut pfd = libc::pollfd { fd, events, revents: 0 };
+        let mut pfd = libc::pollfd {
+            fd,
+            events,
+            revents: 0,
+        };
         // SAFETY: one valid pollfd.
         match check(unsafe { libc::poll(&mut pfd, 1, poll_timeout(deadline)?) }) {
             Ok(0) => return Err(libc::ETIMEDOUT),

@@ -57,7 +57,6 @@ pub(crate) struct Cli {
 #[derive(Debug, Subcommand)]
 pub(crate) enum Sub {
     /// Print the effective settings, where each comes from, and LD_PRELOAD (secrets masked)
-    #[command(alias = "sh")]
     Show,
     /// COMMAND [ARGS…]: run it torified (use `torify -- show` for a program named show)
     #[command(external_subcommand)]

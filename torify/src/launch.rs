@@ -65,23 +65,31 @@ fn env_text(key: Key, s: &Settings) -> Option<String> {
 
 /// The environment that makes the library see exactly the settings the launcher computed:
 /// values from flags are exported, values the merge dropped are removed, the rest stays.
-pub(crate) fn env_changes(loaded: &Loaded, config_flag: Option<&Path>, session: Option<String>) -> EnvChanges {
+pub(crate) fn env_changes(
+    loaded: &Loaded,
+    config_flag: Option<&Path>,
+    session: Option<String>,
+) -> EnvChanges {
     let mut changes = EnvChanges::default();
     for info in KEYS {
         let Some(var) = info.env else { continue };
         match loaded.origin(info.key) {
             Origin::Env(from) if *from == var => {}
             // IsolatePID is a spelling of isolation; the isolation variable carries it.
-            Origin::Flag(_) if info.key != Key::IsolatePid => match env_text(info.key, &loaded.settings) {
-                Some(text) => changes.set.push((var, text.into())),
-                None => changes.remove.push(var),
-            },
+            Origin::Flag(_) if info.key != Key::IsolatePid => {
+                match env_text(info.key, &loaded.settings) {
+                    Some(text) => changes.set.push((var, text.into())),
+                    None => changes.remove.push(var),
+                }
+            }
             _ => changes.remove.push(var),
         }
     }
     if let Some(path) = config_flag {
         let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
-        changes.set.push(("TORIFY_CONF_FILE", absolute.into_os_string()));
+        changes
+            .set
+            .push(("TORIFY_CONF_FILE", absolute.into_os_string()));
     }
     match session {
         Some(token) => changes.set.push((SESSION_VARIABLE, token.into())),
@@ -92,7 +100,9 @@ pub(crate) fn env_changes(loaded: &Loaded, config_flag: Option<&Path>, session: 
 
 /// A fresh session token when the isolation mode needs one.
 pub(crate) fn session_token(s: &Settings) -> Result<Option<String>, String> {
-    if !matches!(s.isolation, Isolation::Session | Isolation::Destination) || s.credentials.is_some() {
+    if !matches!(s.isolation, Isolation::Session | Isolation::Destination)
+        || s.credentials.is_some()
+    {
         return Ok(None);
     }
     let mut raw = [0u8; 16];
@@ -107,7 +117,10 @@ pub(crate) fn locate(command: &OsStr, path_var: Option<&OsStr>) -> Option<PathBu
     if command.as_bytes().contains(&b'/') {
         return Some(PathBuf::from(command));
     }
-    let path_var = path_var.map_or_else(|| OsString::from("/usr/local/bin:/usr/bin:/bin"), OsStr::to_owned);
+    let path_var = path_var.map_or_else(
+        || OsString::from("/usr/local/bin:/usr/bin:/bin"),
+        OsStr::to_owned,
+    );
     std::env::split_paths(&path_var)
         .map(|dir| dir.join(command))
         .find(|candidate| {
@@ -134,13 +147,23 @@ pub(crate) fn privileged(path: &Path) -> Option<&'static str> {
     c_path.push(0);
     // SAFETY: both strings are NUL-terminated; a null buffer of size 0 only asks for the size.
     let caps = unsafe {
-        libc::getxattr(c_path.as_ptr().cast(), c"security.capability".as_ptr(), std::ptr::null_mut(), 0)
+        libc::getxattr(
+            c_path.as_ptr().cast(),
+            c"security.capability".as_ptr(),
+            std::ptr::null_mut(),
+            0,
+        )
     };
     (caps > 0 && euid != 0).then_some("file capabilities")
 }
 
 /// Execs the command; returns only on failure, with the exit status and the message.
-pub(crate) fn exec(command: &[OsString], program: &Path, lib: &Path, changes: &EnvChanges) -> (u8, String) {
+pub(crate) fn exec(
+    command: &[OsString],
+    program: &Path,
+    lib: &Path,
+    changes: &EnvChanges,
+) -> (u8, String) {
     let mut cmd = Command::new(program);
     cmd.arg0(&command[0]).args(&command[1..]);
     for var in &changes.remove {
@@ -149,7 +172,10 @@ pub(crate) fn exec(command: &[OsString], program: &Path, lib: &Path, changes: &E
     for (var, value) in &changes.set {
         cmd.env(var, value);
     }
-    cmd.env("LD_PRELOAD", preload_value(lib, std::env::var_os("LD_PRELOAD").as_deref()));
+    cmd.env(
+        "LD_PRELOAD",
+        preload_value(lib, std::env::var_os("LD_PRELOAD").as_deref()),
+    );
     let err = cmd.exec();
     let status = if err.kind() == std::io::ErrorKind::NotFound {
         EXIT_NOT_FOUND
@@ -166,21 +192,37 @@ mod tests {
     use torify_conf::{FlagValue, Sources};
 
     fn load(env: &[(&str, &str)], flags: &[(Key, &str, &'static str)]) -> Loaded {
-        let env: HashMap<String, String> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let env: HashMap<String, String> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         let lookup = move |k: &str| env.get(k).cloned();
         let flags: Vec<FlagValue> = flags
             .iter()
-            .map(|(key, value, flag)| FlagValue { key: *key, value: value.to_string(), flag })
+            .map(|(key, value, flag)| FlagValue {
+                key: *key,
+                value: value.to_string(),
+                flag,
+            })
             .collect();
-        torify_conf::load(&Sources { env: &lookup, secure: false, config_flag: None, flags: &flags, system_files: &[] })
-            .unwrap()
+        torify_conf::load(&Sources {
+            env: &lookup,
+            secure: false,
+            config_flag: None,
+            flags: &flags,
+            system_files: &[],
+        })
+        .unwrap()
     }
 
     #[test]
     fn preload_is_prepended_once() {
         let lib = Path::new("/usr/lib/torify/libtorify.so");
         assert_eq!(preload_value(lib, None), "/usr/lib/torify/libtorify.so");
-        assert_eq!(preload_value(lib, Some(OsStr::new("/x.so"))), "/usr/lib/torify/libtorify.so:/x.so");
+        assert_eq!(
+            preload_value(lib, Some(OsStr::new("/x.so"))),
+            "/usr/lib/torify/libtorify.so:/x.so"
+        );
         assert_eq!(
             preload_value(lib, Some(OsStr::new("/x.so:/usr/lib/torify/libtorify.so"))),
             "/x.so:/usr/lib/torify/libtorify.so"
@@ -190,7 +232,11 @@ mod tests {
     #[test]
     fn flags_are_exported_and_overridden_values_removed() {
         let loaded = load(
-            &[("TORSOCKS_USERNAME", "u"), ("TORSOCKS_PASSWORD", "p"), ("TORSOCKS_LOG_LEVEL", "3")],
+            &[
+                ("TORSOCKS_USERNAME", "u"),
+                ("TORSOCKS_PASSWORD", "p"),
+                ("TORSOCKS_LOG_LEVEL", "3"),
+            ],
             &[(Key::IsolatePid, "1", "-i"), (Key::TorPort, "9150", "-P")],
         );
         let ch = env_changes(&loaded, None, None);
@@ -216,8 +262,14 @@ mod tests {
 
     #[test]
     fn commands_are_located_like_execvp() {
-        assert_eq!(locate(OsStr::new("sh"), Some(OsStr::new("/nonexistent:/bin"))), Some(PathBuf::from("/bin/sh")));
-        assert_eq!(locate(OsStr::new("no-such-command-here"), Some(OsStr::new("/bin"))), None);
+        assert_eq!(
+            locate(OsStr::new("sh"), Some(OsStr::new("/nonexistent:/bin"))),
+            Some(PathBuf::from("/bin/sh"))
+        );
+        assert_eq!(
+            locate(OsStr::new("no-such-command-here"), Some(OsStr::new("/bin"))),
+            None
+        );
         assert_eq!(locate(OsStr::new("./x"), None), Some(PathBuf::from("./x")));
     }
 

@@ -25,7 +25,8 @@ pub(crate) fn candidates(exe: &Path) -> Vec<PathBuf> {
 
 /// The library, as an absolute path, or the one-line reason it was not found.
 pub(crate) fn find() -> Result<PathBuf, String> {
-    let exe = std::env::current_exe().map_err(|e| format!("cannot locate the torify executable: {e}"))?;
+    let exe =
+        std::env::current_exe().map_err(|e| format!("cannot locate the torify executable: {e}"))?;
     let tried = candidates(&exe);
     tried
         .iter()

@@ -21,7 +21,13 @@ fn secure_exec() -> bool {
 /// The effective settings: defaults < file < environment < flags.
 fn load_settings(cli: &Cli) -> Result<Loaded, String> {
     let secure = secure_exec();
-    let env = |name: &str| if secure { None } else { std::env::var(name).ok() };
+    let env = |name: &str| {
+        if secure {
+            None
+        } else {
+            std::env::var(name).ok()
+        }
+    };
     let flags = cli.setting_flags();
     torify_conf::load(&Sources {
         env: &env,
@@ -46,12 +52,13 @@ fn show(cli: &Cli) -> Result<ExitCode, (u8, String)> {
 fn run(cli: &Cli, command: &[std::ffi::OsString]) -> Result<ExitCode, (u8, String)> {
     let loaded = load_settings(cli).map_err(|e| (EXIT_TORIFY, e))?;
     let lib = library::find().map_err(|e| (EXIT_TORIFY, e))?;
-    let program = launch::locate(&command[0], std::env::var_os("PATH").as_deref()).ok_or_else(|| {
-        (
-            launch::EXIT_NOT_FOUND,
-            format!("{}: command not found", command[0].to_string_lossy()),
-        )
-    })?;
+    let program =
+        launch::locate(&command[0], std::env::var_os("PATH").as_deref()).ok_or_else(|| {
+            (
+                launch::EXIT_NOT_FOUND,
+                format!("{}: command not found", command[0].to_string_lossy()),
+            )
+        })?;
     if let Some(why) = launch::privileged(&program) {
         return Err((
             launch::EXIT_CANNOT_RUN,
@@ -81,7 +88,10 @@ fn main() -> ExitCode {
     let outcome = match &cli.command {
         Some(Sub::Show) => show(&cli),
         Some(Sub::Run(command)) if !command.is_empty() => run(&cli, command),
-        _ => Err((EXIT_TORIFY, "no command given; try `torify --help`".to_owned())),
+        _ => Err((
+            EXIT_TORIFY,
+            "no command given; try `torify --help`".to_owned(),
+        )),
     };
     match outcome {
         Ok(code) => code,

@@ -11,7 +11,9 @@ pub(crate) fn read(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Layer, Con
     let mut layer = Layer::default();
     for info in KEYS {
         let Some(name) = info.env else { continue };
-        let Some(mut value) = lookup(name) else { continue };
+        let Some(mut value) = lookup(name) else {
+            continue;
+        };
         let result = if value.is_empty() {
             Ok(())
         } else {

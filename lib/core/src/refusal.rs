@@ -98,8 +98,7 @@ fn type_name(ty: i32) -> &'static str {
 
 impl fmt::Display for Refusal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        const LOCALHOST: &str =
-            "set allow.outbound_localhost (AllowOutboundLocalhost) to 1 for TCP or 2 for TCP and UDP to permit loopback";
+        const LOCALHOST: &str = "set allow.outbound_localhost (AllowOutboundLocalhost) to 1 for TCP or 2 for TCP and UDP to permit loopback";
         match self.reason {
             Reason::Family(family) => write!(
                 f,

@@ -63,7 +63,13 @@ unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -
 }
 
 /// Opens the stream through Tor and records the address the program asked for.
-fn through_tor(fd: c_int, kind: SocketKind, target: &Target<'_>, asked: SocketAddr, rt: &Runtime) -> c_int {
+fn through_tor(
+    fd: c_int,
+    kind: SocketKind,
+    target: &Target<'_>,
+    asked: SocketAddr,
+    rt: &Runtime,
+) -> c_int {
     match proxy::connect(fd, kind, target, rt) {
         Ok(()) => {
             registry::insert(fd, Entry { peer: asked });

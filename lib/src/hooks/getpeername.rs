@@ -57,7 +57,13 @@ unsafe extern "C" fn getpeername(fd: c_int, addr: *mut sockaddr, len: *mut sockl
         let mut storage: sockaddr_storage = unsafe { std::mem::zeroed() };
         let mut storage_len = size_of::<sockaddr_storage>() as socklen_t;
         // SAFETY: storage/storage_len are locals of the right size.
-        let ret = unsafe { real::getpeername(fd, std::ptr::from_mut(&mut storage).cast(), &mut storage_len) };
+        let ret = unsafe {
+            real::getpeername(
+                fd,
+                std::ptr::from_mut(&mut storage).cast(),
+                &mut storage_len,
+            )
+        };
         match ret {
             Some(0) if peer_is_tor(&storage, storage_len) => {
                 // SAFETY: addr/len are the caller's, with getpeername's contract.

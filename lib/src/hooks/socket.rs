@@ -19,7 +19,9 @@ unsafe extern "C" fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_int 
                 Ok(rt) => rt,
                 Err(refusal) => return guard::refuse(refusal),
             };
-            if let SocketVerdict::Refuse(refusal) = policy::socket(domain, ty, protocol, &rt.settings) {
+            if let SocketVerdict::Refuse(refusal) =
+                policy::socket(domain, ty, protocol, &rt.settings)
+            {
                 return guard::refuse(refusal);
             }
             tracing::debug!("socket({domain}, {ty:#x}, {protocol}): allowed");

@@ -2,10 +2,10 @@
 
 use super::*;
 use libc::{
-    AF_ALG, AF_BLUETOOTH, AF_CAN, AF_INET, AF_INET6, AF_NETLINK, AF_PACKET, AF_RDS, AF_TIPC, AF_UNIX,
-    AF_VSOCK, AF_XDP, EAFNOSUPPORT, EPERM, EPROTONOSUPPORT, IPPROTO_ICMP, IPPROTO_RAW, IPPROTO_SCTP,
-    IPPROTO_TCP, IPPROTO_UDP, SOCK_CLOEXEC, SOCK_DGRAM, SOCK_NONBLOCK, SOCK_RAW, SOCK_RDM,
-    SOCK_SEQPACKET, SOCK_STREAM,
+    AF_ALG, AF_BLUETOOTH, AF_CAN, AF_INET, AF_INET6, AF_NETLINK, AF_PACKET, AF_RDS, AF_TIPC,
+    AF_UNIX, AF_VSOCK, AF_XDP, EAFNOSUPPORT, EPERM, EPROTONOSUPPORT, IPPROTO_ICMP, IPPROTO_RAW,
+    IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP, SOCK_CLOEXEC, SOCK_DGRAM, SOCK_NONBLOCK, SOCK_RAW,
+    SOCK_RDM, SOCK_SEQPACKET, SOCK_STREAM,
 };
 use torify_conf::{Ipv4Net, TorAddress};
 
@@ -27,22 +27,70 @@ fn socket_table() {
     let rows: &[(i32, i32, i32, Localhost, Want)] = &[
         (AF_INET, SOCK_STREAM, 0, Deny, Want::Libc),
         (AF_INET6, SOCK_STREAM, 0, Deny, Want::Libc),
-        (AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP, Deny, Want::Libc),
-        (AF_INET, SOCK_STREAM, IPPROTO_SCTP, Deny, Want::Refuse(EPROTONOSUPPORT)),
-        (AF_INET, SOCK_STREAM, 262 /* MPTCP */, Deny, Want::Refuse(EPROTONOSUPPORT)),
+        (
+            AF_INET,
+            SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+            IPPROTO_TCP,
+            Deny,
+            Want::Libc,
+        ),
+        (
+            AF_INET,
+            SOCK_STREAM,
+            IPPROTO_SCTP,
+            Deny,
+            Want::Refuse(EPROTONOSUPPORT),
+        ),
+        (
+            AF_INET,
+            SOCK_STREAM,
+            262, /* MPTCP */
+            Deny,
+            Want::Refuse(EPROTONOSUPPORT),
+        ),
         (AF_INET, SOCK_DGRAM, 0, Deny, Want::Refuse(EPERM)),
-        (AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, IPPROTO_UDP, Tcp, Want::Refuse(EPERM)),
+        (
+            AF_INET6,
+            SOCK_DGRAM | SOCK_CLOEXEC,
+            IPPROTO_UDP,
+            Tcp,
+            Want::Refuse(EPERM),
+        ),
         (AF_INET, SOCK_DGRAM, 0, TcpUdp, Want::Libc),
         (AF_INET, SOCK_DGRAM, IPPROTO_ICMP, Deny, Want::Refuse(EPERM)),
         (AF_INET, SOCK_RAW, IPPROTO_ICMP, TcpUdp, Want::Refuse(EPERM)),
         (AF_INET6, SOCK_RAW, IPPROTO_RAW, Deny, Want::Refuse(EPERM)),
-        (AF_INET, SOCK_SEQPACKET, IPPROTO_SCTP, Deny, Want::Refuse(EPERM)),
-        (AF_INET, 10 /* SOCK_PACKET */, 0, Deny, Want::Refuse(EPERM)),
+        (
+            AF_INET,
+            SOCK_SEQPACKET,
+            IPPROTO_SCTP,
+            Deny,
+            Want::Refuse(EPERM),
+        ),
+        (
+            AF_INET,
+            10, /* SOCK_PACKET */
+            0,
+            Deny,
+            Want::Refuse(EPERM),
+        ),
         (AF_INET, SOCK_RDM, 0, Deny, Want::Refuse(EPERM)),
-        (AF_INET, 6 /* SOCK_DCCP */, 0, Deny, Want::Refuse(EPERM)),
+        (
+            AF_INET,
+            6, /* SOCK_DCCP */
+            0,
+            Deny,
+            Want::Refuse(EPERM),
+        ),
         (AF_PACKET, SOCK_RAW, 0, TcpUdp, Want::Refuse(EAFNOSUPPORT)),
         (AF_PACKET, SOCK_DGRAM, 0, Deny, Want::Refuse(EAFNOSUPPORT)),
-        (AF_BLUETOOTH, SOCK_STREAM, 0, Deny, Want::Refuse(EAFNOSUPPORT)),
+        (
+            AF_BLUETOOTH,
+            SOCK_STREAM,
+            0,
+            Deny,
+            Want::Refuse(EAFNOSUPPORT),
+        ),
         (AF_VSOCK, SOCK_STREAM, 0, Deny, Want::Refuse(EAFNOSUPPORT)),
         (AF_TIPC, SOCK_RDM, 0, Deny, Want::Refuse(EAFNOSUPPORT)),
         (AF_CAN, SOCK_RAW, 1, Deny, Want::Refuse(EAFNOSUPPORT)),
@@ -59,7 +107,10 @@ fn socket_table() {
             SocketVerdict::Libc => Want::Libc,
             SocketVerdict::Refuse(r) => Want::Refuse(r.errno),
         };
-        assert_eq!(&got, want, "socket({family}, {ty}, {proto}) with {localhost:?}");
+        assert_eq!(
+            &got, want,
+            "socket({family}, {ty}, {proto}) with {localhost:?}"
+        );
     }
 }
 
@@ -74,17 +125,45 @@ enum C {
 #[test]
 fn connect_table() {
     use Localhost::*;
-    let tcp4 = SocketKind { family: AF_INET, ty: SOCK_STREAM };
-    let tcp6 = SocketKind { family: AF_INET6, ty: SOCK_STREAM };
-    let udp4 = SocketKind { family: AF_INET, ty: SOCK_DGRAM };
-    let udp6 = SocketKind { family: AF_INET6, ty: SOCK_DGRAM };
-    let unix = SocketKind { family: AF_UNIX, ty: SOCK_STREAM };
-    let packet = SocketKind { family: AF_PACKET, ty: SOCK_RAW };
+    let tcp4 = SocketKind {
+        family: AF_INET,
+        ty: SOCK_STREAM,
+    };
+    let tcp6 = SocketKind {
+        family: AF_INET6,
+        ty: SOCK_STREAM,
+    };
+    let udp4 = SocketKind {
+        family: AF_INET,
+        ty: SOCK_DGRAM,
+    };
+    let udp6 = SocketKind {
+        family: AF_INET6,
+        ty: SOCK_DGRAM,
+    };
+    let unix = SocketKind {
+        family: AF_UNIX,
+        ty: SOCK_STREAM,
+    };
+    let packet = SocketKind {
+        family: AF_PACKET,
+        ty: SOCK_RAW,
+    };
     let rows: &[(SocketKind, &str, Localhost, C)] = &[
         (tcp4, "198.51.100.7:80", Deny, C::Proxy("198.51.100.7:80")),
-        (tcp6, "[2001:db8::7]:443", Deny, C::Proxy("[2001:db8::7]:443")),
+        (
+            tcp6,
+            "[2001:db8::7]:443",
+            Deny,
+            C::Proxy("[2001:db8::7]:443"),
+        ),
         // IPv4-mapped IPv6 is judged, and proxied, as IPv4.
-        (tcp6, "[::ffff:198.51.100.7]:80", Deny, C::Proxy("198.51.100.7:80")),
+        (
+            tcp6,
+            "[::ffff:198.51.100.7]:80",
+            Deny,
+            C::Proxy("198.51.100.7:80"),
+        ),
         (tcp6, "[::ffff:127.0.0.1]:8080", Deny, C::Refuse(EPERM)),
         (tcp6, "[::ffff:127.0.0.1]:9050", Deny, C::Libc),
         (tcp4, "127.0.0.1:9050", Deny, C::Libc),
@@ -133,21 +212,33 @@ fn connect_table() {
 
 #[test]
 fn connect_to_unspec_and_other_families_goes_to_libc() {
-    let tcp4 = SocketKind { family: AF_INET, ty: SOCK_STREAM };
+    let tcp4 = SocketKind {
+        family: AF_INET,
+        ty: SOCK_STREAM,
+    };
     let s = Settings::default();
     assert_eq!(connect(tcp4, Destination::Unspec, &s), ConnectVerdict::Libc);
-    assert_eq!(connect(tcp4, Destination::Other(AF_UNIX), &s), ConnectVerdict::Libc);
+    assert_eq!(
+        connect(tcp4, Destination::Other(AF_UNIX), &s),
+        ConnectVerdict::Libc
+    );
 }
 
 #[test]
 fn tor_on_another_address_or_a_unix_socket() {
-    let tcp4 = SocketKind { family: AF_INET, ty: SOCK_STREAM };
+    let tcp4 = SocketKind {
+        family: AF_INET,
+        ty: SOCK_STREAM,
+    };
     let mut s = Settings::default();
     s.tor_address = TorAddress::Ip("10.0.0.5".parse().unwrap());
     s.tor_port = 9150;
     let at = |a: &str| connect(tcp4, Destination::Inet(a.parse().unwrap()), &s);
     assert_eq!(at("10.0.0.5:9150"), ConnectVerdict::Libc);
-    assert_eq!(at("10.0.0.5:80"), ConnectVerdict::Proxy("10.0.0.5:80".parse().unwrap()));
+    assert_eq!(
+        at("10.0.0.5:80"),
+        ConnectVerdict::Proxy("10.0.0.5:80".parse().unwrap())
+    );
     assert!(matches!(at("127.0.0.1:9050"), ConnectVerdict::Refuse(_)));
     s.tor_address = TorAddress::Unix("/run/tor/socks".into());
     let at = |a: &str| connect(tcp4, Destination::Inet(a.parse().unwrap()), &s);
@@ -156,18 +247,27 @@ fn tor_on_another_address_or_a_unix_socket() {
 
 #[test]
 fn a_moved_onion_range_is_honoured() {
-    let tcp4 = SocketKind { family: AF_INET, ty: SOCK_STREAM };
+    let tcp4 = SocketKind {
+        family: AF_INET,
+        ty: SOCK_STREAM,
+    };
     let mut s = Settings::default();
     s.onion_range = "10.192.0.0/10".parse::<Ipv4Net>().unwrap();
     let at = |a: &str| connect(tcp4, Destination::Inet(a.parse().unwrap()), &s);
-    assert!(matches!(at("10.200.0.1:80"), ConnectVerdict::ProxyOnion(..)));
+    assert!(matches!(
+        at("10.200.0.1:80"),
+        ConnectVerdict::ProxyOnion(..)
+    ));
     assert!(matches!(at("127.42.42.1:80"), ConnectVerdict::Refuse(_)));
 }
 
 #[test]
 fn refusals_read_as_one_line_naming_the_setting() {
     let s = Settings::default();
-    let tcp4 = SocketKind { family: AF_INET, ty: SOCK_STREAM };
+    let tcp4 = SocketKind {
+        family: AF_INET,
+        ty: SOCK_STREAM,
+    };
     let lines = [
         match socket(AF_INET, SOCK_DGRAM, 0, &s) {
             SocketVerdict::Refuse(r) => r.to_string(),

@@ -23,7 +23,11 @@ fn drive(hs: &Handshake, replies: &[u8]) -> Result<(Answer, usize), SocksError> 
         match hs.progress(&replies[..have], auth_sent)? {
             Progress::Need(n) => {
                 assert!(n > have, "asked for {n} with {have} already there");
-                assert!(n <= replies.len(), "asked for {n} of a {} byte reply", replies.len());
+                assert!(
+                    n <= replies.len(),
+                    "asked for {n} of a {} byte reply",
+                    replies.len()
+                );
                 have += 1;
             }
             Progress::SendAuth => {
@@ -40,16 +44,36 @@ fn first_flights() {
     let ip4 = Target::Addr(v4("198.51.100.7:80"));
     let ip6 = Target::Addr("[2001:db8::7]:443".parse().unwrap());
     let rows: &[(Command, Target<'_>, &[u8])] = &[
-        (Command::Connect, ip4, b"\x05\x01\x00\x05\x01\x00\x03\x0c198.51.100.7\x00\x50"),
+        (
+            Command::Connect,
+            ip4,
+            b"\x05\x01\x00\x05\x01\x00\x03\x0c198.51.100.7\x00\x50",
+        ),
         (
             Command::Connect,
             ip6,
             b"\x05\x01\x00\x05\x01\x00\x04\x20\x01\x0d\xb8\0\0\0\0\0\0\0\0\0\0\0\x07\x01\xbb",
         ),
-        (Command::Connect, Target::Name("web.test", 8080), b"\x05\x01\x00\x05\x01\x00\x03\x08web.test\x1f\x90"),
-        (Command::Resolve, Target::Name("web.test", 0), b"\x05\x01\x00\x05\xf0\x00\x03\x08web.test\x00\x00"),
-        (Command::ResolvePtr, Target::Addr(v4("10.0.0.1:0")), b"\x05\x01\x00\x05\xf1\x00\x01\x0a\x00\x00\x01\x00\x00"),
-        (Command::Connect, Target::Addr(v4("1.2.3.4:1")), b"\x05\x01\x00\x05\x01\x00\x03\x071.2.3.4\x00\x01"),
+        (
+            Command::Connect,
+            Target::Name("web.test", 8080),
+            b"\x05\x01\x00\x05\x01\x00\x03\x08web.test\x1f\x90",
+        ),
+        (
+            Command::Resolve,
+            Target::Name("web.test", 0),
+            b"\x05\x01\x00\x05\xf0\x00\x03\x08web.test\x00\x00",
+        ),
+        (
+            Command::ResolvePtr,
+            Target::Addr(v4("10.0.0.1:0")),
+            b"\x05\x01\x00\x05\xf1\x00\x01\x0a\x00\x00\x01\x00\x00",
+        ),
+        (
+            Command::Connect,
+            Target::Addr(v4("1.2.3.4:1")),
+            b"\x05\x01\x00\x05\x01\x00\x03\x071.2.3.4\x00\x01",
+        ),
     ];
     for (cmd, target, want) in rows {
         let hs = Handshake::new(*cmd, target, None).unwrap();
@@ -60,37 +84,90 @@ fn first_flights() {
 
 #[test]
 fn with_credentials_the_greeting_goes_alone() {
-    let hs = Handshake::new(Command::Connect, &Target::Name("a.onion", 22), Some(&creds())).unwrap();
+    let hs = Handshake::new(
+        Command::Connect,
+        &Target::Name("a.onion", 22),
+        Some(&creds()),
+    )
+    .unwrap();
     assert_eq!(hs.first_flight(), b"\x05\x01\x02");
-    assert_eq!(hs.second_flight(), b"\x01\x04user\x02pw\x05\x01\x00\x03\x07a.onion\x00\x16");
+    assert_eq!(
+        hs.second_flight(),
+        b"\x01\x04user\x02pw\x05\x01\x00\x03\x07a.onion\x00\x16"
+    );
 }
 
 #[test]
 fn bad_requests_are_refused_before_sending() {
     let long = "a".repeat(256);
     let rows: &[(Command, Target<'_>, Option<Credentials<'_>>, SocksError)] = &[
-        (Command::Connect, Target::Name("", 80), None, SocksError::InvalidName),
-        (Command::Connect, Target::Name(&long, 80), None, SocksError::InvalidName),
-        (Command::Connect, Target::Name("a b", 80), None, SocksError::InvalidName),
-        (Command::Connect, Target::Name("a\0b", 80), None, SocksError::InvalidName),
-        (Command::Connect, Target::Name("ünï", 80), None, SocksError::InvalidName),
-        (Command::Resolve, Target::Addr(v4("1.2.3.4:0")), None, SocksError::TargetMismatch),
-        (Command::ResolvePtr, Target::Name("x", 0), None, SocksError::TargetMismatch),
+        (
+            Command::Connect,
+            Target::Name("", 80),
+            None,
+            SocksError::InvalidName,
+        ),
+        (
+            Command::Connect,
+            Target::Name(&long, 80),
+            None,
+            SocksError::InvalidName,
+        ),
+        (
+            Command::Connect,
+            Target::Name("a b", 80),
+            None,
+            SocksError::InvalidName,
+        ),
+        (
+            Command::Connect,
+            Target::Name("a\0b", 80),
+            None,
+            SocksError::InvalidName,
+        ),
+        (
+            Command::Connect,
+            Target::Name("ünï", 80),
+            None,
+            SocksError::InvalidName,
+        ),
+        (
+            Command::Resolve,
+            Target::Addr(v4("1.2.3.4:0")),
+            None,
+            SocksError::TargetMismatch,
+        ),
+        (
+            Command::ResolvePtr,
+            Target::Name("x", 0),
+            None,
+            SocksError::TargetMismatch,
+        ),
         (
             Command::Connect,
             Target::Name("x", 1),
-            Some(Credentials { username: b"", password: b"p" }),
+            Some(Credentials {
+                username: b"",
+                password: b"p",
+            }),
             SocksError::InvalidCredentials,
         ),
         (
             Command::Connect,
             Target::Name("x", 1),
-            Some(Credentials { username: &[b'u'; 256], password: b"p" }),
+            Some(Credentials {
+                username: &[b'u'; 256],
+                password: b"p",
+            }),
             SocksError::InvalidCredentials,
         ),
     ];
     for (cmd, target, c, want) in rows {
-        assert_eq!(Handshake::new(*cmd, target, c.as_ref()).err(), Some(*want), "{target:?}");
+        assert_eq!(
+            Handshake::new(*cmd, target, c.as_ref()).err(),
+            Some(*want),
+            "{target:?}"
+        );
     }
 }
 
@@ -101,19 +178,53 @@ fn successful_replies() {
     let conn = Target::Addr(v4("198.51.100.7:80"));
     let host = HostName::from_wire(b"web.test").unwrap();
     let rows: &[(Command, Target<'_>, bool, &[u8], Answer)] = &[
-        (Command::Connect, conn, false, b"\x05\x00\x05\x00\x00\x01\0\0\0\0\0\0", Answer::Connected),
+        (
+            Command::Connect,
+            conn,
+            false,
+            b"\x05\x00\x05\x00\x00\x01\0\0\0\0\0\0",
+            Answer::Connected,
+        ),
         // A unix-socket SocksPort answers CONNECT with an IPv6 bound address (22 bytes).
-        (Command::Connect, conn, false, &[5, 0, 5, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], Answer::Connected),
-        (Command::Connect, conn, true, b"\x05\x02\x01\x00\x05\x00\x00\x01\0\0\0\0\0\0", Answer::Connected),
-        (Command::Resolve, name, false, b"\x05\x00\x05\x00\x00\x01\xc6\x33\x64\x07\0\0", Answer::Address("198.51.100.7".parse().unwrap())),
+        (
+            Command::Connect,
+            conn,
+            false,
+            &[
+                5, 0, 5, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+            ],
+            Answer::Connected,
+        ),
+        (
+            Command::Connect,
+            conn,
+            true,
+            b"\x05\x02\x01\x00\x05\x00\x00\x01\0\0\0\0\0\0",
+            Answer::Connected,
+        ),
         (
             Command::Resolve,
             name,
             false,
-            &[5, 0, 5, 0, 0, 4, 0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 7, 0, 0],
+            b"\x05\x00\x05\x00\x00\x01\xc6\x33\x64\x07\0\0",
+            Answer::Address("198.51.100.7".parse().unwrap()),
+        ),
+        (
+            Command::Resolve,
+            name,
+            false,
+            &[
+                5, 0, 5, 0, 0, 4, 0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 7, 0, 0,
+            ],
             Answer::Address("2001:db8::7".parse().unwrap()),
         ),
-        (Command::ResolvePtr, ptr, false, b"\x05\x00\x05\x00\x00\x03\x08web.test\0\0", Answer::Name(host)),
+        (
+            Command::ResolvePtr,
+            ptr,
+            false,
+            b"\x05\x00\x05\x00\x00\x03\x08web.test\0\0",
+            Answer::Name(host),
+        ),
     ];
     for (cmd, target, auth, replies, want) in rows {
         let c = creds();
@@ -123,7 +234,10 @@ fn successful_replies() {
         let (answer, used) = drive(&hs, replies).unwrap();
         assert_eq!(answer, *want, "{cmd:?}");
         assert_eq!(used, replies.len());
-        assert_eq!(hs.progress(&with_app_data, true).unwrap(), Progress::Done(*want, replies.len()));
+        assert_eq!(
+            hs.progress(&with_app_data, true).unwrap(),
+            Progress::Done(*want, replies.len())
+        );
     }
 }
 
@@ -159,7 +273,10 @@ fn every_reply_code_is_an_error_with_its_errno() {
         assert_eq!(err.errno(), *errno, "code 0x{byte:02x}");
         assert_eq!(ReplyCode::from_byte(*byte).byte(), *byte);
         assert!(err.to_string().contains(&format!("0x{byte:02x}")));
-        assert_eq!(ReplyCode::from_byte(*byte).is_onion(), (0xF0..=0xF7).contains(byte));
+        assert_eq!(
+            ReplyCode::from_byte(*byte).is_onion(),
+            (0xF0..=0xF7).contains(byte)
+        );
     }
 }
 
@@ -173,7 +290,12 @@ fn tor_resolve_failure_with_address_type_zero() {
 #[test]
 fn malformed_and_hostile_replies_are_errors() {
     let plain = Handshake::new(Command::Connect, &Target::Name("a.test", 80), None).unwrap();
-    let authed = Handshake::new(Command::Connect, &Target::Name("a.test", 80), Some(&creds())).unwrap();
+    let authed = Handshake::new(
+        Command::Connect,
+        &Target::Name("a.test", 80),
+        Some(&creds()),
+    )
+    .unwrap();
     let resolve = Handshake::new(Command::Resolve, &Target::Name("a.test", 0), None).unwrap();
     let ptr = Handshake::new(Command::ResolvePtr, &Target::Addr(v4("1.2.3.4:0")), None).unwrap();
     let rows: &[(&Handshake, &[u8], SocksError)] = &[
@@ -184,15 +306,51 @@ fn malformed_and_hostile_replies_are_errors() {
         (&authed, b"\x05\x00", SocksError::UnexpectedMethod(0)),
         (&authed, b"\x05\x02\x05\x00", SocksError::BadAuthVersion(5)),
         (&authed, b"\x05\x02\x01\x01", SocksError::AuthRejected(1)),
-        (&plain, b"\x05\x00\x04\x00\x00\x01", SocksError::BadVersion(4)),
-        (&plain, b"\x05\x00\x05\x00\x00\x05\x00", SocksError::BadAddressType(5)),
-        (&plain, b"\x05\x00\x05\x00\x00\x00\x00", SocksError::BadAddressType(0)),
-        (&resolve, b"\x05\x00\x05\x00\x00\x03\x01x\x00\x00", SocksError::UnexpectedAnswer),
-        (&ptr, b"\x05\x00\x05\x00\x00\x01\x01\x02\x03\x04\x00\x00", SocksError::UnexpectedAnswer),
-        (&ptr, b"\x05\x00\x05\x00\x00\x03\x00\x00\x00", SocksError::BadName),
-        (&ptr, b"\x05\x00\x05\x00\x00\x03\x03a\nb\x00\x00", SocksError::BadName),
-        (&ptr, b"\x05\x00\x05\x00\x00\x03\x03a\0b\x00\x00", SocksError::BadName),
-        (&ptr, b"\x05\x00\x05\x00\x00\x03\x02\xc3\xa9\x00\x00", SocksError::BadName),
+        (
+            &plain,
+            b"\x05\x00\x04\x00\x00\x01",
+            SocksError::BadVersion(4),
+        ),
+        (
+            &plain,
+            b"\x05\x00\x05\x00\x00\x05\x00",
+            SocksError::BadAddressType(5),
+        ),
+        (
+            &plain,
+            b"\x05\x00\x05\x00\x00\x00\x00",
+            SocksError::BadAddressType(0),
+        ),
+        (
+            &resolve,
+            b"\x05\x00\x05\x00\x00\x03\x01x\x00\x00",
+            SocksError::UnexpectedAnswer,
+        ),
+        (
+            &ptr,
+            b"\x05\x00\x05\x00\x00\x01\x01\x02\x03\x04\x00\x00",
+            SocksError::UnexpectedAnswer,
+        ),
+        (
+            &ptr,
+            b"\x05\x00\x05\x00\x00\x03\x00\x00\x00",
+            SocksError::BadName,
+        ),
+        (
+            &ptr,
+            b"\x05\x00\x05\x00\x00\x03\x03a\nb\x00\x00",
+            SocksError::BadName,
+        ),
+        (
+            &ptr,
+            b"\x05\x00\x05\x00\x00\x03\x03a\0b\x00\x00",
+            SocksError::BadName,
+        ),
+        (
+            &ptr,
+            b"\x05\x00\x05\x00\x00\x03\x02\xc3\xa9\x00\x00",
+            SocksError::BadName,
+        ),
     ];
     for (hs, replies, want) in rows {
         assert_eq!(drive(hs, replies).err(), Some(*want), "{replies:?}");
@@ -201,7 +359,12 @@ fn malformed_and_hostile_replies_are_errors() {
 
 #[test]
 fn longest_name_reply_fits_the_bound() {
-    let ptr = Handshake::new(Command::ResolvePtr, &Target::Addr(v4("1.2.3.4:0")), Some(&creds())).unwrap();
+    let ptr = Handshake::new(
+        Command::ResolvePtr,
+        &Target::Addr(v4("1.2.3.4:0")),
+        Some(&creds()),
+    )
+    .unwrap();
     let name = [b'n'; 255];
     let mut replies = vec![5, 2, 1, 0, 5, 0, 0, 3, 255];
     replies.extend_from_slice(&name);
@@ -217,10 +380,16 @@ fn longest_name_reply_fits_the_bound() {
 
 #[test]
 fn credentials_never_show_in_debug_output() {
-    let c = Credentials { username: b"alice", password: b"sekrit" };
+    let c = Credentials {
+        username: b"alice",
+        password: b"sekrit",
+    };
     let hs = Handshake::new(Command::Connect, &Target::Name("a.test", 1), Some(&c)).unwrap();
     let shown = format!("{c:?} {hs:?}");
-    assert!(!shown.contains("alice") && !shown.contains("sekrit"), "{shown}");
+    assert!(
+        !shown.contains("alice") && !shown.contains("sekrit"),
+        "{shown}"
+    );
 }
 
 /// Random replies never panic and never ask for more than MAX_REPLIES bytes.

@@ -1,0 +1,28 @@
+//! Compiles the C probes in probes/ with the system C compiler; tests find them in PROBE_DIR.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn main() {
+    let out = PathBuf::from(std::env::var_os("OUT_DIR").unwrap_or_default());
+    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".to_owned());
+    let probes = std::fs::read_dir("probes").unwrap_or_else(|e| panic!("probes/: {e}"));
+    for entry in probes.flatten() {
+        let path = entry.path();
+        if path.extension().is_none_or(|e| e != "c") {
+            continue;
+        }
+        let stem = path.file_stem().unwrap_or_default().to_owned();
+        let status = Command::new(&cc)
+            .args(["-O1", "-g", "-Wall", "-Wextra", "-Werror", "-pthread", "-o"])
+            .arg(out.join(&stem))
+            .arg(&path)
+            .args(["-ldl"])
+            .status()
+            .unwrap_or_else(|e| panic!("cannot run {cc} (install gcc): {e}"));
+        assert!(status.success(), "{cc} failed on {}", path.display());
+        println!("cargo:rerun-if-changed={}", path.display());
+    }
+    println!("cargo:rerun-if-changed=probes");
+    println!("cargo:rustc-env=PROBE_DIR={}", out.display());
+}

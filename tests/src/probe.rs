@@ -1,0 +1,78 @@
+//! Running the C probe (or any program) under torify, and reading what it reported.
+
+use std::ffi::OsStr;
+use std::process::{Command, Output, Stdio};
+
+use crate::artifacts;
+
+/// What a run printed.
+#[derive(Debug)]
+pub struct Run {
+    /// Exit status code (-1 when killed by a signal).
+    pub code: i32,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error (torify's and the library's messages).
+    pub stderr: String,
+}
+
+impl Run {
+    fn from(out: Output) -> Run {
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// (ret, errno name) of a probe step such as "connect".
+    pub fn step(&self, name: &str) -> Option<(i64, String)> {
+        let prefix = format!("step={name} ");
+        self.stdout.lines().find_map(|l| {
+            let rest = l.strip_prefix(&prefix)?;
+            let mut ret = None;
+            let mut errno = None;
+            for field in rest.split(' ') {
+                match field.split_once('=') {
+                    Some(("ret", v)) => ret = v.parse().ok(),
+                    Some(("errno", v)) => errno = Some(v.to_owned()),
+                    _ => {}
+                }
+            }
+            Some((ret?, errno?))
+        })
+    }
+
+    /// The errno name of a step (panics with the whole output when the step is missing).
+    pub fn errno(&self, name: &str) -> String {
+        self.step(name)
+            .unwrap_or_else(|| panic!("no step {name} in:\n{}\n{}", self.stdout, self.stderr))
+            .1
+    }
+
+    /// The value of a `key=value` line.
+    pub fn value(&self, key: &str) -> Option<&str> {
+        let prefix = format!("{key}=");
+        self.stdout.lines().find_map(|l| l.strip_prefix(&prefix))
+    }
+}
+
+/// `torify -a 127.0.0.1 -P PORT` with nothing else in its environment but PATH.
+pub fn torify(socks_port: u16) -> Command {
+    let mut cmd = Command::new(artifacts::torify());
+    cmd.env_clear()
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin")
+        .args(["-a", "127.0.0.1", "-P", &socks_port.to_string()])
+        .stdin(Stdio::null());
+    cmd
+}
+
+/// Runs a command and collects what it printed.
+pub fn run(cmd: &mut Command) -> Run {
+    Run::from(cmd.output().expect("spawn"))
+}
+
+/// Runs the probe with `args` under `torify -a 127.0.0.1 -P PORT`.
+pub fn probe<S: AsRef<OsStr>>(socks_port: u16, args: &[S]) -> Run {
+    run(torify(socks_port).arg(artifacts::probe("probe")).args(args))
+}

@@ -1,0 +1,68 @@
+//! The manual pages render cleanly and say what the code does: every flag of `--help` is in
+//! torify(1), every setting in torify.toml(5) and its variables in libtorify(8).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use torify_tests::artifacts;
+
+fn man_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../man")
+}
+
+fn render(page: &str) -> String {
+    let out = Command::new("man")
+        .args(["--warnings", "-l"])
+        .arg(man_dir().join(page))
+        .env("MANWIDTH", "100")
+        .env("LC_ALL", "C.UTF-8")
+        .output()
+        .expect("man (apt-get install man-db groff-base)");
+    let warnings = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && warnings.trim().is_empty(),
+        "{page}: {warnings}"
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The long flags `torify --help` lists.
+fn help_flags() -> Vec<String> {
+    let out = Command::new(artifacts::torify())
+        .arg("--help")
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    help.split_whitespace()
+        .filter(|w| w.starts_with("--") && w.len() > 2)
+        .map(|w| w.trim_end_matches(',').to_owned())
+        .collect()
+}
+
+#[test]
+fn torify_1_documents_every_flag_of_help() {
+    let page = render("torify.1");
+    let flags = help_flags();
+    assert!(flags.len() >= 10, "{flags:?}");
+    for flag in flags {
+        assert!(page.contains(&flag), "torify(1) does not document {flag}");
+    }
+}
+
+#[test]
+fn settings_pages_document_every_key_and_variable() {
+    let toml5 = render("torify.toml.5");
+    let lib8 = render("libtorify.8");
+    for info in torify_conf::KEYS {
+        if let Some(name) = info.toml {
+            let leaf = name.rsplit('.').next().unwrap();
+            assert!(toml5.contains(leaf), "torify.toml(5) lacks {name}");
+        }
+        if let Some(name) = info.legacy {
+            assert!(toml5.contains(name), "torify.toml(5) lacks {name}");
+        }
+        if let Some(var) = info.env {
+            assert!(lib8.contains(var), "libtorify(8) lacks {var}");
+        }
+    }
+}

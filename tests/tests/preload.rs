@@ -1,0 +1,450 @@
+//! The preload core end to end: probes under `torify` in a network namespace of their own,
+//! judged by what the mock SOCKS server saw, the errno the probe got, and what tcpdump saw
+//! leave the process.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stdout,
+    clippy::print_stderr
+)]
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::os::unix::fs::symlink;
+use std::process::Command;
+use std::time::Duration;
+
+use torify_tests::artifacts;
+use torify_tests::capture::{Capture, leak_filter};
+use torify_tests::mock::{After, Behaviour, MockSocks};
+use torify_tests::netns::isolated;
+use torify_tests::probe::{self, Run, probe, torify};
+
+fn mock() -> MockSocks {
+    MockSocks::start("127.0.0.1:0", Behaviour::default()).unwrap()
+}
+
+/// Runs the probe with `args` while capturing; returns the run and every packet that was not
+/// part of the SOCKS conversation.
+fn probe_captured(socks: &MockSocks, args: &[&str]) -> (Run, Vec<String>) {
+    let cap = Capture::start(&leak_filter(socks.port()));
+    let run = probe(socks.port(), args);
+    std::thread::sleep(Duration::from_millis(200));
+    (run, cap.stop())
+}
+
+#[test]
+fn tcp_connect_goes_through_socks_and_data_flows() {
+    isolated(|_| {
+        let socks = mock();
+        let (run, leaks) =
+            probe_captured(&socks, &["tcp", "198.51.100.7", "80", "hello-through-tor"]);
+        assert_eq!(run.errno("connect"), "0", "{run:?}");
+        assert_eq!(run.value("reply"), Some("hello-through-tor"), "{run:?}");
+        assert_eq!(
+            run.value("peer"),
+            Some("198.51.100.7:80"),
+            "getpeername must report the destination, not Tor"
+        );
+        let seen = socks.seen();
+        assert_eq!(seen.len(), 1, "{seen:?}");
+        assert_eq!(
+            (seen[0].command, seen[0].host.as_str(), seen[0].port),
+            (1, "198.51.100.7", 80)
+        );
+        assert_eq!(seen[0].auth, None);
+        assert!(
+            leaks.is_empty(),
+            "packets besides the SOCKS conversation: {leaks:#?}"
+        );
+    });
+}
+
+#[test]
+fn ipv6_destinations_go_through_socks_as_ipv6() {
+    isolated(|_| {
+        let socks = mock();
+        let (run, leaks) = probe_captured(&socks, &["tcp", "2001:db8::7", "443", "v6"]);
+        assert_eq!(run.errno("connect"), "0", "{run:?}");
+        assert_eq!(run.value("peer"), Some("[2001:db8::7]:443"));
+        let seen = socks.seen();
+        assert_eq!(
+            (seen[0].atyp, seen[0].host.as_str(), seen[0].port),
+            (4, "2001:db8::7", 443)
+        );
+        assert!(leaks.is_empty(), "{leaks:#?}");
+    });
+}
+
+#[test]
+fn ipv4_mapped_destinations_are_proxied_as_ipv4() {
+    isolated(|_| {
+        let socks = mock();
+        let (run, leaks) = probe_captured(&socks, &["tcp", "::ffff:198.51.100.7", "80", "m"]);
+        assert_eq!(run.errno("connect"), "0", "{run:?}");
+        assert_eq!(run.value("peer"), Some("[::ffff:198.51.100.7]:80"));
+        assert_eq!(socks.seen()[0].host, "198.51.100.7");
+        assert!(leaks.is_empty(), "{leaks:#?}");
+    });
+}
+
+/// Everything Tor cannot carry fails with the errno of the policy table, and nothing leaves.
+#[test]
+fn what_tor_cannot_carry_is_refused_and_nothing_leaves() {
+    isolated(|_| {
+        let socks = mock();
+        let rows: &[(&[&str], &str, &str)] = &[
+            (&["udp-sendto", "198.51.100.7", "53"], "socket", "EPERM"),
+            (&["udp-connect", "198.51.100.7", "53"], "socket", "EPERM"),
+            (&["udp-sendto", "2001:db8::7", "53"], "socket", "EPERM"),
+            (&["raw"], "socket", "EPERM"),
+            (&["raw6"], "socket", "EPERM"),
+            (&["ping"], "socket", "EPERM"),
+            (&["packet"], "socket", "EAFNOSUPPORT"),
+            (&["sctp"], "socket", "EPROTONOSUPPORT"),
+            (&["tcp", "127.0.0.1", "8080"], "connect", "EPERM"),
+            (&["tcp", "::1", "8080"], "connect", "EPERM"),
+            (&["tcp", "::ffff:127.0.0.1", "8080"], "connect", "EPERM"),
+            (&["tcp", "0.0.0.0", "80"], "connect", "EPERM"),
+            (&["tcp", "::", "80"], "connect", "EPERM"),
+        ];
+        for (args, step, errno) in rows {
+            let (run, leaks) = probe_captured(&socks, args);
+            assert_eq!(&run.errno(step), errno, "{args:?}: {run:?}");
+            assert!(
+                run.stderr.contains("refused"),
+                "{args:?} gave no explanation: {}",
+                run.stderr
+            );
+            assert!(leaks.is_empty(), "{args:?} leaked: {leaks:#?}");
+        }
+        assert!(socks.seen().is_empty(), "{:?}", socks.seen());
+    });
+}
+
+#[test]
+fn refusal_messages_are_one_line_naming_the_setting() {
+    isolated(|_| {
+        let socks = mock();
+        let run = probe(socks.port(), &["udp-sendto", "198.51.100.7", "53"]);
+        let line = run.stderr.lines().next().unwrap_or_default();
+        assert!(line.starts_with("torify["), "{line}");
+        assert!(line.contains("refused a UDP"), "{line}");
+        assert!(line.contains("allow.outbound_localhost"), "{line}");
+        let run = probe(socks.port(), &["tcp", "127.0.0.1", "8080"]);
+        assert!(
+            run.stderr.contains("AllowOutboundLocalhost"),
+            "{}",
+            run.stderr
+        );
+        // -q silences even errors.
+        let quiet = run_quiet(socks.port());
+        assert_eq!(quiet.errno("socket"), "EPERM");
+        assert_eq!(quiet.stderr, "");
+    });
+}
+
+fn run_quiet(port: u16) -> Run {
+    let mut cmd = torify(port);
+    cmd.arg("-q")
+        .arg(artifacts::probe("probe"))
+        .args(["udp-sendto", "198.51.100.7", "53"]);
+    probe::run(&mut cmd)
+}
+
+#[test]
+fn loopback_is_reached_directly_only_when_allowed() {
+    isolated(|_| {
+        let socks = mock();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port().to_string();
+        listener.set_nonblocking(true).unwrap();
+        let run = probe(socks.port(), &["tcp", "127.0.0.1", &port]);
+        assert_eq!(run.errno("connect"), "EPERM");
+        assert!(
+            listener.accept().is_err(),
+            "a refused loopback connect reached the listener"
+        );
+
+        let dir = tempfile::tempdir().unwrap();
+        let dir = dir.path();
+        let conf = dir.join("local.conf");
+        std::fs::write(&conf, "AllowOutboundLocalhost 1\n").unwrap();
+        let mut cmd = torify(socks.port());
+        cmd.arg("-c")
+            .arg(&conf)
+            .arg(artifacts::probe("probe"))
+            .args(["tcp", "127.0.0.1", &port]);
+        let run = probe::run(&mut cmd);
+        assert_eq!(run.errno("connect"), "0", "{run:?}");
+        assert!(
+            listener.accept().is_ok(),
+            "an allowed loopback connect did not arrive"
+        );
+        assert!(
+            socks.seen().is_empty(),
+            "loopback went through SOCKS: {:?}",
+            socks.seen()
+        );
+    });
+}
+
+#[test]
+fn unix_sockets_are_untouched() {
+    isolated(|_| {
+        let socks = mock();
+        let dir = tempfile::tempdir().unwrap();
+        let dir = dir.path();
+        let path = dir.join("s");
+        let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        let run = probe(socks.port(), &["unix", path.to_str().unwrap()]);
+        assert_eq!(run.errno("connect"), "0", "{run:?}");
+        listener.set_nonblocking(true).unwrap();
+        assert!(listener.accept().is_ok());
+    });
+}
+
+#[test]
+fn socks_reply_codes_become_errnos_with_a_message() {
+    isolated(|_| {
+        let rows: &[(u8, &str, &str)] = &[
+            (0x01, "ECONNREFUSED", "general failure"),
+            (0x04, "EHOSTUNREACH", "host unreachable"),
+            (0x05, "ECONNREFUSED", "connection refused"),
+            (0x06, "ETIMEDOUT", "timed out"),
+            (0xF0, "EHOSTUNREACH", "onion service descriptor not found"),
+            (0xF4, "EACCES", "requires client authorization"),
+            (0xF7, "ETIMEDOUT", "introduction timed out"),
+        ];
+        for (code, errno, words) in rows {
+            let socks = MockSocks::start(
+                "127.0.0.1:0",
+                Behaviour {
+                    reply: *code,
+                    ..Behaviour::default()
+                },
+            )
+            .unwrap();
+            let run = probe(socks.port(), &["tcp", "198.51.100.7", "80"]);
+            assert_eq!(&run.errno("connect"), errno, "reply 0x{code:02x}: {run:?}");
+            assert!(
+                run.stderr.contains(words),
+                "reply 0x{code:02x}: {}",
+                run.stderr
+            );
+            assert!(
+                run.stderr.contains(&format!("0x{code:02x}")),
+                "{}",
+                run.stderr
+            );
+        }
+    });
+}
+
+#[test]
+fn tor_not_running_is_a_clear_error() {
+    isolated(|_| {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let cap = Capture::start(&leak_filter(port));
+        let run = probe(port, &["tcp", "198.51.100.7", "80"]);
+        assert_eq!(run.errno("connect"), "ECONNREFUSED");
+        assert!(
+            run.stderr
+                .contains("cannot reach Tor's SOCKS port at 127.0.0.1:"),
+            "{}",
+            run.stderr
+        );
+        assert!(cap.stop().is_empty());
+    });
+}
+
+#[test]
+fn credentials_and_isolation_reach_the_socks_server() {
+    isolated(|_| {
+        let socks = mock();
+        let mut cmd = torify(socks.port());
+        cmd.args(["-u", "alice", "-p", "s3cret"])
+            .arg(artifacts::probe("probe"))
+            .args(["tcp", "198.51.100.7", "80", "x"]);
+        let run = probe::run(&mut cmd);
+        assert_eq!(run.errno("connect"), "0", "{run:?}");
+        assert_eq!(
+            socks.seen()[0].auth,
+            Some(("alice".into(), "s3cret".into()))
+        );
+
+        let isolated_user = || {
+            let mut cmd = torify(socks.port());
+            cmd.arg("-i")
+                .arg(artifacts::probe("probe"))
+                .args(["tcp", "198.51.100.7", "80", "x"]);
+            assert_eq!(probe::run(&mut cmd).errno("connect"), "0");
+            socks.seen().last().unwrap().auth.clone().unwrap()
+        };
+        let (u1, p1) = isolated_user();
+        let (u2, _) = isolated_user();
+        assert!(u1.starts_with("torify-") && u1.len() == 39, "{u1}");
+        assert_eq!(p1, "process");
+        assert_ne!(u1, u2, "two processes shared an isolation token");
+    });
+}
+
+#[test]
+fn bad_settings_stop_the_launcher_and_the_library() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let bad = dir.join("bad.toml");
+    std::fs::write(&bad, "[tor]\nport = 70000\n").unwrap();
+    let out = Command::new(artifacts::torify())
+        .arg("-c")
+        .arg(&bad)
+        .arg("true")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(125));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with(&format!(
+            "torify: {}:2:8: tor.port 70000 is out of range",
+            bad.display()
+        )),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+
+    // The library on its own (LD_PRELOAD without the launcher) refuses every network call.
+    isolated(|_| {
+        let out = Command::new(artifacts::probe("probe"))
+            .args(["tcp", "198.51.100.7", "80"])
+            .env("LD_PRELOAD", artifacts::library())
+            .env("TORSOCKS_CONF_FILE", &bad)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            stdout.contains("step=socket ret=-1 errno=EPERM"),
+            "{stdout}"
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("tor.port 70000 is out of range"),
+            "{stderr}"
+        );
+        assert!(stderr.contains("refused all network access"), "{stderr}");
+    });
+}
+
+#[test]
+fn launcher_exit_statuses_follow_env() {
+    let torify = artifacts::torify();
+    let code = |args: &[&str]| {
+        Command::new(&torify)
+            .args(args)
+            .output()
+            .unwrap()
+            .status
+            .code()
+    };
+    assert_eq!(code(&["sh", "-c", "exit 7"]), Some(7));
+    assert_eq!(code(&["no-such-command-anywhere"]), Some(127));
+    let dir = tempfile::tempdir().unwrap();
+    let not_executable = dir.path().join("data.txt");
+    std::fs::write(&not_executable, "just data").unwrap();
+    assert_eq!(code(&[not_executable.to_str().unwrap()]), Some(126));
+    assert_eq!(code(&["--no-such-flag"]), Some(125));
+    assert_eq!(code(&[]), Some(125));
+}
+
+#[test]
+fn launcher_keeps_existing_preloads_and_works_as_torsocks() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let torsocks = dir.join("torsocks");
+    symlink(artifacts::torify(), &torsocks).unwrap();
+    let out = Command::new(&torsocks)
+        .args(["sh", "-c", "echo \"$LD_PRELOAD\""])
+        .env("LD_PRELOAD", "/nonexistent-other.so")
+        .output()
+        .unwrap();
+    let preload = String::from_utf8_lossy(&out.stdout);
+    let lib = artifacts::library().canonicalize().unwrap();
+    assert_eq!(
+        preload.trim(),
+        format!("{}:/nonexistent-other.so", lib.display())
+    );
+    let out = Command::new(&torsocks).arg("show").output().unwrap();
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(shown.contains("tor.port = "), "{shown}");
+}
+
+#[test]
+fn show_masks_secrets() {
+    let out = Command::new(artifacts::torify())
+        .args(["-u", "alice-visible", "-p", "hunter2-secret", "show"])
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !shown.contains("hunter2-secret") && !shown.contains("alice-visible"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("tor.password = ********  # flag: flag -p"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn nonblocking_connect_through_socks_completes() {
+    isolated(|_| {
+        let socks = MockSocks::start(
+            "127.0.0.1:0",
+            Behaviour {
+                after: After::Banner("banner".into()),
+                delay: Duration::from_millis(100),
+                ..Behaviour::default()
+            },
+        )
+        .unwrap();
+        let script = "import socket,select\ns=socket.socket()\ns.setblocking(False)\ntry:\n    s.connect(('198.51.100.7',80))\nexcept BlockingIOError:\n    select.select([],[s],[],10)\nprint('err', s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR))\nselect.select([s],[],[],10)\nprint('got', s.recv(100).decode())\nprint('peer', s.getpeername())";
+        let mut cmd = torify(socks.port());
+        cmd.args(["python3", "-c", script]);
+        let run = probe::run(&mut cmd);
+        assert!(run.stdout.contains("err 0"), "{run:?}");
+        assert!(run.stdout.contains("got banner"), "{run:?}");
+        assert!(run.stdout.contains("peer ('198.51.100.7', 80)"), "{run:?}");
+    });
+}
+
+#[test]
+fn mock_server_binary_answers() {
+    isolated(|_| {
+        let mut child = Command::new(artifacts::mock_socks())
+            .args(["--banner", "hi"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut out = child.stdout.take().unwrap();
+        let mut first = [0u8; 64];
+        let n = out.read(&mut first).unwrap();
+        let line = String::from_utf8_lossy(&first[..n]).into_owned();
+        let port: u16 = line.trim().rsplit(':').next().unwrap().parse().unwrap();
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.write_all(&[5, 1, 0, 5, 1, 0, 1, 198, 51, 100, 7, 0, 80])
+            .unwrap();
+        let mut reply = [0u8; 12];
+        s.read_exact(&mut reply).unwrap();
+        assert_eq!(&reply[..2], &[5, 0]);
+        assert_eq!(&reply[2..4], &[5, 0]);
+        let mut hi = String::new();
+        s.read_to_string(&mut hi).unwrap();
+        assert_eq!(hi, "hi");
+        child.kill().unwrap();
+        child.wait().unwrap();
+    });
+}
