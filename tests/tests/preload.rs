@@ -448,3 +448,30 @@ fn mock_server_binary_answers() {
         child.wait().unwrap();
     });
 }
+
+#[test]
+fn log_file_timestamps_and_debug_level() {
+    isolated(|_| {
+        let socks = mock();
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("torify.log");
+        let mut cmd = torify(socks.port());
+        cmd.arg("-d")
+            .env("TORSOCKS_LOG_FILE_PATH", &log)
+            .env("TORSOCKS_LOG_TIME", "1")
+            .arg(artifacts::probe("probe"))
+            .args(["tcp", "198.51.100.7", "80", "x"]);
+        let run = probe::run(&mut cmd);
+        assert_eq!(run.errno("connect"), "0", "{run:?}");
+        assert_eq!(run.stderr, "", "with a log file nothing goes to stderr");
+        let text = std::fs::read_to_string(&log).unwrap();
+        let line = text.lines().find(|l| l.contains("through Tor")).unwrap_or_else(|| panic!("{text}"));
+        // 2026-11-21T19:29:00Z torify[PID]: debug: connect(3, 198.51.100.7:80): through Tor
+        let (stamp, rest) = line.split_once(' ').unwrap();
+        assert_eq!(stamp.len(), 20, "{line}");
+        assert!(stamp.ends_with('Z') && stamp.as_bytes()[10] == b'T', "{line}");
+        assert!(rest.starts_with("torify[") && rest.contains("debug: connect("), "{line}");
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&log).unwrap().permissions().mode() & 0o777, 0o600);
+    });
+}
