@@ -17,7 +17,7 @@ fn main() {
             .args(["-O1", "-g", "-Wall", "-Wextra", "-Werror", "-pthread", "-o"])
             .arg(out.join(&stem))
             .arg(&path)
-            .args(["-ldl"])
+            .args(["-ldl", "-lresolv", "-lanl"])
             .status()
             .unwrap_or_else(|e| panic!("cannot run {cc} (install gcc): {e}"));
         assert!(status.success(), "{cc} failed on {}", path.display());

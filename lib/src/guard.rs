@@ -10,18 +10,34 @@ use torify_core::socks5::Target;
 
 use crate::{log, sys};
 
-/// Runs a hook body; a panic becomes a logged refusal with `errno`, never an unwind into C.
-pub(crate) fn hook(name: &str, errno: c_int, body: impl FnOnce() -> c_int) -> c_int {
+/// Runs a hook body; a panic is logged and becomes `on_panic()`, never an unwind into C.
+pub(crate) fn catch<T>(name: &str, on_panic: impl FnOnce() -> T, body: impl FnOnce() -> T) -> T {
     match catch_unwind(AssertUnwindSafe(body)) {
         Ok(ret) => ret,
         Err(_) => {
             // Logging could be what panicked; try, but under the same protection.
             let _ =
                 catch_unwind(|| tracing::error!("internal error in {name}(); the call is refused"));
-            sys::set_errno(errno);
-            -1
+            on_panic()
         }
     }
+}
+
+/// Runs the body of a hook that returns -1 and errno on failure; a panic fails with `errno`.
+pub(crate) fn hook(name: &str, errno: c_int, body: impl FnOnce() -> c_int) -> c_int {
+    catch(name, || fail(errno), body)
+}
+
+/// A C string argument as UTF-8 (`None` for null or invalid UTF-8).
+///
+/// # Safety
+/// `p` must be null or point to a NUL-terminated string that outlives the returned borrow.
+pub(crate) unsafe fn c_str<'a>(p: *const libc::c_char) -> Option<&'a str> {
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: non-null and NUL-terminated (caller contract).
+    unsafe { std::ffi::CStr::from_ptr(p) }.to_str().ok()
 }
 
 /// Fails the call for `refusal`: logs its line, sets errno, returns -1.

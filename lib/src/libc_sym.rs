@@ -50,9 +50,11 @@ macro_rules! real_functions {
 pub(crate) mod real {
     #![allow(unreachable_pub)]
     use super::*;
-    use libc::{c_int, sockaddr, socklen_t};
+    use libc::{addrinfo, c_char, c_int, sockaddr, socklen_t};
 
     real_functions! {
+        getaddrinfo(node: *const c_char, service: *const c_char, hints: *const addrinfo, res: *mut *mut addrinfo) -> c_int;
+        getnameinfo(sa: *const sockaddr, salen: socklen_t, host: *mut c_char, hostlen: socklen_t, serv: *mut c_char, servlen: socklen_t, flags: c_int) -> c_int;
         socket(domain: c_int, ty: c_int, protocol: c_int) -> c_int;
         connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int;
         close(fd: c_int) -> c_int;

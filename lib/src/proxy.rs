@@ -16,7 +16,7 @@ use crate::sys::{self, Errno};
 
 /// How long a handshake may take in all: longer than tor's own stream timeouts (SocksTimeout,
 /// 2 minutes), so tor's answer comes first whenever tor answers at all.
-const HANDSHAKE_SECS: u64 = 150;
+pub(crate) const HANDSHAKE_SECS: u64 = 150;
 
 /// Why a stream through Tor could not be opened.
 #[derive(Debug)]
@@ -69,14 +69,23 @@ impl fmt::Display for ProxyError {
     }
 }
 
-/// How to reach Tor from a socket of `family`: on the same descriptor (possibly through an
-/// IPv4-mapped address), or on a new socket that then replaces the program's.
+/// The C address of Tor's SOCKS endpoint.
+fn endpoint_addr(endpoint: SocksEndpoint<'_>) -> Result<CSockAddr, ProxyError> {
+    let unreachable = |e| ProxyError::Unreachable(endpoint.to_string(), e);
+    match endpoint {
+        SocksEndpoint::Inet(a) => Ok(CSockAddr::inet(a)),
+        SocksEndpoint::Unix(p) => CSockAddr::unix(p).ok_or_else(|| unreachable(libc::ENAMETOOLONG)),
+        _ => Err(unreachable(libc::EAFNOSUPPORT)),
+    }
+}
+
+/// How to reach Tor from the program's socket `fd` of `family`: on the same descriptor
+/// (possibly through an IPv4-mapped address), or on a new socket that then replaces it.
 fn route(
     family: c_int,
     fd: c_int,
     endpoint: SocksEndpoint<'_>,
 ) -> Result<(CSockAddr, bool), ProxyError> {
-    let unreachable = |e| ProxyError::Unreachable(endpoint.to_string(), e);
     match endpoint {
         SocksEndpoint::Inet(a) if family == libc::AF_INET && a.is_ipv4() => {
             Ok((CSockAddr::inet(a), false))
@@ -88,11 +97,7 @@ fn route(
             let mapped = SocketAddr::new(IpAddr::V6(a.ip().to_ipv6_mapped()), a.port());
             Ok((CSockAddr::inet(mapped), false))
         }
-        SocksEndpoint::Inet(a) => Ok((CSockAddr::inet(a), true)),
-        SocksEndpoint::Unix(p) => CSockAddr::unix(p)
-            .map(|a| (a, true))
-            .ok_or_else(|| unreachable(libc::ENAMETOOLONG)),
-        _ => Err(unreachable(libc::EAFNOSUPPORT)),
+        _ => Ok((endpoint_addr(endpoint)?, true)),
     }
 }
 
@@ -147,6 +152,20 @@ pub(crate) fn handshake(
             }
             Progress::Done(answer, _) => return Ok(answer),
             _ => return Err(ProxyError::Io(libc::EPROTO)),
+        }
+    }
+}
+
+/// A new connection to Tor's SOCKS port, for a request of our own (RESOLVE, RESOLVE_PTR).
+pub(crate) fn open_to_tor(rt: &Runtime, deadline: Instant) -> Result<c_int, ProxyError> {
+    let endpoint = rt.settings.socks_endpoint();
+    let tor = endpoint_addr(endpoint)?;
+    let fd = sys::stream_socket(tor.family()).map_err(ProxyError::Io)?;
+    match sys::connect_wait(fd, &tor, deadline) {
+        Ok(()) => Ok(fd),
+        Err(e) => {
+            sys::close(fd);
+            Err(ProxyError::Unreachable(endpoint.to_string(), e))
         }
     }
 }

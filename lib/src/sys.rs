@@ -224,3 +224,31 @@ pub(crate) fn open_log(path: &std::path::Path) -> Option<c_int> {
     };
     (fd >= 0).then_some(fd)
 }
+
+/// The machine's host name.
+pub(crate) fn hostname() -> Option<String> {
+    let mut buf = [0u8; 256];
+    // SAFETY: buf is writable for its length; gethostname NUL-terminates within it on success.
+    if unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) } != 0 {
+        return None;
+    }
+    let end = buf.iter().position(|b| *b == 0)?;
+    std::str::from_utf8(&buf[..end]).ok().map(str::to_owned)
+}
+
+/// Registers fork handlers (pthread_atfork(3)).
+pub(crate) fn at_fork(prepare: extern "C" fn(), parent: extern "C" fn(), child: extern "C" fn()) {
+    // SAFETY: the handlers are plain functions that live as long as the process (a preloaded
+    // library is never unloaded).
+    let _ = unsafe { libc::pthread_atfork(Some(prepare), Some(parent), Some(child)) };
+}
+
+unsafe extern "C" {
+    fn __h_errno_location() -> *mut c_int;
+}
+
+/// Sets h_errno, the error variable of the netdb functions.
+pub(crate) fn set_h_errno(value: c_int) {
+    // SAFETY: __h_errno_location returns this thread's h_errno.
+    unsafe { *__h_errno_location() = value };
+}

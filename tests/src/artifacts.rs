@@ -1,6 +1,7 @@
 //! The built launcher, library and probes.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
 /// target/<profile>, found from the running test or binary.
 pub fn target_dir() -> PathBuf {
@@ -12,29 +13,58 @@ pub fn target_dir() -> PathBuf {
     dir
 }
 
-fn built(name: &str) -> PathBuf {
+/// The newest modification time of the Rust sources under `dir`.
+fn newest_source(dir: &Path) -> Option<SystemTime> {
+    let mut newest = None;
+    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+        let path = entry.path();
+        let time = if path.is_dir() {
+            newest_source(&path)
+        } else if path.extension().is_some_and(|e| e == "rs" || e == "toml") {
+            entry.metadata().and_then(|m| m.modified()).ok()
+        } else {
+            None
+        };
+        newest = newest.max(time);
+    }
+    newest
+}
+
+/// A built artifact, which must exist and be newer than the sources it is built from: a test
+/// of yesterday's library is no test.
+fn built(name: &str, sources: &[&str]) -> PathBuf {
     let path = target_dir().join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: build the workspace first (cargo build --release --workspace, then cargo test --release)",
-        path.display()
-    );
+    let build =
+        "build the workspace first (cargo build --release --workspace, then cargo test --release)";
+    let built_at = std::fs::metadata(&path)
+        .and_then(|m| m.modified())
+        .unwrap_or_else(|_| panic!("{} is missing: {build}", path.display()));
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    for dir in sources {
+        if let Some(source) = newest_source(&root.join(dir)) {
+            assert!(
+                source <= built_at,
+                "{} is older than the sources in {dir}/: {build}",
+                path.display()
+            );
+        }
+    }
     path
 }
 
 /// The torify launcher.
 pub fn torify() -> PathBuf {
-    built("torify")
+    built("torify", &["torify", "conf", "lib/core"])
 }
 
 /// libtorify.so.
 pub fn library() -> PathBuf {
-    built("libtorify.so")
+    built("libtorify.so", &["lib/src", "conf", "lib/core"])
 }
 
 /// The mock SOCKS server binary.
 pub fn mock_socks() -> PathBuf {
-    built("mock-socks")
+    built("mock-socks", &["tests/src"])
 }
 
 /// A C probe compiled by build.rs.

@@ -27,7 +27,18 @@ impl Capture {
             std::thread::current().id()
         ));
         let mut child = Command::new("tcpdump")
-            .args(["-i", "any", "-nn", "-U", "-Z", "root", "-w"])
+            // Immediate mode: otherwise libpcap keeps packets in a ring block that is handed
+            // over only after a timeout, and stopping before it would lose them (a leak unseen).
+            .args([
+                "-i",
+                "any",
+                "-nn",
+                "-U",
+                "--immediate-mode",
+                "-Z",
+                "root",
+                "-w",
+            ])
             .arg(&file)
             .arg(filter)
             .stdin(Stdio::null())

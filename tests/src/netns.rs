@@ -102,7 +102,26 @@ fn setup() -> Net {
         "ip link set lo up; ip addr add 198.51.100.7/24 dev v1; ip -6 addr add 2001:db8::7/64 dev v1 nodad; ip link set v1 up",
     );
     sh("ip route add default via 198.51.100.7 && ip -6 route add default via 2001:db8::7");
+    // Until the kernel's linkwatch has activated both ends (up to a second), a veth drops what
+    // it is given without a trace: a leak in that window would go unseen. Wait for it.
+    wait_until_up("ip -o link show v0");
+    wait_until_up(&format!("nsenter -t {pid} -n ip -o link show v1"));
     net
+}
+
+fn wait_until_up(show: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let out = Command::new("sh").args(["-c", show]).output().expect("ip");
+        if String::from_utf8_lossy(&out.stdout).contains("state UP") {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "`{show}` never reported state UP"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// Runs `f` on a thread of its own in a fresh network namespace (torn down afterwards, also

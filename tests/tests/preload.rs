@@ -465,13 +465,47 @@ fn log_file_timestamps_and_debug_level() {
         assert_eq!(run.errno("connect"), "0", "{run:?}");
         assert_eq!(run.stderr, "", "with a log file nothing goes to stderr");
         let text = std::fs::read_to_string(&log).unwrap();
-        let line = text.lines().find(|l| l.contains("through Tor")).unwrap_or_else(|| panic!("{text}"));
+        let line = text
+            .lines()
+            .find(|l| l.contains("through Tor"))
+            .unwrap_or_else(|| panic!("{text}"));
         // 2026-11-21T19:29:00Z torify[PID]: debug: connect(3, 198.51.100.7:80): through Tor
         let (stamp, rest) = line.split_once(' ').unwrap();
         assert_eq!(stamp.len(), 20, "{line}");
-        assert!(stamp.ends_with('Z') && stamp.as_bytes()[10] == b'T', "{line}");
-        assert!(rest.starts_with("torify[") && rest.contains("debug: connect("), "{line}");
+        assert!(
+            stamp.ends_with('Z') && stamp.as_bytes()[10] == b'T',
+            "{line}"
+        );
+        assert!(
+            rest.starts_with("torify[") && rest.contains("debug: connect("),
+            "{line}"
+        );
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(std::fs::metadata(&log).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&log).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    });
+}
+
+/// The leak check itself: without torify, a UDP datagram to the remote host is seen leaving.
+#[test]
+fn control_without_torify_the_capture_sees_udp() {
+    isolated(|_| {
+        let cap = Capture::start(&leak_filter(9));
+        let run = probe::run(Command::new(artifacts::probe("probe")).args([
+            "udp-sendto",
+            "198.51.100.7",
+            "53",
+        ]));
+        assert_eq!(run.errno("sendto"), "0", "{run:?}");
+        std::thread::sleep(Duration::from_millis(200));
+        let packets = cap.stop();
+        assert!(
+            packets
+                .iter()
+                .any(|p| p.contains("198.51.100.1.") && p.contains("> 198.51.100.7.53:")),
+            "the capture did not see the datagram, so it could not see a leak either: {packets:#?}"
+        );
     });
 }

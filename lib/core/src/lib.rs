@@ -1,6 +1,8 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 
+pub mod dns;
+pub mod onion;
 pub mod policy;
 pub mod refusal;
 pub mod socks5;

@@ -11,7 +11,7 @@ use crate::guard::{self, Shown};
 use crate::libc_sym::real;
 use crate::registry::{self, Entry};
 use crate::runtime::{self, Runtime};
-use crate::{proxy, sys};
+use crate::{names, proxy, sys};
 
 /// connect(2).
 ///
@@ -53,10 +53,18 @@ unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -
                 };
                 through_tor(fd, kind, &Target::Addr(to), asked, rt)
             }
-            ConnectVerdict::ProxyOnion(ip, port) => guard::refuse(Refusal {
-                errno: libc::EHOSTUNREACH,
-                reason: Reason::UnknownCookie(SocketAddr::new(ip.into(), port)),
-            }),
+            ConnectVerdict::ProxyOnion(ip, port) => {
+                let Destination::Inet(asked) = dest else {
+                    return guard::fail(libc::EINVAL);
+                };
+                match names::name_of(rt.settings.onion_range, ip) {
+                    Some(name) => through_tor(fd, kind, &Target::Name(&name, port), asked, rt),
+                    None => guard::refuse(Refusal {
+                        errno: libc::EHOSTUNREACH,
+                        reason: Reason::UnknownCookie(SocketAddr::new(ip.into(), port)),
+                    }),
+                }
+            }
             _ => guard::fail(libc::EPERM),
         }
     })

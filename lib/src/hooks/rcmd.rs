@@ -1,0 +1,113 @@
+//! rcmd(3), rexec(3), ruserok(3): they resolve and connect inside libc, where no preload can
+//! route them through Tor (and rcmd needs privileged source ports Tor cannot give). Refused.
+
+use libc::{c_char, c_int, c_ushort};
+
+use crate::{guard, log};
+
+const KIND: usize = 12;
+
+fn refuse(what: &str) -> c_int {
+    log::refusal(
+        KIND,
+        &format_args!(
+            "refused {what}(): it resolves and connects inside libc, out of torify's reach; use ssh through torify instead"
+        ),
+    );
+    guard::fail(libc::EPERM)
+}
+
+/// rcmd(3).
+///
+/// # Safety
+/// C contract.
+#[unsafe(no_mangle)]
+unsafe extern "C" fn rcmd(
+    _ahost: *mut *mut c_char,
+    _port: c_ushort,
+    _locuser: *const c_char,
+    _remuser: *const c_char,
+    _cmd: *const c_char,
+    _fd2p: *mut c_int,
+) -> c_int {
+    refuse("rcmd")
+}
+
+/// rcmd_af(3).
+///
+/// # Safety
+/// C contract.
+#[unsafe(no_mangle)]
+unsafe extern "C" fn rcmd_af(
+    _ahost: *mut *mut c_char,
+    _port: c_ushort,
+    _locuser: *const c_char,
+    _remuser: *const c_char,
+    _cmd: *const c_char,
+    _fd2p: *mut c_int,
+    _af: libc::sa_family_t,
+) -> c_int {
+    refuse("rcmd_af")
+}
+
+/// rexec(3).
+///
+/// # Safety
+/// C contract.
+#[unsafe(no_mangle)]
+unsafe extern "C" fn rexec(
+    _ahost: *mut *mut c_char,
+    _port: c_int,
+    _user: *const c_char,
+    _passwd: *const c_char,
+    _cmd: *const c_char,
+    _fd2p: *mut c_int,
+) -> c_int {
+    refuse("rexec")
+}
+
+/// rexec_af(3).
+///
+/// # Safety
+/// C contract.
+#[unsafe(no_mangle)]
+unsafe extern "C" fn rexec_af(
+    _ahost: *mut *mut c_char,
+    _port: c_int,
+    _user: *const c_char,
+    _passwd: *const c_char,
+    _cmd: *const c_char,
+    _fd2p: *mut c_int,
+    _af: libc::sa_family_t,
+) -> c_int {
+    refuse("rexec_af")
+}
+
+/// ruserok(3).
+///
+/// # Safety
+/// C contract.
+#[unsafe(no_mangle)]
+unsafe extern "C" fn ruserok(
+    _rhost: *const c_char,
+    _superuser: c_int,
+    _ruser: *const c_char,
+    _luser: *const c_char,
+) -> c_int {
+    refuse("ruserok")
+}
+
+/// ruserok_af(3).
+///
+/// # Safety
+/// C contract.
+#[unsafe(no_mangle)]
+unsafe extern "C" fn ruserok_af(
+    _rhost: *const c_char,
+    _superuser: c_int,
+    _ruser: *const c_char,
+    _luser: *const c_char,
+    _af: libc::sa_family_t,
+) -> c_int {
+    refuse("ruserok_af")
+}
