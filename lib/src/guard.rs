@@ -42,9 +42,25 @@ pub(crate) unsafe fn c_str<'a>(p: *const libc::c_char) -> Option<&'a str> {
 
 /// Fails the call for `refusal`: logs its line, sets errno, returns -1.
 pub(crate) fn refuse(refusal: Refusal) -> c_int {
-    log::refusal(refusal.reason.kind(), &refusal);
+    if is_probe(&refusal) {
+        // Creating a datagram socket sends nothing, and programs do it to probe for IPv6 or
+        // UDP support (curl on every run); a program that needs it gets EPERM and says so.
+        tracing::info!("{refusal}");
+    } else {
+        log::refusal(refusal.reason.kind(), &refusal);
+    }
     sys::set_errno(refusal.errno);
     -1
+}
+
+fn is_probe(refusal: &Refusal) -> bool {
+    matches!(
+        refusal.reason,
+        torify_core::refusal::Reason::SocketType {
+            ty: libc::SOCK_DGRAM,
+            ..
+        }
+    )
 }
 
 /// Fails the call with `errno` (already explained in the log, or the kernel's own answer).

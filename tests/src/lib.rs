@@ -7,6 +7,8 @@
 
 pub mod artifacts;
 pub mod capture;
+pub mod control;
 pub mod mock;
 pub mod netns;
 pub mod probe;
+pub mod tornet;

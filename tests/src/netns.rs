@@ -1,9 +1,22 @@
-//! A network namespace per test: loopback, plus a veth link to a second namespace that plays
-//! "the internet" (198.51.100.7 and 2001:db8::7, TEST-NET addresses) with default routes
-//! through it, so a leak has somewhere to go and is seen leaving.
+//! Network namespaces for tests: the test's own (loopback, plus a veth link to a second
+//! namespace that plays "the internet": 198.51.100.7 and 2001:db8::7, TEST-NET addresses, with
+//! default routes through it, so a leak has somewhere to go and is seen leaving).
+//!
+//! Every process a test starts gets SIGKILL when the thread that started it ends
+//! (PR_SET_PDEATHSIG): nothing outlives a test, also when it fails or is interrupted.
 
+use std::fs::File;
+use std::os::fd::AsRawFd;
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+/// The address of this side of the link.
+pub const LOCAL_V4: &str = "198.51.100.1";
+/// The address of the remote side.
+pub const REMOTE_V4: &str = "198.51.100.7";
+/// The IPv6 address of the remote side.
+pub const REMOTE_V6: &str = "2001:db8::7";
 
 /// Runs a command in the calling thread's namespace and insists it succeeds.
 pub fn sh(cmd: &str) {
@@ -15,49 +28,42 @@ pub fn sh(cmd: &str) {
     );
 }
 
-/// The namespace of a test, and the process that holds the "remote" namespace open.
-pub struct Net {
-    remote: Child,
+/// Starts `cmd` (in network namespace `ns` when given) so that it is killed when the calling
+/// thread ends.
+pub fn spawn_in(cmd: &mut Command, ns: Option<&File>) -> std::io::Result<Child> {
+    let ns_fd = ns.map(AsRawFd::as_raw_fd);
+    // SAFETY: the closure only makes async-signal-safe system calls (setns, prctl) between
+    // fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            if let Some(fd) = ns_fd
+                && libc::setns(fd, libc::CLONE_NEWNET) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    cmd.spawn()
 }
 
-impl Net {
-    /// The pid whose namespace is the remote side (for `nsenter -t PID -n`).
-    pub fn remote_pid(&self) -> u32 {
-        self.remote.id()
-    }
-
-    /// Runs a shell command inside the remote namespace.
-    pub fn remote_sh(&self, cmd: &str) {
-        sh(&format!(
-            "nsenter -t {} -n sh -c '{cmd}'",
-            self.remote_pid()
-        ));
-    }
-
-    /// Starts a long-running command in the remote namespace.
-    pub fn remote_spawn(&self, cmd: &str) -> Child {
-        Command::new("nsenter")
-            .args(["-t", &self.remote_pid().to_string(), "-n", "sh", "-c", cmd])
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("nsenter")
-    }
+/// Moves the calling thread into the network namespace `ns`.
+pub fn enter(ns: &File) {
+    // SAFETY: setns(2) on a namespace file we hold open; affects this thread only.
+    let rc = unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) };
+    assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
 }
 
-impl Drop for Net {
-    fn drop(&mut self) {
-        let _ = self.remote.kill();
-        let _ = self.remote.wait();
-    }
+/// The calling thread's network namespace, as a file to enter later.
+pub fn current() -> File {
+    File::open("/proc/thread-self/ns/net").expect("/proc/thread-self/ns/net")
 }
 
-fn own_netns() -> String {
-    std::fs::read_link("/proc/thread-self/ns/net")
-        .map(|p| p.display().to_string())
-        .unwrap_or_default()
-}
-
-fn setup() -> Net {
+/// Gives the calling thread a new, empty network namespace with loopback up.
+pub fn unshare() {
     // SAFETY: unshare(CLONE_NEWNET) only changes this thread's network namespace.
     if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
         panic!(
@@ -66,47 +72,83 @@ fn setup() -> Net {
         );
     }
     sh("ip link set lo up");
-    let mine = own_netns();
-    let remote = Command::new("unshare")
-        .args(["--net", "--", "sleep", "3600"])
-        .stdin(Stdio::null())
-        .spawn()
-        .expect("unshare (util-linux)");
-    let pid = remote.id();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while std::fs::read_link(format!("/proc/{pid}/ns/net"))
-        .map(|p| p.display().to_string())
-        .ok()
-        .as_ref()
-        == Some(&mine)
-    {
-        assert!(
-            Instant::now() < deadline,
-            "the remote namespace did not appear"
-        );
-        std::thread::sleep(Duration::from_millis(5));
+}
+
+/// A second namespace linked to the calling thread's by a veth pair.
+pub struct Remote {
+    holder: Child,
+    ns: File,
+}
+
+impl Remote {
+    /// Creates the remote namespace and the link `local_if` <-> `remote_if`, with addresses
+    /// and default routes, and waits until both ends carry traffic.
+    pub fn link(local_if: &str, remote_if: &str) -> Remote {
+        let mine = std::fs::read_link("/proc/thread-self/ns/net").ok();
+        let mut unshare = Command::new("unshare");
+        unshare
+            .args(["--net", "--", "sleep", "infinity"])
+            .stdin(Stdio::null());
+        let holder = spawn_in(&mut unshare, None).expect("unshare (util-linux)");
+        let pid = holder.id();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while std::fs::read_link(format!("/proc/{pid}/ns/net")).ok() == mine {
+            assert!(
+                Instant::now() < deadline,
+                "the remote namespace did not appear"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let ns = File::open(format!("/proc/{pid}/ns/net")).expect("remote namespace");
+        let remote = Remote { holder, ns };
+        // Router solicitations and DAD would put noise on the wire; ND itself stays on.
+        for (knob, value) in [
+            ("router_solicitations", "0"),
+            ("accept_ra", "0"),
+            ("dad_transmits", "0"),
+        ] {
+            let _ = std::fs::write(format!("/proc/sys/net/ipv6/conf/default/{knob}"), value);
+        }
+        sh(&format!(
+            "ip link add {local_if} type veth peer name {remote_if} netns {pid}"
+        ));
+        sh(&format!(
+            "ip addr add {LOCAL_V4}/24 dev {local_if} && ip -6 addr add 2001:db8::1/64 dev {local_if} nodad && ip link set {local_if} up"
+        ));
+        remote.sh(&format!(
+            "ip link set lo up; ip addr add {REMOTE_V4}/24 dev {remote_if}; ip -6 addr add {REMOTE_V6}/64 dev {remote_if} nodad; ip link set {remote_if} up"
+        ));
+        sh(&format!(
+            "ip route add default via {REMOTE_V4} && ip -6 route add default via {REMOTE_V6}"
+        ));
+        // Until the kernel's linkwatch has activated both ends (up to a second), a veth drops
+        // what it is given without a trace: a leak in that window would go unseen.
+        wait_until_up(&format!("ip -o link show {local_if}"));
+        wait_until_up(&format!("nsenter -t {pid} -n ip -o link show {remote_if}"));
+        remote
     }
-    let net = Net { remote };
-    // Router solicitations and DAD would put noise on the wire; ND itself stays on.
-    for knob in ["router_solicitations=0", "accept_ra=0", "dad_transmits=0"] {
-        let (k, v) = knob.split_once('=').unwrap_or_default();
-        let _ = std::fs::write(format!("/proc/sys/net/ipv6/conf/default/{k}"), v);
+
+    /// The pid holding the remote namespace (for `nsenter -t PID -n`).
+    pub fn pid(&self) -> u32 {
+        self.holder.id()
     }
-    sh(&format!(
-        "ip link add v0 type veth peer name v1 netns {pid}"
-    ));
-    sh(
-        "ip addr add 198.51.100.1/24 dev v0 && ip -6 addr add 2001:db8::1/64 dev v0 nodad && ip link set v0 up",
-    );
-    net.remote_sh(
-        "ip link set lo up; ip addr add 198.51.100.7/24 dev v1; ip -6 addr add 2001:db8::7/64 dev v1 nodad; ip link set v1 up",
-    );
-    sh("ip route add default via 198.51.100.7 && ip -6 route add default via 2001:db8::7");
-    // Until the kernel's linkwatch has activated both ends (up to a second), a veth drops what
-    // it is given without a trace: a leak in that window would go unseen. Wait for it.
-    wait_until_up("ip -o link show v0");
-    wait_until_up(&format!("nsenter -t {pid} -n ip -o link show v1"));
-    net
+
+    /// The remote namespace, to start processes in.
+    pub fn ns(&self) -> &File {
+        &self.ns
+    }
+
+    /// Runs a shell command inside the remote namespace and insists it succeeds.
+    pub fn sh(&self, cmd: &str) {
+        sh(&format!("nsenter -t {} -n sh -c '{cmd}'", self.pid()));
+    }
+}
+
+impl Drop for Remote {
+    fn drop(&mut self) {
+        let _ = self.holder.kill();
+        let _ = self.holder.wait();
+    }
 }
 
 fn wait_until_up(show: &str) {
@@ -124,13 +166,28 @@ fn wait_until_up(show: &str) {
     }
 }
 
-/// Runs `f` on a thread of its own in a fresh network namespace (torn down afterwards, also
-/// when `f` panics).
+/// The namespace of a test, and its remote side.
+pub struct Net {
+    remote: Remote,
+}
+
+impl Net {
+    /// The remote side.
+    pub fn remote(&self) -> &Remote {
+        &self.remote
+    }
+}
+
+/// Runs `f` on a thread of its own in a fresh network namespace linked to a remote one (torn
+/// down afterwards, also when `f` panics).
 pub fn isolated<T: Send>(f: impl FnOnce(&Net) -> T + Send) -> T {
     std::thread::scope(|scope| {
         scope
             .spawn(|| {
-                let net = setup();
+                unshare();
+                let net = Net {
+                    remote: Remote::link("v0", "v1"),
+                };
                 f(&net)
             })
             .join()

@@ -1,0 +1,142 @@
+//! A minimal client for tor's control protocol (control-spec): enough to ask which circuits
+//! exist and which circuit each stream used.
+
+use std::io::{self, BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+/// A circuit of `GETINFO circuit-status`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Circuit {
+    /// Its id.
+    pub id: String,
+    /// BUILT, EXTENDED, …
+    pub status: String,
+    /// The relays, as `$FINGERPRINT~nick`.
+    pub path: Vec<String>,
+    /// The SOCKS username of the streams it serves (its isolation key), if any.
+    pub socks_username: Option<String>,
+}
+
+/// A stream of `GETINFO stream-status`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stream {
+    /// Its id.
+    pub id: String,
+    /// SUCCEEDED, …
+    pub status: String,
+    /// The circuit carrying it.
+    pub circuit: String,
+    /// Where it goes (`host:port`).
+    pub target: String,
+}
+
+/// A connection to a ControlPort.
+pub struct Control {
+    reader: BufReader<TcpStream>,
+    writer: TcpStream,
+}
+
+impl Control {
+    /// Connects and authenticates (the test network's client uses no authentication).
+    pub fn connect(addr: SocketAddr) -> io::Result<Control> {
+        let writer = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+        writer.set_read_timeout(Some(Duration::from_secs(30)))?;
+        let reader = BufReader::new(writer.try_clone()?);
+        let mut c = Control { reader, writer };
+        c.command("AUTHENTICATE")?;
+        Ok(c)
+    }
+
+    /// Sends one command; returns the reply lines (without status codes) or the error line.
+    pub fn command(&mut self, line: &str) -> io::Result<Vec<String>> {
+        self.writer.write_all(format!("{line}\r\n").as_bytes())?;
+        let mut out = Vec::new();
+        loop {
+            let mut l = String::new();
+            if self.reader.read_line(&mut l)? == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "control port closed",
+                ));
+            }
+            let l = l.trim_end().to_owned();
+            let (code, sep, rest) = (
+                l.get(..3).unwrap_or(""),
+                l.get(3..4).unwrap_or(" "),
+                l.get(4..).unwrap_or(""),
+            );
+            if !code.starts_with('2') {
+                return Err(io::Error::other(format!("{line}: {l}")));
+            }
+            match sep {
+                "+" => {
+                    out.push(rest.to_owned());
+                    loop {
+                        let mut data = String::new();
+                        self.reader.read_line(&mut data)?;
+                        let data = data.trim_end().to_owned();
+                        if data == "." {
+                            break;
+                        }
+                        out.push(data);
+                    }
+                }
+                "-" => out.push(rest.to_owned()),
+                _ => {
+                    if rest != "OK" {
+                        out.push(rest.to_owned());
+                    }
+                    return Ok(out);
+                }
+            }
+        }
+    }
+
+    /// `GETINFO circuit-status`.
+    pub fn circuits(&mut self) -> io::Result<Vec<Circuit>> {
+        let lines = self.command("GETINFO circuit-status")?;
+        Ok(lines
+            .iter()
+            .filter(|l| !l.starts_with("circuit-status="))
+            .filter_map(|l| {
+                let mut words = l.split(' ');
+                let id = words.next()?.to_owned();
+                let status = words.next()?.to_owned();
+                let mut path = Vec::new();
+                let mut socks_username = None;
+                for w in words {
+                    if let Some(u) = w.strip_prefix("SOCKS_USERNAME=") {
+                        socks_username = Some(u.trim_matches('"').to_owned());
+                    } else if w.starts_with('$') {
+                        path = w.split(',').map(str::to_owned).collect();
+                    }
+                }
+                Some(Circuit {
+                    id,
+                    status,
+                    path,
+                    socks_username,
+                })
+            })
+            .collect())
+    }
+
+    /// `GETINFO stream-status`.
+    pub fn streams(&mut self) -> io::Result<Vec<Stream>> {
+        let lines = self.command("GETINFO stream-status")?;
+        Ok(lines
+            .iter()
+            .map(|l| l.trim_start_matches("stream-status="))
+            .filter_map(|l| {
+                let mut w = l.split(' ');
+                Some(Stream {
+                    id: w.next()?.to_owned(),
+                    status: w.next()?.to_owned(),
+                    circuit: w.next()?.to_owned(),
+                    target: w.next()?.to_owned(),
+                })
+            })
+            .collect())
+    }
+}
