@@ -38,6 +38,8 @@ pub enum Key {
     LogFile,
     /// torsocks' EnableIPv6: accepted and ignored, IPv6 always goes through Tor.
     EnableIpv6,
+    /// Run setuid/setgid/capability programs although they escape the library (unsafe).
+    AllowPrivilegedExec,
 }
 
 /// A setting's names and documentation.
@@ -162,6 +164,13 @@ pub const KEYS: &[KeyInfo] = &[
         "an absolute file path",
     ),
     info(
+        Key::AllowPrivilegedExec,
+        Some("allow.privileged_exec"),
+        None,
+        Some("TORIFY_ALLOW_PRIVILEGED_EXEC"),
+        "0 or 1 (true or false in torify.toml); 1 is unsafe",
+    ),
+    info(
         Key::EnableIpv6,
         None,
         Some("EnableIPv6"),
@@ -261,9 +270,11 @@ pub(crate) fn parse_value(key: Key, raw: Raw<'_>) -> Result<Value, String> {
         }
         Key::Username | Key::Password => credential(raw),
         Key::Isolation => text_of(raw)?.parse().map(Value::Isolation),
-        Key::IsolatePid | Key::AllowInbound | Key::LogTime | Key::EnableIpv6 => {
-            bool_of(raw).map(Value::Flag)
-        }
+        Key::IsolatePid
+        | Key::AllowInbound
+        | Key::LogTime
+        | Key::EnableIpv6
+        | Key::AllowPrivilegedExec => bool_of(raw).map(Value::Flag),
         Key::OnionRange => text_of(raw)?.parse().map(Value::Range),
         Key::AllowOutboundLocalhost => {
             let n = int_of(raw)?;

@@ -194,6 +194,7 @@ fn build(values: BTreeMap<Key, (Value, Origin)>, notes: Vec<String>) -> Result<L
             (Key::OnionRange, Value::Range(r)) => s.onion_range = r,
             (Key::AllowInbound, Value::Flag(b)) => s.allow_inbound = b,
             (Key::AllowOutboundLocalhost, Value::Localhost(l)) => s.allow_outbound_localhost = l,
+            (Key::AllowPrivilegedExec, Value::Flag(b)) => s.allow_privileged_exec = b,
             (Key::LogLevel, Value::Level(l)) => s.log.level = l,
             (Key::LogTime, Value::Flag(b)) => s.log.time = b,
             (Key::LogFile, Value::Path(p)) => s.log.file = Some(p),

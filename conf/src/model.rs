@@ -362,6 +362,9 @@ pub struct Settings {
     pub allow_inbound: bool,
     /// Loopback traffic that may bypass Tor (AllowOutboundLocalhost).
     pub allow_outbound_localhost: Localhost,
+    /// Run setuid, setgid and file-capability programs, which the loader starts without the
+    /// library (unsafe: they run outside Tor).
+    pub allow_privileged_exec: bool,
     /// Logging.
     pub log: LogSettings,
 }
@@ -392,6 +395,7 @@ impl Default for Settings {
             },
             allow_inbound: false,
             allow_outbound_localhost: Localhost::Deny,
+            allow_privileged_exec: false,
             log: LogSettings {
                 level: LogLevel::Error,
                 time: false,

@@ -18,7 +18,7 @@ fn source(origin: &Origin) -> String {
 pub fn render(loaded: &Loaded) -> String {
     let s = &loaded.settings;
     let creds = s.credentials.as_ref();
-    let rows: [(&str, String, Key); 10] = [
+    let rows: [(&str, String, Key); 11] = [
         ("tor.address", s.tor_address.to_string(), Key::TorAddress),
         ("tor.port", s.tor_port.to_string(), Key::TorPort),
         (
@@ -46,6 +46,11 @@ pub fn render(loaded: &Loaded) -> String {
             "allow.outbound_localhost",
             s.allow_outbound_localhost.level().to_string(),
             Key::AllowOutboundLocalhost,
+        ),
+        (
+            "allow.privileged_exec",
+            s.allow_privileged_exec.to_string(),
+            Key::AllowPrivilegedExec,
         ),
         ("log.level", s.log.level.to_string(), Key::LogLevel),
         ("log.time", s.log.time.to_string(), Key::LogTime),

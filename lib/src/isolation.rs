@@ -45,6 +45,11 @@ impl Token {
         Some(Token(t))
     }
 
+    /// The token as 32 hex digits (how the session token travels to children).
+    pub(crate) fn hex(&self) -> String {
+        self.0.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
     fn keys(&self) -> (u64, u64) {
         let (a, b) = self.0.split_at(8);
         let k = |s: &[u8]| s.iter().fold(0u64, |acc, x| acc << 8 | u64::from(*x));

@@ -1,6 +1,8 @@
 #![doc = include_str!("../README.md")]
 
 mod answer;
+mod environ;
+mod fdpass;
 mod guard;
 mod hooks;
 mod isolation;
@@ -8,9 +10,11 @@ mod libc_sym;
 mod log;
 mod names;
 mod netdb;
+mod pending;
 mod proxy;
 mod registry;
 mod resolve;
 mod runtime;
 mod sockaddr;
+mod spawn;
 mod sys;

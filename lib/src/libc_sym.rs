@@ -50,9 +50,44 @@ macro_rules! real_functions {
 pub(crate) mod real {
     #![allow(unreachable_pub)]
     use super::*;
-    use libc::{addrinfo, c_char, c_int, sockaddr, socklen_t};
+    use libc::{
+        FILE, addrinfo, c_char, c_int, c_long, c_uint, c_ulong, c_void, iovec, mmsghdr, msghdr,
+        pid_t, posix_spawn_file_actions_t, posix_spawnattr_t, size_t, sockaddr, socklen_t, ssize_t,
+        timespec,
+    };
 
     real_functions! {
+        sendto(fd: c_int, buf: *const c_void, len: size_t, flags: c_int, addr: *const sockaddr, addrlen: socklen_t) -> ssize_t;
+        sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) -> ssize_t;
+        sendmmsg(fd: c_int, msgs: *mut mmsghdr, vlen: c_uint, flags: c_int) -> c_int;
+        read(fd: c_int, buf: *mut c_void, count: size_t) -> ssize_t;
+        __read_chk(fd: c_int, buf: *mut c_void, count: size_t, buflen: size_t) -> ssize_t;
+        readv(fd: c_int, iov: *const iovec, iovcnt: c_int) -> ssize_t;
+        recv(fd: c_int, buf: *mut c_void, len: size_t, flags: c_int) -> ssize_t;
+        __recv_chk(fd: c_int, buf: *mut c_void, len: size_t, buflen: size_t, flags: c_int) -> ssize_t;
+        recvfrom(fd: c_int, buf: *mut c_void, len: size_t, flags: c_int, addr: *mut sockaddr, addrlen: *mut socklen_t) -> ssize_t;
+        __recvfrom_chk(fd: c_int, buf: *mut c_void, len: size_t, buflen: size_t, flags: c_int, addr: *mut sockaddr, addrlen: *mut socklen_t) -> ssize_t;
+        recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> ssize_t;
+        recvmmsg(fd: c_int, msgs: *mut mmsghdr, vlen: c_uint, flags: c_int, timeout: *mut timespec) -> c_int;
+        listen(fd: c_int, backlog: c_int) -> c_int;
+        accept(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int;
+        accept4(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t, flags: c_int) -> c_int;
+        dup(fd: c_int) -> c_int;
+        dup2(old: c_int, new: c_int) -> c_int;
+        dup3(old: c_int, new: c_int, flags: c_int) -> c_int;
+        fcntl(fd: c_int, cmd: c_int, arg: c_ulong) -> c_int;
+        fcntl64(fd: c_int, cmd: c_int, arg: c_ulong) -> c_int;
+        close_range(first: c_uint, last: c_uint, flags: c_int) -> c_int;
+        closefrom(low: c_int) -> ();
+        syscall(n: c_long, a1: c_long, a2: c_long, a3: c_long, a4: c_long, a5: c_long, a6: c_long) -> c_long;
+        execve(path: *const c_char, argv: *const *const c_char, envp: *const *const c_char) -> c_int;
+        execvpe(file: *const c_char, argv: *const *const c_char, envp: *const *const c_char) -> c_int;
+        execveat(dirfd: c_int, path: *const c_char, argv: *const *const c_char, envp: *const *const c_char, flags: c_int) -> c_int;
+        fexecve(fd: c_int, argv: *const *const c_char, envp: *const *const c_char) -> c_int;
+        posix_spawn(pid: *mut pid_t, path: *const c_char, actions: *const posix_spawn_file_actions_t, attr: *const posix_spawnattr_t, argv: *const *mut c_char, envp: *const *mut c_char) -> c_int;
+        posix_spawnp(pid: *mut pid_t, file: *const c_char, actions: *const posix_spawn_file_actions_t, attr: *const posix_spawnattr_t, argv: *const *mut c_char, envp: *const *mut c_char) -> c_int;
+        system(command: *const c_char) -> c_int;
+        popen(command: *const c_char, mode: *const c_char) -> *mut FILE;
         getaddrinfo(node: *const c_char, service: *const c_char, hints: *const addrinfo, res: *mut *mut addrinfo) -> c_int;
         getnameinfo(sa: *const sockaddr, salen: socklen_t, host: *mut c_char, hostlen: socklen_t, serv: *mut c_char, servlen: socklen_t, flags: c_int) -> c_int;
         socket(domain: c_int, ty: c_int, protocol: c_int) -> c_int;

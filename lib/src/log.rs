@@ -169,9 +169,17 @@ pub(crate) fn forget_fd(fd: i32) {
     }
 }
 
+/// The program closed descriptors `first` to `last`.
+pub(crate) fn forget_range(first: u32, last: u32) {
+    let fd = LOG_FD.load(Ordering::Relaxed);
+    if fd != libc::STDERR_FILENO && (first..=last).contains(&(fd as u32)) {
+        forget_fd(fd);
+    }
+}
+
 /// Counts reports per kind of refusal so a program that retries in a loop does not flood its
 /// stderr: the first few of each kind are errors, the rest debug lines.
-static REPORTED: [AtomicU32; 16] = [const { AtomicU32::new(0) }; 16];
+static REPORTED: [AtomicU32; 32] = [const { AtomicU32::new(0) }; 32];
 const LOUD_REPORTS: u32 = 5;
 
 /// Reports a refusal at error level, or at debug level once this kind was reported often.

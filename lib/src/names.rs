@@ -1,13 +1,14 @@
 //! This process's name state: the `.onion` stand-in pool and the names the machine answers
 //! itself (/etc/hosts loopback entries, the host name).
 //!
-//! The pool sits behind a mutex that fork cannot leave locked: a pthread_atfork handler takes
-//! it before fork and releases it in parent and child, so a child always starts with a
-//! consistent, unlocked pool (the technique glibc uses for malloc).
+//! The pool sits behind a const-initialized mutex that fork cannot leave locked: a
+//! pthread_atfork handler takes it before fork and releases it in parent and child, so a child
+//! always starts with a consistent, unlocked pool (the technique glibc uses for malloc).
 
 use std::cell::RefCell;
 use std::net::Ipv4Addr;
-use std::sync::{Mutex, MutexGuard, Once, OnceLock};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard, OnceLock};
 
 use torify_conf::Ipv4Net;
 use torify_core::dns::LocalNames;
@@ -15,39 +16,39 @@ use torify_core::onion::{NamePool, PoolFull};
 
 use crate::sys;
 
-static POOL: OnceLock<Mutex<NamePool>> = OnceLock::new();
-static AT_FORK: Once = Once::new();
+static POOL: Mutex<Option<NamePool>> = Mutex::new(None);
+static AT_FORK: AtomicBool = AtomicBool::new(false);
 
 thread_local! {
     /// The pool lock held across fork by the forking thread.
-    static HELD: RefCell<Option<MutexGuard<'static, NamePool>>> = const { RefCell::new(None) };
+    static HELD: RefCell<Option<MutexGuard<'static, Option<NamePool>>>> = const { RefCell::new(None) };
 }
 
-fn lock(pool: &'static Mutex<NamePool>) -> MutexGuard<'static, NamePool> {
-    pool.lock()
+fn lock() -> MutexGuard<'static, Option<NamePool>> {
+    // An atomic, not a Once: a Once caught mid-call by fork would hang the child.
+    if !AT_FORK.swap(true, Ordering::AcqRel) {
+        sys::at_fork(before_fork, after_fork, after_fork);
+    }
+    POOL.lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 extern "C" fn before_fork() {
-    if let Some(pool) = POOL.get() {
-        let guard = lock(pool);
-        let _ = HELD.try_with(|h| *h.borrow_mut() = Some(guard));
-    }
+    let guard = POOL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _ = HELD.try_with(|h| *h.borrow_mut() = Some(guard));
 }
 
 extern "C" fn after_fork() {
     let _ = HELD.try_with(|h| drop(h.borrow_mut().take()));
 }
 
-fn pool(range: Ipv4Net) -> &'static Mutex<NamePool> {
-    let pool = POOL.get_or_init(|| Mutex::new(NamePool::new(range)));
-    AT_FORK.call_once(|| sys::at_fork(before_fork, after_fork, after_fork));
-    pool
-}
-
 /// The stand-in address for an onion `name` (the same one on every lookup).
 pub(crate) fn assign(range: Ipv4Net, name: &str) -> Result<Ipv4Addr, PoolFull> {
-    lock(pool(range)).assign(name)
+    lock()
+        .get_or_insert_with(|| NamePool::new(range))
+        .assign(name)
 }
 
 /// The onion name a stand-in address was handed out for.
@@ -55,7 +56,7 @@ pub(crate) fn name_of(range: Ipv4Net, ip: Ipv4Addr) -> Option<String> {
     if !range.contains(ip) {
         return None;
     }
-    lock(pool(range)).name_of(ip).map(str::to_owned)
+    lock().as_ref()?.name_of(ip).map(str::to_owned)
 }
 
 /// The names this machine answers itself, read once.

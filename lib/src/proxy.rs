@@ -10,9 +10,10 @@ use torify_core::policy::SocketKind;
 use torify_core::socks5::{Answer, Command, Handshake, MAX_REPLIES, Progress, SocksError, Target};
 
 use crate::isolation;
+use crate::pending::{self, Pending};
 use crate::runtime::Runtime;
 use crate::sockaddr::CSockAddr;
-use crate::sys::{self, Errno};
+use crate::sys::{self, Errno, OnSignal};
 
 /// How long a handshake may take in all: longer than tor's own stream timeouts (SocksTimeout,
 /// 2 minutes), so tor's answer comes first whenever tor answers at all.
@@ -117,6 +118,14 @@ fn v6only(fd: c_int) -> bool {
     ret != 0 || value != 0
 }
 
+/// The handshake for a request to `target`, with this runtime's credentials.
+fn prepare(command: Command, target: &Target<'_>, rt: &Runtime) -> Result<Handshake, ProxyError> {
+    let auth = isolation::auth_for(&rt.settings, rt.session.as_ref(), target)
+        .map_err(|()| ProxyError::NoToken)?;
+    let creds = auth.as_ref().map(isolation::SocksAuth::credentials);
+    Handshake::new(command, target, creds.as_ref()).map_err(ProxyError::Socks)
+}
+
 /// Runs one SOCKS handshake on a connected descriptor.
 pub(crate) fn handshake(
     fd: c_int,
@@ -124,12 +133,10 @@ pub(crate) fn handshake(
     target: &Target<'_>,
     rt: &Runtime,
     deadline: Instant,
+    on_signal: OnSignal,
 ) -> Result<Answer, ProxyError> {
-    let auth = isolation::auth_for(&rt.settings, rt.session.as_ref(), target)
-        .map_err(|()| ProxyError::NoToken)?;
-    let creds = auth.as_ref().map(isolation::SocksAuth::credentials);
-    let hs = Handshake::new(command, target, creds.as_ref()).map_err(ProxyError::Socks)?;
-    sys::send_all(fd, hs.first_flight(), deadline).map_err(ProxyError::Io)?;
+    let hs = prepare(command, target, rt)?;
+    sys::send_all(fd, hs.first_flight(), deadline, on_signal).map_err(ProxyError::Io)?;
     let mut buf = [0u8; MAX_REPLIES];
     let mut have = 0;
     let mut auth_sent = false;
@@ -141,13 +148,14 @@ pub(crate) fn handshake(
             Progress::Need(n) => {
                 // Read no further than the replies: what follows belongs to the program.
                 let window = buf.get_mut(have..n).ok_or(ProxyError::Io(libc::EPROTO))?;
-                match sys::recv_some(fd, window, deadline).map_err(ProxyError::Io)? {
+                match sys::recv_some(fd, window, deadline, on_signal).map_err(ProxyError::Io)? {
                     0 => return Err(ProxyError::Closed),
                     got => have += got,
                 }
             }
             Progress::SendAuth => {
-                sys::send_all(fd, hs.second_flight(), deadline).map_err(ProxyError::Io)?;
+                sys::send_all(fd, hs.second_flight(), deadline, on_signal)
+                    .map_err(ProxyError::Io)?;
                 auth_sent = true;
             }
             Progress::Done(answer, _) => return Ok(answer),
@@ -161,7 +169,7 @@ pub(crate) fn open_to_tor(rt: &Runtime, deadline: Instant) -> Result<c_int, Prox
     let endpoint = rt.settings.socks_endpoint();
     let tor = endpoint_addr(endpoint)?;
     let fd = sys::stream_socket(tor.family()).map_err(ProxyError::Io)?;
-    match sys::connect_wait(fd, &tor, deadline) {
+    match sys::connect_wait(fd, &tor, deadline, OnSignal::Restart) {
         Ok(()) => Ok(fd),
         Err(e) => {
             sys::close(fd);
@@ -170,43 +178,117 @@ pub(crate) fn open_to_tor(rt: &Runtime, deadline: Instant) -> Result<c_int, Prox
     }
 }
 
-/// Connects the program's `fd` to `target` through Tor. On success the descriptor is a stream
-/// to the destination, with its O_NONBLOCK and FD_CLOEXEC as the program had them.
+/// How long reaching Tor's SOCKS port itself may take (a local socket: at once, normally).
+const LOCAL_SECS: u64 = 10;
+
+/// Reaches Tor's SOCKS port on the program's `fd` (or on a new socket put in its place), and
+/// runs `then` on the connected descriptor.
+fn via_tor<T>(
+    fd: c_int,
+    kind: SocketKind,
+    rt: &Runtime,
+    deadline: Instant,
+    on_signal: OnSignal,
+    then: impl FnOnce(c_int) -> Result<T, ProxyError>,
+) -> Result<T, ProxyError> {
+    let endpoint = rt.settings.socks_endpoint();
+    let (tor, replace) = route(kind.family, fd, endpoint)?;
+    let work = if replace {
+        let s = sys::stream_socket(tor.family()).map_err(ProxyError::Io)?;
+        if sys::nonblocking(fd) {
+            let _ = sys::set_status_flags(s, libc::O_NONBLOCK);
+        }
+        s
+    } else {
+        fd
+    };
+    let result = sys::connect_wait(work, &tor, deadline, on_signal)
+        .map_err(|e| match e {
+            libc::EINTR | libc::ETIMEDOUT => ProxyError::Io(e),
+            e => ProxyError::Unreachable(endpoint.to_string(), e),
+        })
+        .and_then(|()| then(work))
+        .and_then(|t| {
+            if replace {
+                let cloexec = sys::cloexec(fd).map_err(ProxyError::Io)?;
+                sys::dup_onto(work, fd, cloexec).map_err(ProxyError::Io)?;
+            }
+            Ok(t)
+        });
+    if replace {
+        sys::close(work);
+    }
+    result
+}
+
+/// Connects the program's blocking `fd` to `target` through Tor: the whole handshake, so that
+/// connect() reports the destination's outcome. A signal interrupts it (EINTR, with the socket
+/// reset for a retry), and SO_SNDTIMEO bounds it, as they bound a kernel connect.
 pub(crate) fn connect(
     fd: c_int,
     kind: SocketKind,
     target: &Target<'_>,
     rt: &Runtime,
 ) -> Result<(), ProxyError> {
-    let deadline = sys::deadline_in(HANDSHAKE_SECS);
-    let endpoint = rt.settings.socks_endpoint();
-    let (tor, replace) = route(kind.family, fd, endpoint)?;
-    let flags = sys::status_flags(fd).map_err(ProxyError::Io)?;
-    let work = if replace {
-        sys::stream_socket(tor.family()).map_err(ProxyError::Io)?
-    } else {
-        // The handshake waits for Tor (this first version keeps connect() blocking; the
-        // program's O_NONBLOCK is restored afterwards and connect() returns 0, which POSIX
-        // permits for a non-blocking socket).
-        if flags & libc::O_NONBLOCK != 0 {
-            sys::set_status_flags(fd, flags & !libc::O_NONBLOCK).map_err(ProxyError::Io)?;
-        }
-        fd
-    };
-    let result = sys::connect_wait(work, &tor, deadline)
-        .map_err(|e| ProxyError::Unreachable(endpoint.to_string(), e))
-        .and_then(|()| handshake(work, Command::Connect, target, rt, deadline))
-        .and_then(|_| {
-            if replace {
-                let cloexec = sys::cloexec(fd).map_err(ProxyError::Io)?;
-                sys::dup_onto(work, fd, cloexec).map_err(ProxyError::Io)?;
-            }
-            Ok(())
-        });
-    if replace {
-        sys::close(work);
+    let limit =
+        sys::send_timeout(fd).map_or(HANDSHAKE_SECS, |t| t.as_secs().clamp(1, HANDSHAKE_SECS));
+    let deadline = sys::deadline_in(limit);
+    let result = via_tor(fd, kind, rt, deadline, OnSignal::Interrupt, |work| {
+        handshake(
+            work,
+            Command::Connect,
+            target,
+            rt,
+            deadline,
+            OnSignal::Interrupt,
+        )
+        .map(|_| ())
+    });
+    if let Err(ProxyError::Io(libc::EINTR | libc::ETIMEDOUT)) = result {
+        sys::reset_socket(fd, kind);
     }
-    // The status flags live on the open file description, which `fd` now names either way.
-    let _ = sys::set_status_flags(fd, flags);
     result
+}
+
+/// Connects the program's non-blocking `fd` to `target` through Tor and returns at once: the
+/// request is sent, and the reply is left for the program's first read to consume (see
+/// `pending`). With credentials the greeting needs its answer first (tor does not take a
+/// pipelined username/password), a round trip to the local SOCKS port only.
+pub(crate) fn connect_nonblocking(
+    fd: c_int,
+    kind: SocketKind,
+    target: &Target<'_>,
+    rt: &Runtime,
+) -> Result<(), ProxyError> {
+    let deadline = sys::deadline_in(LOCAL_SECS);
+    let hs = prepare(Command::Connect, target, rt)?;
+    let shown = crate::guard::Shown(target).to_string();
+    via_tor(fd, kind, rt, deadline, OnSignal::Restart, |work| {
+        sys::send_all(work, hs.first_flight(), deadline, OnSignal::Restart)
+            .map_err(ProxyError::Io)?;
+        let mut method = [0u8; 2];
+        let mut have = 0;
+        if !hs.second_flight().is_empty() {
+            while have < 2 {
+                match sys::recv_some(work, &mut method[have..], deadline, OnSignal::Restart)
+                    .map_err(ProxyError::Io)?
+                {
+                    0 => return Err(ProxyError::Closed),
+                    n => have += n,
+                }
+            }
+            match hs.progress(&method, false).map_err(ProxyError::Socks)? {
+                Progress::SendAuth => {}
+                _ => return Err(ProxyError::Io(libc::EPROTO)),
+            }
+            sys::send_all(work, hs.second_flight(), deadline, OnSignal::Restart)
+                .map_err(ProxyError::Io)?;
+        }
+        pending::insert(
+            fd,
+            Pending::new(hs.replies(), &method[..have], shown.clone()),
+        );
+        Ok(())
+    })
+    .inspect_err(|_| pending::remove(fd))
 }

@@ -29,6 +29,11 @@ impl Slot {
     }
 }
 
+/// Descriptors below this live in static memory (zeroed, untouched until used): no lazy
+/// initialization for a fork to catch half done, where programs keep almost all their sockets.
+const STATIC_FDS: usize = 64 * CHUNK;
+static LOW: [Slot; STATIC_FDS] = [const { Slot::new() }; STATIC_FDS];
+/// Higher descriptors, in chunks made on first use.
 static TABLE: [OnceLock<Box<[Slot]>>; CHUNKS] = [const { OnceLock::new() }; CHUNKS];
 /// How many slots are in use; zero means every lookup can stop here.
 static LIVE: AtomicUsize = AtomicUsize::new(0);
@@ -77,6 +82,9 @@ fn decode(w: [u64; 4]) -> Option<Entry> {
 
 fn slot(fd: i32, create: bool) -> Option<&'static Slot> {
     let fd = usize::try_from(fd).ok().filter(|fd| *fd < MAX_FD)?;
+    if fd < STATIC_FDS {
+        return LOW.get(fd);
+    }
     let chunk = TABLE.get(fd / CHUNK)?;
     let slots = if create {
         chunk.get_or_init(|| (0..CHUNK).map(|_| Slot::new()).collect())
@@ -164,6 +172,32 @@ pub(crate) fn get(fd: i32) -> Option<Entry> {
     None
 }
 
+/// Copies `from`'s entry to `to` (dup, dup2, dup3, F_DUPFD), or clears `to`.
+pub(crate) fn copy(from: i32, to: i32) {
+    match get(from) {
+        Some(e) => insert(to, e),
+        None => remove(to),
+    }
+}
+
+/// Forgets every descriptor from `first` to `last` (close_range, closefrom).
+pub(crate) fn remove_range(first: u32, last: u32) {
+    if LIVE.load(Ordering::Relaxed) == 0 {
+        return;
+    }
+    let last = (last as usize).min(MAX_FD - 1);
+    let mut fd = first as usize;
+    while fd <= last {
+        if fd >= STATIC_FDS && TABLE.get(fd / CHUNK).is_some_and(|c| c.get().is_none()) {
+            // A chunk never used holds nothing: skip it whole.
+            fd = (fd / CHUNK + 1) * CHUNK;
+            continue;
+        }
+        remove(fd as i32);
+        fd += 1;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -194,8 +228,13 @@ mod tests {
         assert_eq!(get(fd), None);
         insert(fd, entry("198.51.100.7:80"));
         assert_eq!(get(fd), Some(entry("198.51.100.7:80")));
-        remove(fd);
+        copy(fd, fd + 1);
+        assert_eq!(get(fd + 1), Some(entry("198.51.100.7:80")));
+        remove_range(fd as u32, fd as u32 + 5);
         assert_eq!(get(fd), None);
+        assert_eq!(get(fd + 1), None);
+        copy(fd, fd + 1);
+        assert_eq!(get(fd + 1), None);
         // Out-of-range descriptors are simply not tracked.
         insert(-1, entry("1.2.3.4:5"));
         insert(MAX_FD as i32, entry("1.2.3.4:5"));

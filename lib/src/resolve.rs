@@ -58,7 +58,14 @@ const NAME_REFUSAL_KIND: usize = 10;
 fn ask_tor(rt: &Runtime, command: Command, target: &Target<'_>) -> Result<Answer, LookupError> {
     let deadline = sys::deadline_in(HANDSHAKE_SECS);
     let result = proxy::open_to_tor(rt, deadline).and_then(|fd| {
-        let answer = proxy::handshake(fd, command, target, rt, deadline);
+        let answer = proxy::handshake(
+            fd,
+            command,
+            target,
+            rt,
+            deadline,
+            crate::sys::OnSignal::Restart,
+        );
         sys::close(fd);
         answer
     });

@@ -67,22 +67,30 @@ pub(crate) fn socket_error(fd: c_int) -> Result<Errno, Errno> {
     sockopt_int(fd, libc::SOL_SOCKET, libc::SO_ERROR)
 }
 
+/// fcntl through the real function (we hook fcntl).
+fn fcntl(fd: c_int, cmd: c_int, arg: libc::c_ulong) -> Result<c_int, Errno> {
+    // SAFETY: only integer-argument commands are used here.
+    check(unsafe { real::fcntl(fd, cmd, arg) }.ok_or(libc::ENOSYS)?)
+}
+
 /// The file status flags (O_NONBLOCK, …).
 pub(crate) fn status_flags(fd: c_int) -> Result<c_int, Errno> {
-    // SAFETY: F_GETFL takes no pointer.
-    check(unsafe { libc::fcntl(fd, libc::F_GETFL) })
+    fcntl(fd, libc::F_GETFL, 0)
+}
+
+/// True when `fd` is in non-blocking mode.
+pub(crate) fn nonblocking(fd: c_int) -> bool {
+    status_flags(fd).is_ok_and(|f| f & libc::O_NONBLOCK != 0)
 }
 
 /// Sets the file status flags.
 pub(crate) fn set_status_flags(fd: c_int, flags: c_int) -> Result<(), Errno> {
-    // SAFETY: F_SETFL takes an int.
-    check(unsafe { libc::fcntl(fd, libc::F_SETFL, flags) }).map(|_| ())
+    fcntl(fd, libc::F_SETFL, flags as libc::c_ulong).map(|_| ())
 }
 
 /// True when FD_CLOEXEC is set.
 pub(crate) fn cloexec(fd: c_int) -> Result<bool, Errno> {
-    // SAFETY: F_GETFD takes no pointer.
-    check(unsafe { libc::fcntl(fd, libc::F_GETFD) }).map(|f| f & libc::FD_CLOEXEC != 0)
+    fcntl(fd, libc::F_GETFD, 0).map(|f| f & libc::FD_CLOEXEC != 0)
 }
 
 /// A new stream socket of `family`, close-on-exec.
@@ -102,7 +110,7 @@ pub(crate) fn close(fd: c_int) {
 pub(crate) fn dup_onto(from: c_int, to: c_int, cloexec: bool) -> Result<(), Errno> {
     let flags = if cloexec { libc::O_CLOEXEC } else { 0 };
     // SAFETY: dup3 takes no pointers.
-    check(unsafe { libc::dup3(from, to, flags) }).map(|_| ())
+    check(unsafe { real::dup3(from, to, flags) }.ok_or(libc::ENOSYS)?).map(|_| ())
 }
 
 /// Time left until `deadline`, as poll(2) milliseconds.
@@ -114,8 +122,21 @@ fn poll_timeout(deadline: Instant) -> Result<c_int, Errno> {
     Ok(c_int::try_from(left.as_millis().max(1)).unwrap_or(c_int::MAX))
 }
 
+/// How a wait treats a signal: restarted (our own requests), or returned as EINTR (a call the
+/// program made, which a signal handler may mean to interrupt).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OnSignal {
+    Restart,
+    Interrupt,
+}
+
 /// Waits until `fd` has `events` (POLLIN/POLLOUT), an error or a hang-up, or the deadline.
-pub(crate) fn wait(fd: c_int, events: libc::c_short, deadline: Instant) -> Result<(), Errno> {
+pub(crate) fn wait(
+    fd: c_int,
+    events: libc::c_short,
+    deadline: Instant,
+    on_signal: OnSignal,
+) -> Result<(), Errno> {
     loop {
         let mut pfd = libc::pollfd {
             fd,
@@ -126,14 +147,19 @@ pub(crate) fn wait(fd: c_int, events: libc::c_short, deadline: Instant) -> Resul
         match check(unsafe { libc::poll(&mut pfd, 1, poll_timeout(deadline)?) }) {
             Ok(0) => return Err(libc::ETIMEDOUT),
             Ok(_) => return Ok(()),
-            Err(libc::EINTR) => continue,
+            Err(libc::EINTR) if on_signal == OnSignal::Restart => continue,
             Err(e) => return Err(e),
         }
     }
 }
 
 /// Connects `fd` to `addr` and waits for the outcome, whatever O_NONBLOCK says.
-pub(crate) fn connect_wait(fd: c_int, addr: &CSockAddr, deadline: Instant) -> Result<(), Errno> {
+pub(crate) fn connect_wait(
+    fd: c_int,
+    addr: &CSockAddr,
+    deadline: Instant,
+    on_signal: OnSignal,
+) -> Result<(), Errno> {
     let (ptr, len) = addr.as_raw();
     // SAFETY: ptr/len describe a live CSockAddr.
     let ret = unsafe { real::connect(fd, ptr, len) }.ok_or(libc::ENOSYS)?;
@@ -141,7 +167,7 @@ pub(crate) fn connect_wait(fd: c_int, addr: &CSockAddr, deadline: Instant) -> Re
         Ok(_) => Ok(()),
         // The connection goes on in the background after EINTR or on a non-blocking socket.
         Err(libc::EINPROGRESS | libc::EINTR | libc::EALREADY) => {
-            wait(fd, libc::POLLOUT, deadline)?;
+            wait(fd, libc::POLLOUT, deadline, on_signal)?;
             match socket_error(fd)? {
                 0 => Ok(()),
                 e => Err(e),
@@ -152,15 +178,27 @@ pub(crate) fn connect_wait(fd: c_int, addr: &CSockAddr, deadline: Instant) -> Re
 }
 
 /// Writes all of `buf` (never raising SIGPIPE).
-pub(crate) fn send_all(fd: c_int, mut buf: &[u8], deadline: Instant) -> Result<(), Errno> {
+pub(crate) fn send_all(
+    fd: c_int,
+    mut buf: &[u8],
+    deadline: Instant,
+    on_signal: OnSignal,
+) -> Result<(), Errno> {
     while !buf.is_empty() {
         // SAFETY: buf is a valid slice.
-        let n = unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), libc::MSG_NOSIGNAL) };
+        let n = unsafe {
+            libc::send(
+                fd,
+                buf.as_ptr().cast(),
+                buf.len(),
+                libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT,
+            )
+        };
         match usize::try_from(n) {
             Ok(n) => buf = buf.get(n..).unwrap_or(&[]),
             Err(_) => match errno() {
-                libc::EINTR => {}
-                libc::EAGAIN => wait(fd, libc::POLLOUT, deadline)?,
+                libc::EINTR if on_signal == OnSignal::Restart => {}
+                libc::EAGAIN => wait(fd, libc::POLLOUT, deadline, on_signal)?,
                 e => return Err(e),
             },
         }
@@ -169,18 +207,72 @@ pub(crate) fn send_all(fd: c_int, mut buf: &[u8], deadline: Instant) -> Result<(
 }
 
 /// Reads into `buf`, waiting for at least one byte; `Ok(0)` is end of stream.
-pub(crate) fn recv_some(fd: c_int, buf: &mut [u8], deadline: Instant) -> Result<usize, Errno> {
+pub(crate) fn recv_some(
+    fd: c_int,
+    buf: &mut [u8],
+    deadline: Instant,
+    on_signal: OnSignal,
+) -> Result<usize, Errno> {
     loop {
-        wait(fd, libc::POLLIN, deadline)?;
-        // SAFETY: buf is a valid mutable slice.
-        let n = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), libc::MSG_DONTWAIT) };
+        wait(fd, libc::POLLIN, deadline, on_signal)?;
+        match recv_now(fd, buf) {
+            Err(libc::EAGAIN) => {}
+            other => return other,
+        }
+    }
+}
+
+/// Reads what is there without waiting: EAGAIN when nothing is.
+pub(crate) fn recv_now(fd: c_int, buf: &mut [u8]) -> Result<usize, Errno> {
+    loop {
+        // SAFETY: buf is a valid mutable slice; the real recv (we hook recv).
+        let n = unsafe { real::recv(fd, buf.as_mut_ptr().cast(), buf.len(), libc::MSG_DONTWAIT) }
+            .ok_or(libc::ENOSYS)?;
         match usize::try_from(n) {
             Ok(n) => return Ok(n),
-            Err(_) => match errno() {
-                libc::EINTR | libc::EAGAIN => {}
-                e => return Err(e),
-            },
+            Err(_) if errno() == libc::EINTR => {}
+            Err(_) => return Err(errno()),
         }
+    }
+}
+
+/// The send timeout set on `fd` (SO_SNDTIMEO), which bounds connect(2) too.
+pub(crate) fn send_timeout(fd: c_int) -> Option<Duration> {
+    let mut tv = libc::timeval {
+        tv_sec: 0,
+        tv_usec: 0,
+    };
+    let mut len = size_of::<libc::timeval>() as libc::socklen_t;
+    // SAFETY: tv/len are locals of the right size.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_SNDTIMEO,
+            std::ptr::from_mut(&mut tv).cast(),
+            &mut len,
+        )
+    };
+    let d = Duration::from_secs(u64::try_from(tv.tv_sec).ok()?)
+        + Duration::from_micros(u64::try_from(tv.tv_usec).ok()?);
+    (rc == 0 && !d.is_zero()).then_some(d)
+}
+
+/// Gives `fd` a fresh, unconnected socket of the same kind in place of what it was (after an
+/// interrupted handshake, so that a retried connect starts over).
+pub(crate) fn reset_socket(fd: c_int, kind: SocketKind) {
+    let flags = status_flags(fd).unwrap_or(0);
+    let keep_cloexec = cloexec(fd).unwrap_or(true);
+    // SAFETY: socket takes no pointers.
+    let Some(fresh) = (unsafe { real::socket(kind.family, kind.ty | libc::SOCK_CLOEXEC, 0) })
+    else {
+        return;
+    };
+    if fresh >= 0 {
+        if dup_onto(fresh, fd, keep_cloexec).is_ok() {
+            let _ = set_status_flags(fd, flags);
+        }
+        close(fresh);
     }
 }
 
@@ -251,4 +343,38 @@ unsafe extern "C" {
 pub(crate) fn set_h_errno(value: c_int) {
     // SAFETY: __h_errno_location returns this thread's h_errno.
     unsafe { *__h_errno_location() = value };
+}
+
+/// The address `fd` is bound to (getsockname), if it is an internet one.
+pub(crate) fn local_addr(fd: c_int) -> Option<std::net::SocketAddr> {
+    // SAFETY: storage/len are locals of the right size.
+    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let mut len = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    // SAFETY: as above.
+    if unsafe { libc::getsockname(fd, std::ptr::from_mut(&mut storage).cast(), &mut len) } != 0 {
+        return None;
+    }
+    // SAFETY: the kernel filled len bytes.
+    match unsafe { crate::sockaddr::destination(std::ptr::from_ref(&storage).cast(), len) } {
+        Ok(torify_core::policy::Destination::Inet(a)) => Some(a),
+        _ => None,
+    }
+}
+
+/// The address `fd` is connected to, as the kernel knows it (our getpeername hook reports the
+/// address the program asked for instead).
+pub(crate) fn peer_addr(fd: c_int) -> Option<std::net::SocketAddr> {
+    // SAFETY: storage/len are locals of the right size.
+    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let mut len = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    // SAFETY: as above; the real getpeername.
+    let rc = unsafe { real::getpeername(fd, std::ptr::from_mut(&mut storage).cast(), &mut len) }?;
+    if rc != 0 {
+        return None;
+    }
+    // SAFETY: the kernel filled len bytes.
+    match unsafe { crate::sockaddr::destination(std::ptr::from_ref(&storage).cast(), len) } {
+        Ok(torify_core::policy::Destination::Inet(a)) => Some(a),
+        _ => None,
+    }
 }

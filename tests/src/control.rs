@@ -93,6 +93,56 @@ impl Control {
         }
     }
 
+    /// Asks for STREAM events; [`Control::stream_circuits`] collects them.
+    pub fn watch_streams(&mut self) -> io::Result<()> {
+        self.command("SETEVENTS STREAM").map(|_| ())
+    }
+
+    /// Reads STREAM events until a stream for every one of `hosts` was seen on a circuit (a
+    /// CONNECT that SUCCEEDED, or a RESOLVE that was SENT: programs resolve through Tor and
+    /// then connect by address, on the same circuit) or `within` passed; returns the circuit of
+    /// each, in order (`None` if not seen).
+    pub fn stream_circuits(
+        &mut self,
+        hosts: &[&str],
+        within: Duration,
+    ) -> io::Result<Vec<Option<String>>> {
+        let deadline = std::time::Instant::now() + within;
+        let mut found: Vec<Option<String>> = vec![None; hosts.len()];
+        self.writer
+            .set_read_timeout(Some(Duration::from_millis(200)))?;
+        while found.iter().any(Option::is_none) && std::time::Instant::now() < deadline {
+            let mut line = String::new();
+            match self.reader.read_line(&mut line) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    continue;
+                }
+                Err(e) => return Err(e),
+            }
+            // 650 STREAM <id> <status> <circuit> <host:port> ...
+            let w: Vec<&str> = line.split_whitespace().collect();
+            if w.len() >= 6 && w[1] == "STREAM" && (w[3] == "SUCCEEDED" || w[3] == "SENTRESOLVE") {
+                let host = w[5]
+                    .rsplit_once(':')
+                    .map_or(w[5], |(h, _)| h)
+                    .to_ascii_lowercase();
+                if let Some(i) = hosts.iter().position(|h| *h == host) {
+                    found[i] = Some(w[4].to_owned());
+                }
+            }
+        }
+        self.writer
+            .set_read_timeout(Some(Duration::from_secs(30)))?;
+        Ok(found)
+    }
+
     /// `GETINFO circuit-status`.
     pub fn circuits(&mut self) -> io::Result<Vec<Circuit>> {
         let lines = self.command("GETINFO circuit-status")?;

@@ -229,3 +229,71 @@ fn the_control_port_shows_circuits_and_streams() {
         control.streams().unwrap();
     });
 }
+
+/// Two processes under `torify -i` use different circuits; without isolation they share one
+/// (the control that shows the first result means something), `connection` isolation parts
+/// two connections of one process, and `session` isolation keeps one session together.
+#[test]
+fn isolation_modes_pick_circuits_as_promised() {
+    in_net(|net| {
+        let mut control = Control::connect(net.control()).unwrap();
+        control.watch_streams().unwrap();
+        let circuits = |control: &mut Control, a: &str, b: &str| {
+            let found = control
+                .stream_circuits(&[a, b], std::time::Duration::from_secs(60))
+                .unwrap();
+            let [Some(x), Some(y)] = [found[0].clone(), found[1].clone()] else {
+                panic!("streams to {a} and {b} not both seen: {found:?}");
+            };
+            (x, y)
+        };
+        let fetch = |env: &[(&str, &str)], args: &[&str]| {
+            let mut cmd = Command::new(artifacts::torify());
+            cmd.envs(env.iter().copied())
+                .args(args)
+                .stdin(Stdio::null());
+            let run = probe::run(&mut cmd);
+            assert_eq!(run.code, 0, "{run:?}");
+        };
+        fetch(&[], &["-i", "curl", "-s", "http://iso-proc-a.test/"]);
+        fetch(&[], &["-i", "curl", "-s", "http://iso-proc-b.test/"]);
+        let (a, b) = circuits(&mut control, "iso-proc-a.test", "iso-proc-b.test");
+        assert_ne!(a, b, "two isolated processes shared circuit {a}");
+
+        fetch(&[], &["curl", "-s", "http://iso-none-a.test/"]);
+        fetch(&[], &["curl", "-s", "http://iso-none-b.test/"]);
+        let (a, b) = circuits(&mut control, "iso-none-a.test", "iso-none-b.test");
+        assert_eq!(
+            a, b,
+            "without isolation tor should reuse the circuit (the control)"
+        );
+
+        let conn = [("TORIFY_ISOLATION", "connection")];
+        fetch(
+            &conn,
+            &[
+                "curl",
+                "-s",
+                "http://iso-conn-a.test/",
+                "http://iso-conn-b.test/",
+            ],
+        );
+        let (a, b) = circuits(&mut control, "iso-conn-a.test", "iso-conn-b.test");
+        assert_ne!(
+            a, b,
+            "two connections under connection isolation shared circuit {a}"
+        );
+
+        let session = [("TORIFY_ISOLATION", "session")];
+        fetch(
+            &session,
+            &[
+                "sh",
+                "-c",
+                "curl -s http://iso-sess-a.test/ && curl -s http://iso-sess-b.test/",
+            ],
+        );
+        let (a, b) = circuits(&mut control, "iso-sess-a.test", "iso-sess-b.test");
+        assert_eq!(a, b, "one torify session should keep one circuit family");
+    });
+}

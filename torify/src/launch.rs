@@ -2,12 +2,13 @@
 
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use torify_conf::{Isolation, KEYS, Key, Loaded, Origin, Settings};
+use torify_core::exec::{self, FileFacts, Privilege};
 
 /// Exit status for a failure of torify itself (as env(1) uses it).
 pub(crate) const EXIT_TORIFY: u8 = 125;
@@ -56,6 +57,7 @@ fn env_text(key: Key, s: &Settings) -> Option<String> {
         Key::OnionRange => s.onion_range.to_string(),
         Key::AllowInbound => u8::from(s.allow_inbound).to_string(),
         Key::AllowOutboundLocalhost => s.allow_outbound_localhost.level().to_string(),
+        Key::AllowPrivilegedExec => u8::from(s.allow_privileged_exec).to_string(),
         Key::LogLevel => s.log.level.number().to_string(),
         Key::LogTime => u8::from(s.log.time).to_string(),
         Key::LogFile => s.log.file.as_ref()?.display().to_string(),
@@ -112,37 +114,9 @@ pub(crate) fn session_token(s: &Settings) -> Result<Option<String>, String> {
     Ok(Some(hex))
 }
 
-/// Where `command` would be found, as execvp(3) looks for it.
-pub(crate) fn locate(command: &OsStr, path_var: Option<&OsStr>) -> Option<PathBuf> {
-    if command.as_bytes().contains(&b'/') {
-        return Some(PathBuf::from(command));
-    }
-    let path_var = path_var.map_or_else(
-        || OsString::from("/usr/local/bin:/usr/bin:/bin"),
-        OsStr::to_owned,
-    );
-    std::env::split_paths(&path_var)
-        .map(|dir| dir.join(command))
-        .find(|candidate| {
-            candidate
-                .metadata()
-                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        })
-}
-
 /// Why the loader would drop LD_PRELOAD for this executable (it runs secure-exec), if it would.
-pub(crate) fn privileged(path: &Path) -> Option<&'static str> {
+pub(crate) fn privileged(path: &Path) -> Option<Privilege> {
     let meta = path.metadata().ok()?;
-    let mode = meta.mode();
-    // SAFETY: geteuid/getegid have no preconditions.
-    let (euid, egid) = unsafe { (libc::geteuid(), libc::getegid()) };
-    if mode & libc::S_ISUID != 0 && meta.uid() != euid {
-        return Some("setuid");
-    }
-    // setgid without group execute is mandatory locking, not a privilege.
-    if mode & libc::S_ISGID != 0 && mode & 0o010 != 0 && meta.gid() != egid {
-        return Some("setgid");
-    }
     let mut c_path = path.as_os_str().as_bytes().to_vec();
     c_path.push(0);
     // SAFETY: both strings are NUL-terminated; a null buffer of size 0 only asks for the size.
@@ -154,7 +128,15 @@ pub(crate) fn privileged(path: &Path) -> Option<&'static str> {
             0,
         )
     };
-    (caps > 0 && euid != 0).then_some("file capabilities")
+    let facts = FileFacts {
+        mode: meta.mode(),
+        uid: meta.uid(),
+        gid: meta.gid(),
+        has_caps: caps > 0,
+    };
+    // SAFETY: geteuid/getegid have no preconditions.
+    let (euid, egid) = unsafe { (libc::geteuid(), libc::getegid()) };
+    exec::privilege(&facts, euid, egid)
 }
 
 /// Execs the command; returns only on failure, with the exit status and the message.
@@ -261,24 +243,12 @@ mod tests {
     }
 
     #[test]
-    fn commands_are_located_like_execvp() {
-        assert_eq!(
-            locate(OsStr::new("sh"), Some(OsStr::new("/nonexistent:/bin"))),
-            Some(PathBuf::from("/bin/sh"))
-        );
-        assert_eq!(
-            locate(OsStr::new("no-such-command-here"), Some(OsStr::new("/bin"))),
-            None
-        );
-        assert_eq!(locate(OsStr::new("./x"), None), Some(PathBuf::from("./x")));
-    }
-
-    #[test]
     fn setuid_programs_are_recognised() {
         let dir = std::env::temp_dir().join(format!("torify-suid-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let f = dir.join("prog");
         std::fs::write(&f, "#!/bin/sh\n").unwrap();
+        use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o755)).unwrap();
         assert_eq!(privileged(&f), None);
         // Owned by us: setuid changes nothing, the loader keeps LD_PRELOAD.

@@ -52,21 +52,28 @@ fn show(cli: &Cli) -> Result<ExitCode, (u8, String)> {
 fn run(cli: &Cli, command: &[std::ffi::OsString]) -> Result<ExitCode, (u8, String)> {
     let loaded = load_settings(cli).map_err(|e| (EXIT_TORIFY, e))?;
     let lib = library::find().map_err(|e| (EXIT_TORIFY, e))?;
-    let program =
-        launch::locate(&command[0], std::env::var_os("PATH").as_deref()).ok_or_else(|| {
+    let program = torify_core::exec::locate(&command[0], std::env::var_os("PATH").as_deref())
+        .ok_or_else(|| {
             (
                 launch::EXIT_NOT_FOUND,
                 format!("{}: command not found", command[0].to_string_lossy()),
             )
         })?;
     if let Some(why) = launch::privileged(&program) {
-        return Err((
-            launch::EXIT_CANNOT_RUN,
-            format!(
-                "{} has {why}: the dynamic loader would drop LD_PRELOAD and run it without Tor; refusing",
+        if loaded.settings.allow_privileged_exec {
+            ui::error(format!(
+                "warning: {} is {why}: it runs WITHOUT Tor (allow.privileged_exec is set)",
                 program.display()
-            ),
-        ));
+            ));
+        } else {
+            return Err((
+                launch::EXIT_CANNOT_RUN,
+                format!(
+                    "refused to run {}: it is {why}, so the dynamic loader would drop LD_PRELOAD and run it without Tor; allow.privileged_exec = true permits it (unsafe)",
+                    program.display()
+                ),
+            ));
+        }
     }
     let session = launch::session_token(&loaded.settings).map_err(|e| (EXIT_TORIFY, e))?;
     let changes = launch::env_changes(&loaded, cli.config.as_deref(), session);

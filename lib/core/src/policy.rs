@@ -175,5 +175,85 @@ pub fn connect(kind: SocketKind, dest: Destination, s: &Settings) -> ConnectVerd
     ConnectVerdict::Proxy(addr)
 }
 
+/// Decides listen() and accept() on a socket bound to `bound`.
+pub fn inbound(kind: SocketKind, bound: Option<SocketAddr>, s: &Settings) -> SocketVerdict {
+    if is_local_family(kind.family) {
+        return SocketVerdict::Libc;
+    }
+    let bound = bound.map(unmap);
+    if !kind.is_inet() {
+        return SocketVerdict::Refuse(Refusal {
+            errno: libc::EAFNOSUPPORT,
+            reason: Reason::Family(kind.family),
+        });
+    }
+    if s.allow_inbound || bound.is_some_and(|b| b.ip().is_loopback()) {
+        return SocketVerdict::Libc;
+    }
+    let shown = bound.unwrap_or_else(|| SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0));
+    SocketVerdict::Refuse(Refusal {
+        errno: libc::EPERM,
+        reason: Reason::Inbound(shown),
+    })
+}
+
+/// Whether an open socket of `kind` may be sent to another process with SCM_RIGHTS: only
+/// local ones (another process could use an internet socket outside Tor).
+pub fn may_pass(kind: SocketKind) -> Result<(), Refusal> {
+    if is_local_family(kind.family) {
+        return Ok(());
+    }
+    Err(Refusal {
+        errno: libc::EPERM,
+        reason: Reason::PassSocket(kind.family),
+    })
+}
+
+/// What a socket received from another process is doing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SocketState {
+    /// Not connected: a later connect() here goes through Tor.
+    Unconnected,
+    /// Listening on this address.
+    Listening(Option<SocketAddr>),
+    /// Connected to this peer.
+    Connected(SocketAddr),
+}
+
+/// Whether a socket received from another process (SCM_RIGHTS) may be kept: not when it would
+/// carry traffic around Tor.
+pub fn may_receive(kind: SocketKind, state: SocketState, s: &Settings) -> Result<(), Refusal> {
+    let refuse = |peer| {
+        Err(Refusal {
+            errno: libc::EACCES,
+            reason: Reason::ReceivedSocket(peer),
+        })
+    };
+    if is_local_family(kind.family) {
+        return Ok(());
+    }
+    if !kind.is_inet() || kind.ty != libc::SOCK_STREAM {
+        return refuse(None);
+    }
+    match state {
+        SocketState::Unconnected => Ok(()),
+        SocketState::Listening(bound) => match inbound(kind, bound, s) {
+            SocketVerdict::Libc => Ok(()),
+            _ => refuse(bound),
+        },
+        SocketState::Connected(peer) => {
+            let peer = unmap(peer);
+            let loopback_allowed =
+                peer.ip().is_loopback() && s.allow_outbound_localhost >= Localhost::Tcp;
+            if tor_inet(s) == Some(peer) || loopback_allowed {
+                Ok(())
+            } else {
+                refuse(Some(peer))
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -39,6 +39,13 @@ pub enum Reason {
     UnknownCookie(SocketAddr),
     /// The settings could not be read, so nothing may leave.
     BadSettings,
+    /// A listener reachable from the network (its bound address).
+    Inbound(SocketAddr),
+    /// An open internet socket sent to another process (SCM_RIGHTS), of this family.
+    PassSocket(i32),
+    /// An internet socket received from another process that would bypass Tor (its peer, if
+    /// connected).
+    ReceivedSocket(Option<SocketAddr>),
 }
 
 impl Reason {
@@ -54,6 +61,9 @@ impl Reason {
             Reason::UnknownCookie(_) => 6,
             Reason::BadSettings => 7,
             Reason::FamilyMismatch(_) => 8,
+            Reason::Inbound(_) => 9,
+            Reason::PassSocket(_) => 15,
+            Reason::ReceivedSocket(_) => 16,
         }
     }
 }
@@ -140,6 +150,19 @@ impl fmt::Display for Refusal {
                 f,
                 "refused connection to {a}: the address family does not match the socket's"
             ),
+            Reason::Inbound(a) => write!(
+                f,
+                "refused listening on {a}: connections from the network would reach this program directly, not through Tor; allow.inbound (AllowInbound 1) permits it (listeners on loopback are always allowed)"
+            ),
+            Reason::PassSocket(family) => write!(
+                f,
+                "refused passing an open {} socket to another process: it could use it outside Tor; no setting allows it",
+                family_name(family)
+            ),
+            Reason::ReceivedSocket(peer) => match peer {
+                Some(a) => write!(f, "refused an internet socket received from another process: it is connected to {a}, not through Tor; no setting allows it"),
+                None => f.write_str("refused an internet socket received from another process: Tor cannot carry it; no setting allows it"),
+            },
             Reason::BadSettings => f.write_str(
                 "refused all network access: the settings are invalid (the error above says where); fix them",
             ),

@@ -565,6 +565,30 @@ impl Handshake {
         self.second.as_bytes()
     }
 
+    /// What the server's replies to this handshake look like.
+    pub fn replies(&self) -> Replies {
+        Replies {
+            command: self.command,
+            auth: self.auth,
+        }
+    }
+
+    /// Parses everything received so far (`received` starts at the first reply byte).
+    /// `auth_sent` tells whether the second flight has gone out.
+    pub fn progress(&self, received: &[u8], auth_sent: bool) -> Result<Progress, SocksError> {
+        self.replies().progress(received, auth_sent)
+    }
+}
+
+/// The replies a handshake expects, without the handshake's own bytes (which may hold a
+/// password): what is kept while a reply is still on its way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Replies {
+    command: Command,
+    auth: bool,
+}
+
+impl Replies {
     /// Parses everything received so far (`received` starts at the first reply byte).
     /// `auth_sent` tells whether the second flight has gone out.
     pub fn progress(&self, received: &[u8], auth_sent: bool) -> Result<Progress, SocksError> {

@@ -10,10 +10,11 @@ use crate::{guard, log, registry};
 /// # Safety
 /// Called by C code with close(2)'s contract.
 #[unsafe(no_mangle)]
-unsafe extern "C" fn close(fd: c_int) -> c_int {
+pub(super) unsafe extern "C" fn close(fd: c_int) -> c_int {
     // Forgetting cannot fail the close: the descriptor is closed whatever happens here.
     let _ = guard::hook("close", 0, || {
         registry::remove(fd);
+        crate::pending::remove(fd);
         log::forget_fd(fd);
         0
     });

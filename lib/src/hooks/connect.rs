@@ -9,6 +9,7 @@ use torify_core::socks5::Target;
 
 use crate::guard::{self, Shown};
 use crate::libc_sym::real;
+use crate::proxy::ProxyError;
 use crate::registry::{self, Entry};
 use crate::runtime::{self, Runtime};
 use crate::{names, proxy, sys};
@@ -18,7 +19,7 @@ use crate::{names, proxy, sys};
 /// # Safety
 /// Called by C code with connect(2)'s contract: `addr` valid for `len` bytes.
 #[unsafe(no_mangle)]
-unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int {
+pub(super) unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int {
     let pass = || {
         // SAFETY: the caller's own arguments, unchanged.
         unsafe { real::connect(fd, addr, len) }.unwrap_or_else(guard::unavailable)
@@ -41,52 +42,100 @@ unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -
             Ok(rt) => rt,
             Err(refusal) => return guard::refuse(refusal),
         };
-        match policy::connect(kind, dest, &rt.settings) {
-            ConnectVerdict::Libc => {
+        if registry::get(fd).is_some() {
+            // Connected through Tor already (a second connect() is how some programs check on
+            // a non-blocking one).
+            return guard::fail(libc::EISCONN);
+        }
+        match open(fd, kind, dest, rt) {
+            Ok(Opened::Direct) => {
                 tracing::debug!("connect({fd}, {dest:?}): direct");
                 pass()
             }
-            ConnectVerdict::Refuse(refusal) => guard::refuse(refusal),
-            ConnectVerdict::Proxy(to) => {
-                let Destination::Inet(asked) = dest else {
-                    return guard::fail(libc::EINVAL);
-                };
-                through_tor(fd, kind, &Target::Addr(to), asked, rt)
-            }
-            ConnectVerdict::ProxyOnion(ip, port) => {
-                let Destination::Inet(asked) = dest else {
-                    return guard::fail(libc::EINVAL);
-                };
-                match names::name_of(rt.settings.onion_range, ip) {
-                    Some(name) => through_tor(fd, kind, &Target::Name(&name, port), asked, rt),
-                    None => guard::refuse(Refusal {
-                        errno: libc::EHOSTUNREACH,
-                        reason: Reason::UnknownCookie(SocketAddr::new(ip.into(), port)),
-                    }),
-                }
-            }
-            _ => guard::fail(libc::EPERM),
+            Ok(Opened::Connected) => 0,
+            Ok(Opened::InProgress) => guard::fail(libc::EINPROGRESS),
+            Err(ret) => ret,
         }
     })
 }
 
-/// Opens the stream through Tor and records the address the program asked for.
+/// What [`open`] did.
+pub(super) enum Opened {
+    /// Nothing: libc may connect directly (local sockets, Tor itself, allowed loopback).
+    Direct,
+    /// Connected through Tor.
+    Connected,
+    /// Non-blocking: the request is on its way to Tor; the reply is read with the first read.
+    InProgress,
+}
+
+/// Decides `connect(fd, dest)` and opens the stream through Tor when that is the answer; the
+/// shared path of connect() and sendto(MSG_FASTOPEN). `Err(ret)`: the call fails with `ret`
+/// (errno set, the reason logged).
+pub(super) fn open(
+    fd: c_int,
+    kind: SocketKind,
+    dest: Destination,
+    rt: &Runtime,
+) -> Result<Opened, c_int> {
+    let to_tor = |target: &Target<'_>| {
+        let Destination::Inet(asked) = dest else {
+            return Err(guard::fail(libc::EINVAL));
+        };
+        through_tor(fd, kind, target, asked, rt)
+    };
+    match policy::connect(kind, dest, &rt.settings) {
+        ConnectVerdict::Libc => Ok(Opened::Direct),
+        ConnectVerdict::Refuse(refusal) => Err(guard::refuse(refusal)),
+        ConnectVerdict::Proxy(to) => to_tor(&Target::Addr(to)),
+        ConnectVerdict::ProxyOnion(ip, port) => match names::name_of(rt.settings.onion_range, ip) {
+            Some(name) => to_tor(&Target::Name(&name, port)),
+            None => Err(guard::refuse(Refusal {
+                errno: libc::EHOSTUNREACH,
+                reason: Reason::UnknownCookie(SocketAddr::new(ip.into(), port)),
+            })),
+        },
+        _ => Err(guard::fail(libc::EPERM)),
+    }
+}
+
+/// Opens the stream through Tor and records the address the program asked for. A blocking
+/// socket returns once the destination answered; a non-blocking one as soon as the request is
+/// on its way.
 fn through_tor(
     fd: c_int,
     kind: SocketKind,
     target: &Target<'_>,
     asked: SocketAddr,
     rt: &Runtime,
-) -> c_int {
-    match proxy::connect(fd, kind, target, rt) {
+) -> Result<Opened, c_int> {
+    let nonblocking = sys::nonblocking(fd);
+    let result = if nonblocking {
+        proxy::connect_nonblocking(fd, kind, target, rt)
+    } else {
+        proxy::connect(fd, kind, target, rt)
+    };
+    match result {
         Ok(()) => {
             registry::insert(fd, Entry { peer: asked });
-            tracing::debug!("connect({fd}, {}): through Tor", Shown(target));
-            0
+            if nonblocking {
+                tracing::debug!(
+                    "connect({fd}, {}): request sent to Tor, in progress",
+                    Shown(target)
+                );
+                Ok(Opened::InProgress)
+            } else {
+                tracing::debug!("connect({fd}, {}): through Tor", Shown(target));
+                Ok(Opened::Connected)
+            }
+        }
+        Err(ProxyError::Io(e @ (libc::EINTR | libc::ETIMEDOUT))) => {
+            tracing::debug!("connect({fd}, {}): interrupted ({e})", Shown(target));
+            Err(guard::fail(e))
         }
         Err(e) => {
             tracing::error!("connection to {} through Tor failed: {e}", Shown(target));
-            guard::fail(e.errno())
+            Err(guard::fail(e.errno()))
         }
     }
 }

@@ -44,7 +44,11 @@ fn peer_is_tor(storage: &sockaddr_storage, len: socklen_t) -> bool {
 /// # Safety
 /// Called by C code with getpeername(2)'s contract.
 #[unsafe(no_mangle)]
-unsafe extern "C" fn getpeername(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int {
+pub(super) unsafe extern "C" fn getpeername(
+    fd: c_int,
+    addr: *mut sockaddr,
+    len: *mut socklen_t,
+) -> c_int {
     let pass = || {
         // SAFETY: the caller's own arguments, unchanged.
         unsafe { real::getpeername(fd, addr, len) }.unwrap_or_else(guard::unavailable)

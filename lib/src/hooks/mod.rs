@@ -3,12 +3,18 @@
 
 mod close;
 mod connect;
+mod dup;
+mod exec;
 mod getaddrinfo;
 mod getaddrinfo_a;
 mod gethostbyaddr;
 mod gethostbyname;
 mod getnameinfo;
 mod getpeername;
+mod inbound;
 mod rcmd;
+mod recv;
 mod res;
+mod send;
 mod socket;
+mod syscall;

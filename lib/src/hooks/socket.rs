@@ -12,7 +12,7 @@ use crate::{registry, runtime};
 /// # Safety
 /// Called by C code with socket(2)'s contract (no pointers).
 #[unsafe(no_mangle)]
-unsafe extern "C" fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_int {
+pub(super) unsafe extern "C" fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_int {
     guard::hook("socket", libc::EPERM, || {
         if !policy::is_local_family(domain) {
             let rt = match runtime::get() {

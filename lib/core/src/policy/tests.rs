@@ -287,3 +287,90 @@ fn refusals_read_as_one_line_naming_the_setting() {
         assert!(!l.contains('\n'));
     }
 }
+
+#[test]
+fn inbound_table() {
+    let tcp4 = SocketKind {
+        family: AF_INET,
+        ty: SOCK_STREAM,
+    };
+    let tcp6 = SocketKind {
+        family: AF_INET6,
+        ty: SOCK_STREAM,
+    };
+    let unix = SocketKind {
+        family: AF_UNIX,
+        ty: SOCK_STREAM,
+    };
+    let mut open = Settings::default();
+    open.allow_inbound = true;
+    let closed = Settings::default();
+    let rows: &[(SocketKind, Option<&str>, &Settings, bool)] = &[
+        (tcp4, Some("0.0.0.0:8080"), &closed, false),
+        (tcp6, Some("[::]:8080"), &closed, false),
+        (tcp4, Some("198.51.100.1:8080"), &closed, false),
+        (tcp4, None, &closed, false),
+        (tcp4, Some("127.0.0.1:8080"), &closed, true),
+        (tcp6, Some("[::1]:8080"), &closed, true),
+        (tcp6, Some("[::ffff:127.0.0.1]:8080"), &closed, true),
+        (tcp4, Some("0.0.0.0:8080"), &open, true),
+        (unix, None, &closed, true),
+    ];
+    for (kind, bound, s, allowed) in rows {
+        let bound = bound.map(|b| b.parse().unwrap());
+        let got = matches!(inbound(*kind, bound, s), SocketVerdict::Libc);
+        assert_eq!(got, *allowed, "{kind:?} {bound:?}");
+    }
+}
+
+#[test]
+fn passing_and_receiving_sockets() {
+    let tcp4 = SocketKind {
+        family: AF_INET,
+        ty: SOCK_STREAM,
+    };
+    let udp4 = SocketKind {
+        family: AF_INET,
+        ty: SOCK_DGRAM,
+    };
+    let unix = SocketKind {
+        family: AF_UNIX,
+        ty: SOCK_STREAM,
+    };
+    assert!(may_pass(unix).is_ok());
+    assert_eq!(may_pass(tcp4).map_err(|r| r.errno), Err(EPERM));
+    assert!(
+        may_pass(SocketKind {
+            family: AF_PACKET,
+            ty: SOCK_RAW
+        })
+        .is_err()
+    );
+    let s = Settings::default();
+    let at = |a: &str| a.parse::<SocketAddr>().unwrap();
+    let rows: &[(SocketKind, SocketState, bool)] = &[
+        (unix, SocketState::Unconnected, true),
+        (tcp4, SocketState::Unconnected, true),
+        (tcp4, SocketState::Connected(at("127.0.0.1:9050")), true),
+        (tcp4, SocketState::Connected(at("198.51.100.7:80")), false),
+        (tcp4, SocketState::Connected(at("127.0.0.1:8080")), false),
+        (
+            tcp4,
+            SocketState::Listening(Some(at("127.0.0.1:8080"))),
+            true,
+        ),
+        (
+            tcp4,
+            SocketState::Listening(Some(at("0.0.0.0:8080"))),
+            false,
+        ),
+        (udp4, SocketState::Unconnected, false),
+    ];
+    for (kind, state, ok) in rows {
+        assert_eq!(
+            may_receive(*kind, *state, &s).is_ok(),
+            *ok,
+            "{kind:?} {state:?}"
+        );
+    }
+}
