@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use crate::model::{Ipv4Net, Isolation, Localhost, LogLevel, TorAddress};
+use crate::model::{Backend, Ipv4Net, Isolation, Localhost, LogLevel, TorAddress};
 use crate::secret::Secret;
 
 /// A setting.
@@ -40,6 +40,8 @@ pub enum Key {
     EnableIpv6,
     /// Run setuid/setgid/capability programs although they escape the library (unsafe).
     AllowPrivilegedExec,
+    /// tor, arti or auto.
+    Backend,
 }
 
 /// A setting's names and documentation.
@@ -106,6 +108,13 @@ pub const KEYS: &[KeyInfo] = &[
         Some("SOCKS5Password"),
         Some("TORSOCKS_PASSWORD"),
         "1 to 255 bytes, together with a username",
+    ),
+    info(
+        Key::Backend,
+        Some("tor.backend"),
+        None,
+        Some("TORIFY_BACKEND"),
+        "tor, arti or auto",
     ),
     info(
         Key::Isolation,
@@ -206,6 +215,7 @@ pub(crate) enum Value {
     Port(u16),
     Secret(Secret),
     Isolation(Isolation),
+    Backend(Backend),
     Flag(bool),
     Range(Ipv4Net),
     Localhost(Localhost),
@@ -270,6 +280,7 @@ pub(crate) fn parse_value(key: Key, raw: Raw<'_>) -> Result<Value, String> {
         }
         Key::Username | Key::Password => credential(raw),
         Key::Isolation => text_of(raw)?.parse().map(Value::Isolation),
+        Key::Backend => text_of(raw)?.parse().map(Value::Backend),
         Key::IsolatePid
         | Key::AllowInbound
         | Key::LogTime

@@ -10,6 +10,8 @@ use crate::model::Isolation;
 #[derive(Debug, Default)]
 pub(crate) struct Layer {
     pub(crate) values: BTreeMap<Key, (Value, Origin)>,
+    /// The `[arti]` table (files only).
+    pub(crate) arti: Option<crate::arti::ArtiSettings>,
 }
 
 impl Layer {

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 
+mod arti;
 mod error;
 mod keys;
 mod layer;
@@ -10,12 +11,13 @@ mod secret;
 mod show;
 mod source;
 
+pub use arti::{ArtiSettings, Authority, Fallback, PrivateNetwork};
 pub use error::{ConfError, Origin};
 pub use keys::{KEYS, Key, KeyInfo, key_info};
 pub use load::{FILE_VARIABLES, FlagValue, Loaded, SYSTEM_FILES, Sources, check_file, load};
 pub use model::{
-    Credentials, Ipv4Net, Isolation, Localhost, LogLevel, LogSettings, Settings, SocksEndpoint,
-    TorAddress,
+    Backend, Credentials, Ipv4Net, Isolation, Localhost, LogLevel, LogSettings, Settings,
+    SocksEndpoint, TorAddress,
 };
 pub use secret::{MASK, Secret};
 pub use show::render;

@@ -151,7 +151,11 @@ pub fn load(src: &Sources<'_>) -> Result<Loaded, ConfError> {
 fn merge(layers: Vec<Layer>) -> Result<Loaded, ConfError> {
     let mut values: BTreeMap<Key, (Value, Origin)> = BTreeMap::new();
     let mut notes = Vec::new();
+    let mut arti = None;
     for layer in layers {
+        if layer.arti.is_some() {
+            arti = layer.arti.clone();
+        }
         let sets_credentials =
             layer.values.contains_key(&Key::Username) || layer.values.contains_key(&Key::Password);
         let sets_isolation = layer.values.contains_key(&Key::Isolation);
@@ -176,7 +180,11 @@ fn merge(layers: Vec<Layer>) -> Result<Loaded, ConfError> {
         }
         values.extend(layer.values);
     }
-    build(values, notes)
+    let mut loaded = build(values, notes)?;
+    if let Some(a) = arti {
+        loaded.settings.arti = a;
+    }
+    Ok(loaded)
 }
 
 fn build(values: BTreeMap<Key, (Value, Origin)>, notes: Vec<String>) -> Result<Loaded, ConfError> {
@@ -191,6 +199,7 @@ fn build(values: BTreeMap<Key, (Value, Origin)>, notes: Vec<String>) -> Result<L
             (Key::Username, Value::Secret(u)) => username = Some((u, origin.clone())),
             (Key::Password, Value::Secret(p)) => password = Some((p, origin.clone())),
             (Key::Isolation, Value::Isolation(m)) => s.isolation = m,
+            (Key::Backend, Value::Backend(b)) => s.backend = b,
             (Key::OnionRange, Value::Range(r)) => s.onion_range = r,
             (Key::AllowInbound, Value::Flag(b)) => s.allow_inbound = b,
             (Key::AllowOutboundLocalhost, Value::Localhost(l)) => s.allow_outbound_localhost = l,

@@ -166,6 +166,47 @@ impl fmt::Display for Ipv4Net {
     }
 }
 
+/// Which Tor the launcher uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Backend {
+    /// A tor daemon's SocksPort (tor.address, tor.port).
+    Tor,
+    /// The Tor client embedded in the launcher (arti), serving SOCKS to the command only.
+    Arti,
+    /// The tor daemon when its SocksPort answers, the embedded client otherwise.
+    #[default]
+    Auto,
+}
+
+impl Backend {
+    /// The name used in files, the environment and flags.
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Tor => "tor",
+            Backend::Arti => "arti",
+            Backend::Auto => "auto",
+        }
+    }
+}
+
+impl FromStr for Backend {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        [Backend::Tor, Backend::Arti, Backend::Auto]
+            .into_iter()
+            .find(|b| b.name() == s)
+            .ok_or_else(|| format!("{s:?} is not a backend"))
+    }
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// How streams are kept apart on Tor circuits (Tor's IsolateSOCKSAuth: different SOCKS
 /// credentials never share a circuit).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -367,6 +408,10 @@ pub struct Settings {
     pub allow_privileged_exec: bool,
     /// Logging.
     pub log: LogSettings,
+    /// Which Tor the launcher uses.
+    pub backend: Backend,
+    /// The embedded Tor client's settings.
+    pub arti: crate::arti::ArtiSettings,
 }
 
 impl Settings {
@@ -401,6 +446,8 @@ impl Default for Settings {
                 time: false,
                 file: None,
             },
+            backend: Backend::Auto,
+            arti: crate::arti::ArtiSettings::default(),
         }
     }
 }

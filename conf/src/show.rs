@@ -18,7 +18,7 @@ fn source(origin: &Origin) -> String {
 pub fn render(loaded: &Loaded) -> String {
     let s = &loaded.settings;
     let creds = s.credentials.as_ref();
-    let rows: [(&str, String, Key); 11] = [
+    let rows: [(&str, String, Key); 12] = [
         ("tor.address", s.tor_address.to_string(), Key::TorAddress),
         ("tor.port", s.tor_port.to_string(), Key::TorPort),
         (
@@ -32,6 +32,7 @@ pub fn render(loaded: &Loaded) -> String {
             Key::Password,
         ),
         ("tor.isolation", s.isolation.to_string(), Key::Isolation),
+        ("tor.backend", s.backend.to_string(), Key::Backend),
         (
             "dns.onion_range",
             s.onion_range.to_string(),

@@ -476,3 +476,108 @@ fn check_file_reports_the_same_errors() {
     assert!(check_file(&fx.file("ok.toml", "[tor]\nport = 9050\n")).is_ok());
     assert!(check_file(&fx.file("bad.toml", "[tor]\nport = 0\n")).is_err());
 }
+
+#[test]
+fn backend_from_every_source() {
+    let fx = Fixture::new();
+    let path = fx.file("b.toml", "[tor]\nbackend = \"arti\"\n");
+    assert_eq!(load_file(&path).unwrap().settings.backend, Backend::Arti);
+    let s = load_with(None, &[("TORIFY_BACKEND", "tor")], &[], false)
+        .unwrap()
+        .settings;
+    assert_eq!(s.backend, Backend::Tor);
+    let s = load_with(None, &[], &[flag(Key::Backend, "auto", "--backend")], false)
+        .unwrap()
+        .settings;
+    assert_eq!(s.backend, Backend::Auto);
+    let err = load_with(None, &[("TORIFY_BACKEND", "daemon")], &[], false)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("\"daemon\" is not a backend"), "{err}");
+    assert_eq!(Settings::default().backend, Backend::Auto);
+}
+
+const PRIVATE_NETWORK: &str = r#"
+[arti]
+state_dir = "/var/lib/t/state"
+cache_dir = "/var/lib/t/cache"
+bootstrap_timeout = 60
+
+[arti.network]
+authorities = [{ v3ident = "3D8969A8B90A1EDF919EC3410FEE62BD48149BB7", address = "127.0.0.1:7100" }]
+fallbacks = [
+  { rsa_identity = "E0765DFD6C774410EAD6993BF1AA589D16EEEB3B", ed_identity = "FlrqyXkVOag3EIr4IozeDNETEOehYtYTUspuLAZOPns", orports = ["127.0.0.1:5100"] },
+]
+allow_local_addrs = true
+ipv4_subnet_family_prefix = 33
+ipv6_subnet_family_prefix = 129
+"#;
+
+#[test]
+fn arti_table_with_a_private_network() {
+    let fx = Fixture::new();
+    let a = load_file(&fx.file("a.toml", PRIVATE_NETWORK))
+        .unwrap()
+        .settings
+        .arti;
+    assert_eq!(a.state_dir.as_deref(), Some(Path::new("/var/lib/t/state")));
+    assert_eq!(a.bootstrap_timeout, 60);
+    let n = a.network.unwrap();
+    assert_eq!(n.authorities[0].address.to_string(), "127.0.0.1:7100");
+    assert_eq!(n.fallbacks[0].orports.len(), 1);
+    assert!(n.allow_local_addrs);
+    assert_eq!(
+        (n.ipv4_subnet_family_prefix, n.ipv6_subnet_family_prefix),
+        (33, 129)
+    );
+    assert_eq!(
+        load_file(&fx.file("none.toml", "[tor]\nport = 9050\n"))
+            .unwrap()
+            .settings
+            .arti,
+        ArtiSettings::default()
+    );
+}
+
+#[test]
+fn bad_arti_tables_are_one_line_errors() {
+    let fx = Fixture::new();
+    let rows: &[(&str, &str)] = &[
+        (
+            "[arti]\nstate_dir = \"relative\"\n",
+            "arti.state_dir is not an absolute path",
+        ),
+        (
+            "[arti]\nbootstrap_timeout = 0\n",
+            "arti.bootstrap_timeout is not a number of seconds",
+        ),
+        ("[arti]\nlogs = 1\n", "unknown key arti.logs"),
+        (
+            "[arti.network]\nauthorities = []\nfallbacks = []\n",
+            "needs at least one authority and one fallback",
+        ),
+        (
+            "[arti.network]\nauthorities = [{ v3ident = \"xyz\", address = \"127.0.0.1:1\" }]\n",
+            "v3ident is not 40 hex digits",
+        ),
+        (
+            "[arti.network]\nauthorities = [{ v3ident = \"3D8969A8B90A1EDF919EC3410FEE62BD48149BB7\", address = \"here\" }]\n",
+            "address is not an address:port",
+        ),
+        (
+            "[arti.network]\nfallbacks = [{ rsa_identity = \"E0765DFD6C774410EAD6993BF1AA589D16EEEB3B\", ed_identity = \"short\", orports = [] }]\n",
+            "ed_identity is not 43 characters of base64",
+        ),
+        (
+            "[arti.network]\nipv4_subnet_family_prefix = 40\n",
+            "is not 0 to 33",
+        ),
+    ];
+    for (text, want) in rows {
+        let err = load_file(&fx.file("bad.toml", text))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(want), "{text}\n{err}");
+        assert!(err.contains("bad.toml:") && !err.contains('\n'), "{err}");
+    }
+}

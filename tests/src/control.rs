@@ -31,10 +31,23 @@ pub struct Stream {
     pub target: String,
 }
 
+/// A stream tor reported, with the SOCKS credentials tor isolates it by (IsolateSOCKSAuth).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SeenStream {
+    /// The circuit it ran on.
+    pub circuit: String,
+    /// Its SOCKS username, if it had one.
+    pub username: Option<String>,
+    /// Its SOCKS password, if it had one.
+    pub password: Option<String>,
+}
+
 /// A connection to a ControlPort.
 pub struct Control {
     reader: BufReader<TcpStream>,
     writer: TcpStream,
+    /// Every asynchronous event line read so far, for failure messages.
+    pub events: Vec<String>,
 }
 
 impl Control {
@@ -43,7 +56,11 @@ impl Control {
         let writer = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
         writer.set_read_timeout(Some(Duration::from_secs(30)))?;
         let reader = BufReader::new(writer.try_clone()?);
-        let mut c = Control { reader, writer };
+        let mut c = Control {
+            reader,
+            writer,
+            events: Vec::new(),
+        };
         c.command("AUTHENTICATE")?;
         Ok(c)
     }
@@ -61,6 +78,11 @@ impl Control {
                 ));
             }
             let l = l.trim_end().to_owned();
+            // Events arrive between replies when some are asked for (control-spec 4.1).
+            if l.starts_with("650") {
+                self.events.push(l);
+                continue;
+            }
             let (code, sep, rest) = (
                 l.get(..3).unwrap_or(""),
                 l.get(3..4).unwrap_or(" "),
@@ -100,15 +122,15 @@ impl Control {
 
     /// Reads STREAM events until a stream for every one of `hosts` was seen on a circuit (a
     /// CONNECT that SUCCEEDED, or a RESOLVE that was SENT: programs resolve through Tor and
-    /// then connect by address, on the same circuit) or `within` passed; returns the circuit of
-    /// each, in order (`None` if not seen).
+    /// then connect by address) or `within` passed; returns the last stream seen for each, in
+    /// order (`None` if not seen).
     pub fn stream_circuits(
         &mut self,
         hosts: &[&str],
         within: Duration,
-    ) -> io::Result<Vec<Option<String>>> {
+    ) -> io::Result<Vec<Option<SeenStream>>> {
         let deadline = std::time::Instant::now() + within;
-        let mut found: Vec<Option<String>> = vec![None; hosts.len()];
+        let mut found: Vec<Option<SeenStream>> = vec![None; hosts.len()];
         self.writer
             .set_read_timeout(Some(Duration::from_millis(200)))?;
         while found.iter().any(Option::is_none) && std::time::Instant::now() < deadline {
@@ -126,7 +148,8 @@ impl Control {
                 }
                 Err(e) => return Err(e),
             }
-            // 650 STREAM <id> <status> <circuit> <host:port> ...
+            self.events.push(line.trim_end().to_owned());
+            // 650 STREAM <id> <status> <circuit> <host:port> [KEY=VALUE…] (control-spec 4.1.2)
             let w: Vec<&str> = line.split_whitespace().collect();
             if w.len() >= 6 && w[1] == "STREAM" && (w[3] == "SUCCEEDED" || w[3] == "SENTRESOLVE") {
                 let host = w[5]
@@ -134,7 +157,16 @@ impl Control {
                     .map_or(w[5], |(h, _)| h)
                     .to_ascii_lowercase();
                 if let Some(i) = hosts.iter().position(|h| *h == host) {
-                    found[i] = Some(w[4].to_owned());
+                    let field = |key: &str| {
+                        w[6..].iter().find_map(|f| {
+                            f.strip_prefix(key).map(|v| v.trim_matches('"').to_owned())
+                        })
+                    };
+                    found[i] = Some(SeenStream {
+                        circuit: w[4].to_owned(),
+                        username: field("SOCKS_USERNAME="),
+                        password: field("SOCKS_PASSWORD="),
+                    });
                 }
             }
         }

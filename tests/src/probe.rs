@@ -57,11 +57,14 @@ impl Run {
     }
 }
 
-/// `torify -a 127.0.0.1 -P PORT` with nothing else in its environment but PATH.
+/// `torify --backend tor -a 127.0.0.1 -P PORT` with nothing else in its environment but PATH:
+/// the library against that SOCKS port, never the embedded client (not even when nothing
+/// answers there, which some tests arrange).
 pub fn torify(socks_port: u16) -> Command {
     let mut cmd = Command::new(artifacts::torify());
     cmd.env_clear()
         .env("PATH", "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin")
+        .env("TORIFY_BACKEND", "tor")
         .args(["-a", "127.0.0.1", "-P", &socks_port.to_string()])
         .stdin(Stdio::null());
     cmd

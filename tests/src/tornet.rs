@@ -38,7 +38,17 @@ pub const REPO_FILE: &str = "cloned through Tor\n";
 
 const AUTHORITIES: usize = 3;
 const RELAYS: usize = 4;
-const VOTING: &str = "V3AuthVotingInterval 10\nV3AuthVoteDelay 2\nV3AuthDistDelay 2\nTestingV3AuthInitialVotingInterval 10\nTestingV3AuthInitialVoteDelay 2\nTestingV3AuthInitialDistDelay 2\n";
+const VOTING: &str = "V3AuthVotingInterval 15\nV3AuthVoteDelay 2\nV3AuthDistDelay 2\nTestingV3AuthInitialVotingInterval 15\nTestingV3AuthInitialVoteDelay 2\nTestingV3AuthInitialDistDelay 2\n";
+
+/// How the onion service and both clients agree on the HSDir ring (rend-spec-v3 2.2.1
+/// [TIME-PERIODS], [HASHRING]):
+/// - on a TestingTorNetwork, tor makes a time period one shared-random run long (24 votes) and
+///   ignores the `hsdir_interval` parameter, while arti takes the parameter (at least 5
+///   minutes); so the votes are 15 s apart (a 6-minute run) and the authorities vote
+///   `hsdir_interval=6`;
+/// - no shared-random protocol: tor uses whichever SRV is current, arti the one that was
+///   current when the time period began. Without any SRV both use the same disaster SRV.
+const HS_RING: &str = "AuthDirSharedRandomness 0\nConsensusParams hsdir_interval=6\n";
 
 /// How long the network may take to carry streams to the destination and the onion service.
 pub const READY_DEADLINE: Duration = Duration::from_secs(150);
@@ -57,9 +67,25 @@ pub struct TorNet {
     pub ready_after: Duration,
     /// When each stage was reached, from the start: bootstrapped, exit path, onion path.
     pub phases: Vec<(&'static str, Duration)>,
+    /// A torify.toml whose `[arti]` table joins this network (for `--backend arti`).
+    pub arti_config: PathBuf,
+    dir_authorities: String,
     ns: File,
     dest: Remote,
     children: Mutex<Vec<(String, Child)>>,
+}
+
+/// The torrc lines every node shares: a testing network of these authorities, logging to
+/// `notice.log` in its data directory.
+fn common_torrc(n: &Node, dir_authorities: &str) -> String {
+    format!(
+        "TestingTorNetwork 1\nDataDirectory {dir}\nNickname {nick}\nAddress 127.0.0.1\nPathsNeededToBuildCircuits 0.67\n\
+         TestingDirAuthVoteExit *\nTestingDirAuthVoteGuard *\nTestingDirAuthVoteHSDir *\nV3AuthNIntervalsValid 2\n\
+         TestingMinExitFlagThreshold 0\nAssumeReachable 1\nLog notice file {dir}/notice.log\nPidFile {dir}/pid\n\
+         RunAsDaemon 0\nShutdownWaitLength 0\nSafeLogging 0\nProtocolWarnings 1\n{dir_authorities}",
+        dir = n.dir.display(),
+        nick = n.nick
+    )
 }
 
 fn run(cmd: &mut Command) -> Result<String, String> {
@@ -101,6 +127,8 @@ impl TorNet {
             ssh_user: whoami(),
             ready_after: Duration::ZERO,
             phases: Vec::new(),
+            arti_config: dir.join("arti.toml"),
+            dir_authorities: String::new(),
             ns: netns::current(),
             dest,
             children: Mutex::new(Vec::new()),
@@ -159,6 +187,7 @@ impl TorNet {
             ("TORNET_SSH_KEY", self.ssh_key.display().to_string()),
             ("TORNET_SSH_USER", self.ssh_user.clone()),
             ("TORNET_DIR", self.dir.display().to_string()),
+            ("TORNET_ARTI_CONFIG", self.arti_config.display().to_string()),
         ]
     }
 
@@ -301,6 +330,8 @@ impl TorNet {
             .map(|i| node(format!("relay{i}"), 10 + i as u16))
             .collect();
         let mut dir_authorities = String::new();
+        let mut arti_authorities = Vec::new();
+        let mut arti_fallbacks = Vec::new();
         for a in &auths {
             let keys = a.dir.join("keys");
             std::fs::create_dir_all(&keys).map_err(|e| e.to_string())?;
@@ -346,25 +377,22 @@ impl TorNet {
                 .trim()
                 .to_owned();
             let fingerprint = self.fingerprint(a)?;
+            arti_authorities.push(format!(
+                "{{ v3ident = \"{v3ident}\", address = \"127.0.0.1:{}\" }}",
+                a.dir_port
+            ));
+            arti_fallbacks.push(self.arti_fallback(a, &fingerprint)?);
             let _ = writeln!(
                 dir_authorities,
                 "DirAuthority {} orport={} no-v2 v3ident={v3ident} 127.0.0.1:{} {fingerprint}",
                 a.nick, a.or_port, a.dir_port
             );
         }
-        let common = |n: &Node| {
-            format!(
-                "TestingTorNetwork 1\nDataDirectory {dir}\nNickname {nick}\nAddress 127.0.0.1\nPathsNeededToBuildCircuits 0.67\n\
-                 TestingDirAuthVoteExit *\nTestingDirAuthVoteGuard *\nTestingDirAuthVoteHSDir *\nV3AuthNIntervalsValid 2\n\
-                 TestingMinExitFlagThreshold 0\nAssumeReachable 1\nLog notice file {dir}/notice.log\nPidFile {dir}/pid\n\
-                 RunAsDaemon 0\nShutdownWaitLength 0\nSafeLogging 0\nProtocolWarnings 1\n{dir_authorities}",
-                dir = n.dir.display(),
-                nick = n.nick
-            )
-        };
+        self.dir_authorities = dir_authorities;
+        let common = |n: &Node| common_torrc(n, &self.dir_authorities);
         for a in &auths {
             let torrc = format!(
-                "{}SocksPort 0\nORPort {}\nDirPort {}\nAuthoritativeDirectory 1\nV3AuthoritativeDirectory 1\nContactInfo auth@test.test\nExitPolicy reject *:*\n{VOTING}",
+                "{}SocksPort 0\nORPort {}\nDirPort {}\nAuthoritativeDirectory 1\nV3AuthoritativeDirectory 1\nContactInfo auth@test.test\nExitPolicy reject *:*\n{VOTING}{HS_RING}",
                 common(a),
                 a.or_port,
                 a.dir_port
@@ -373,8 +401,10 @@ impl TorNet {
         }
         for r in &relays {
             std::fs::create_dir_all(&r.dir).map_err(|e| e.to_string())?;
+            let fingerprint = self.fingerprint(r)?;
+            arti_fallbacks.push(self.arti_fallback(r, &fingerprint)?);
             let torrc = format!(
-                "{}SocksPort 0\nORPort {}\nDirPort {}\nContactInfo relay@test.test\nExitRelay 1\nIPv6Exit 1\nExitPolicy accept *:*\nExitPolicyRejectPrivate 0\n\
+                "{}SocksPort 0\nORPort {}\nDirPort {}\nContactInfo relay@test.test\nFetchDirInfoEarly 1\nFetchDirInfoExtraEarly 1\nExitRelay 1\nIPv6Exit 1\nExitPolicy accept *:*\nExitPolicyRejectPrivate 0\n\
                  ServerDNSResolvConfFile {}\nServerDNSDetectHijacking 0\nServerDNSTestAddresses\nServerDNSAllowNonRFC953Hostnames 1\n",
                 common(r),
                 r.or_port,
@@ -383,6 +413,15 @@ impl TorNet {
             );
             self.start_node(r, &torrc)?;
         }
+        write(
+            &self.arti_config,
+            &format!(
+                "# Joins the private network of {dir} with the embedded client.\n[arti]\nstate_dir = \"{dir}/arti/state\"\ncache_dir = \"{dir}/arti/cache\"\nbootstrap_timeout = 120\n\n[arti.network]\nauthorities = [{}]\nfallbacks = [\n  {},\n]\nallow_local_addrs = true\nipv4_subnet_family_prefix = 33\nipv6_subnet_family_prefix = 129\n",
+                arti_authorities.join(", "),
+                arti_fallbacks.join(",\n  "),
+                dir = self.dir.display()
+            ),
+        )?;
         let client = node("client".into(), 20);
         std::fs::create_dir_all(&client.dir).map_err(|e| e.to_string())?;
         let torrc = format!(
@@ -390,13 +429,26 @@ impl TorNet {
             common(&client)
         );
         self.start_node(&client, &torrc)?;
-        let hs = node("onion".into(), 21);
+        Ok(())
+    }
+
+    /// The onion service, started once the client's consensus lists every relay: a service
+    /// that starts on an early consensus of one or two relays picks its vanguards-lite layer-2
+    /// nodes from those, fails every introduction circuit, and exhausts its retry budget for
+    /// minutes.
+    fn start_onion_service(&mut self) -> Result<(), String> {
+        let hs = Node {
+            nick: "onion".into(),
+            dir: self.dir.join("onion"),
+            or_port: 5121,
+            dir_port: 7121,
+        };
         let hs_dir = hs.dir.join("hs");
         std::fs::create_dir_all(&hs_dir).map_err(|e| e.to_string())?;
         set_mode(&hs_dir, 0o700)?;
         let torrc = format!(
             "{}SocksPort 0\nHiddenServiceDir {}\nHiddenServicePort 22 {REMOTE_V4}:22\nHiddenServicePort 80 {REMOTE_V4}:80\n",
-            common(&hs),
+            common_torrc(&hs, &self.dir_authorities),
             hs_dir.display()
         );
         self.start_node(&hs, &torrc)?;
@@ -413,6 +465,52 @@ impl TorNet {
             .trim()
             .to_owned();
         Ok(())
+    }
+
+    /// Starts one more tor client, cold (an empty data directory `name`), with its SocksPort
+    /// at 127.0.0.1:`socks_port`; it stops with the network. For measuring bootstrap.
+    pub fn start_client(&self, name: &str, socks_port: u16) -> Result<(), String> {
+        let n = Node {
+            nick: name.to_owned(),
+            dir: self.dir.join(name),
+            or_port: 0,
+            dir_port: 0,
+        };
+        let _ = std::fs::remove_dir_all(&n.dir);
+        let torrc = format!(
+            "{}SocksPort 127.0.0.1:{socks_port}\n",
+            common_torrc(&n, &self.dir_authorities)
+        );
+        self.start_node(&n, &torrc)
+    }
+
+    /// An arti configuration for this network whose state and cache are `dir` (a fresh one
+    /// makes a cold start).
+    pub fn arti_config_at(&self, dir: &Path) -> Result<PathBuf, String> {
+        let text = std::fs::read_to_string(&self.arti_config).map_err(|e| e.to_string())?;
+        let base = self.dir.join("arti");
+        let text = text.replace(&base.display().to_string(), &dir.display().to_string());
+        let path = dir.with_extension("toml");
+        write(&path, &text)?;
+        Ok(path)
+    }
+
+    /// The fewest relays listed by the consensus of the client or of any exit (an exit refuses
+    /// streams that reach it through a relay missing from its own consensus: "open a stream
+    /// from unknown relay", END reason MISC).
+    fn relays_in_consensus(&self) -> usize {
+        let count = |file: PathBuf| {
+            std::fs::read_to_string(file)
+                .unwrap_or_default()
+                .lines()
+                .filter(|l| l.starts_with("r "))
+                .count()
+        };
+        (0..RELAYS)
+            .map(|i| count(self.dir.join(format!("relay{i}/cached-consensus"))))
+            .chain([count(self.dir.join("client/cached-microdesc-consensus"))])
+            .min()
+            .unwrap_or(0)
     }
 
     /// The relay fingerprint of a node, creating its identity key.
@@ -434,6 +532,20 @@ impl TorNet {
             .nth(1)
             .map(str::to_owned)
             .ok_or_else(|| format!("no fingerprint for {}", n.nick))
+    }
+
+    /// A `fallbacks` entry for node `n` of the arti configuration.
+    fn arti_fallback(&self, n: &Node, fingerprint: &str) -> Result<String, String> {
+        let ed = std::fs::read_to_string(n.dir.join("fingerprint-ed25519"))
+            .map_err(|e| e.to_string())?;
+        let ed = ed
+            .split_whitespace()
+            .nth(1)
+            .ok_or("no ed25519 fingerprint")?;
+        Ok(format!(
+            "{{ rsa_identity = \"{fingerprint}\", ed_identity = \"{ed}\", orports = [\"127.0.0.1:{}\"] }}",
+            n.or_port
+        ))
     }
 
     fn start_node(&self, n: &Node, torrc: &str) -> Result<(), String> {
@@ -466,6 +578,21 @@ impl TorNet {
             }
             std::thread::sleep(Duration::from_millis(250));
         }
+        while self.relays_in_consensus() < AUTHORITIES + RELAYS {
+            self.check_alive()?;
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "some node's consensus listed only {} of {} relays after {}s",
+                    self.relays_in_consensus(),
+                    AUTHORITIES + RELAYS,
+                    READY_DEADLINE.as_secs()
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        self.phases
+            .push(("every relay in every consensus", started.elapsed()));
+        self.start_onion_service()?;
         let onion = self.onion.clone();
         for (host, what) in [
             (DEST_NAME, "the destination through an exit"),

@@ -560,7 +560,14 @@ fn tor_not_answering_is_a_temporary_failure() {
         ])
         .arg(&conf)
         .arg(artifacts::torify())
-        .args(["-a", "127.0.0.1", "-P", &port.to_string()])
+        .args([
+            "--backend",
+            "tor",
+            "-a",
+            "127.0.0.1",
+            "-P",
+            &port.to_string(),
+        ])
         .arg(artifacts::probe("dns"))
         .args(["ghbn", "web.test"]);
         let cap = Capture::start(&leak_filter(port));

@@ -2,12 +2,15 @@
 //! `torify`, judged by what came back. The network is started once for this test binary; if
 //! it cannot start, every test here fails with the tail of the tor logs.
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::{Once, OnceLock};
+use std::time::{Duration, Instant};
 
 use torify_tests::artifacts;
-use torify_tests::control::Control;
+use torify_tests::control::{Control, SeenStream};
+use torify_tests::netns;
 use torify_tests::probe::{self, Run};
 use torify_tests::tornet::{DEST_NAME, PAGE, REPO_FILE, TorNet};
 
@@ -233,19 +236,25 @@ fn the_control_port_shows_circuits_and_streams() {
 /// Two processes under `torify -i` use different circuits; without isolation they share one
 /// (the control that shows the first result means something), `connection` isolation parts
 /// two connections of one process, and `session` isolation keeps one session together.
+/// Tor promises that streams with different SOCKS credentials never share a circuit
+/// (IsolateSOCKSAuth); it does not promise that streams with the same credentials share one.
+/// So isolated modes must give different credentials and different circuits, shared modes the
+/// same credentials; and the control, that this method can see sharing at all, is that three
+/// fetches of one session did share a circuit.
 #[test]
 fn isolation_modes_pick_circuits_as_promised() {
     in_net(|net| {
         let mut control = Control::connect(net.control()).unwrap();
         control.watch_streams().unwrap();
-        let circuits = |control: &mut Control, a: &str, b: &str| {
+        let streams = |control: &mut Control, hosts: &[&str]| {
             let found = control
-                .stream_circuits(&[a, b], std::time::Duration::from_secs(60))
+                .stream_circuits(hosts, Duration::from_secs(60))
                 .unwrap();
-            let [Some(x), Some(y)] = [found[0].clone(), found[1].clone()] else {
-                panic!("streams to {a} and {b} not both seen: {found:?}");
-            };
-            (x, y)
+            found
+                .into_iter()
+                .zip(hosts)
+                .map(|(s, h)| s.unwrap_or_else(|| panic!("no stream to {h} seen")))
+                .collect::<Vec<_>>()
         };
         let fetch = |env: &[(&str, &str)], args: &[&str]| {
             let mut cmd = Command::new(artifacts::torify());
@@ -255,17 +264,15 @@ fn isolation_modes_pick_circuits_as_promised() {
             let run = probe::run(&mut cmd);
             assert_eq!(run.code, 0, "{run:?}");
         };
+        let credentials = |s: &SeenStream| (s.username.clone(), s.password.clone());
+
         fetch(&[], &["-i", "curl", "-s", "http://iso-proc-a.test/"]);
         fetch(&[], &["-i", "curl", "-s", "http://iso-proc-b.test/"]);
-        let (a, b) = circuits(&mut control, "iso-proc-a.test", "iso-proc-b.test");
-        assert_ne!(a, b, "two isolated processes shared circuit {a}");
-
-        fetch(&[], &["curl", "-s", "http://iso-none-a.test/"]);
-        fetch(&[], &["curl", "-s", "http://iso-none-b.test/"]);
-        let (a, b) = circuits(&mut control, "iso-none-a.test", "iso-none-b.test");
-        assert_eq!(
-            a, b,
-            "without isolation tor should reuse the circuit (the control)"
+        let s = streams(&mut control, &["iso-proc-a.test", "iso-proc-b.test"]);
+        assert_ne!(credentials(&s[0]), credentials(&s[1]), "{s:?}");
+        assert_ne!(
+            s[0].circuit, s[1].circuit,
+            "two isolated processes shared a circuit"
         );
 
         let conn = [("TORIFY_ISOLATION", "connection")];
@@ -278,11 +285,18 @@ fn isolation_modes_pick_circuits_as_promised() {
                 "http://iso-conn-b.test/",
             ],
         );
-        let (a, b) = circuits(&mut control, "iso-conn-a.test", "iso-conn-b.test");
+        let s = streams(&mut control, &["iso-conn-a.test", "iso-conn-b.test"]);
+        assert_ne!(credentials(&s[0]), credentials(&s[1]), "{s:?}");
         assert_ne!(
-            a, b,
-            "two connections under connection isolation shared circuit {a}"
+            s[0].circuit, s[1].circuit,
+            "two connections under connection isolation shared a circuit"
         );
+
+        fetch(&[], &["curl", "-s", "http://iso-none-a.test/"]);
+        fetch(&[], &["curl", "-s", "http://iso-none-b.test/"]);
+        let s = streams(&mut control, &["iso-none-a.test", "iso-none-b.test"]);
+        assert_eq!(credentials(&s[0]), (None, None), "{s:?}");
+        assert_eq!(credentials(&s[1]), (None, None), "{s:?}");
 
         let session = [("TORIFY_ISOLATION", "session")];
         fetch(
@@ -290,10 +304,319 @@ fn isolation_modes_pick_circuits_as_promised() {
             &[
                 "sh",
                 "-c",
-                "curl -s http://iso-sess-a.test/ && curl -s http://iso-sess-b.test/",
+                "for h in a b c; do curl -s http://iso-sess-$h.test/ >/dev/null || exit 1; done",
             ],
         );
-        let (a, b) = circuits(&mut control, "iso-sess-a.test", "iso-sess-b.test");
-        assert_eq!(a, b, "one torify session should keep one circuit family");
+        let s = streams(
+            &mut control,
+            &["iso-sess-a.test", "iso-sess-b.test", "iso-sess-c.test"],
+        );
+        assert!(s[0].username.is_some(), "{s:?}");
+        assert!(
+            s.iter().all(|x| credentials(x) == credentials(&s[0])),
+            "one torify session must use one set of credentials: {s:?}"
+        );
+        assert!(
+            s[0].circuit == s[1].circuit
+                || s[1].circuit == s[2].circuit
+                || s[0].circuit == s[2].circuit,
+            "three fetches of one session shared no circuit: {s:?}\nevents:\n{}",
+            control.events.join("\n")
+        );
+    });
+}
+
+/// `torify --backend arti -c <the network's arti.toml> ARGS…`: the embedded client joins the
+/// private network; no tor daemon is involved.
+fn torify_arti(net: &TorNet, extra: &[&str], args: &[&str]) -> Run {
+    let mut cmd = Command::new(artifacts::torify());
+    cmd.args(["--backend", "arti", "-c"])
+        .arg(&net.arti_config)
+        .args(extra)
+        .args(args)
+        .stdin(Stdio::null());
+    probe::run(&mut cmd)
+}
+
+#[test]
+fn arti_backend_fetches_through_an_exit() {
+    in_net(|net| {
+        let run = torify_arti(
+            net,
+            &[],
+            &["curl", "-s", "-m", "120", &format!("http://{DEST_NAME}/")],
+        );
+        assert_eq!(run.stdout, PAGE, "{run:?}");
+        assert!(
+            run.stderr.contains("Tor is ready (embedded client"),
+            "{}",
+            run.stderr
+        );
+        let quiet = torify_arti(
+            net,
+            &["-q"],
+            &["curl", "-s", "-m", "120", &format!("http://{DEST_NAME}/")],
+        );
+        assert_eq!(quiet.stdout, PAGE);
+        assert_eq!(quiet.stderr, "", "-q must keep the embedded client silent");
+    });
+}
+
+#[test]
+fn arti_backend_reaches_the_onion_service_by_ssh() {
+    in_net(|net| {
+        let mut args = vec!["ssh".to_owned()];
+        args.extend(net.ssh_options());
+        args.push(format!("{}@{}", net.ssh_user, net.onion));
+        args.push("echo onion-through-arti".into());
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let run = torify_arti(net, &[], &args);
+        assert_eq!(run.stdout.trim(), "onion-through-arti", "{run:?}");
+    });
+}
+
+#[test]
+fn arti_backend_answers_resolve_and_resolve_ptr() {
+    in_net(|net| {
+        let dns = artifacts::probe("dns");
+        let run = torify_arti(
+            net,
+            &[],
+            &[
+                dns.to_str().unwrap(),
+                "gai",
+                "arti-lookup.test",
+                "80",
+                "inet",
+            ],
+        );
+        assert!(
+            run.stdout.contains("result addr=198.51.100.7 port=80"),
+            "{run:?}"
+        );
+        let run = torify_arti(net, &[], &[dns.to_str().unwrap(), "ghba", "198.51.100.7"]);
+        assert!(
+            run.stdout.contains(&format!("hostent=ok name={DEST_NAME}")),
+            "{run:?}"
+        );
+        let run = torify_arti(
+            net,
+            &[],
+            &[dns.to_str().unwrap(), "gai", "absent-name.invalid"],
+        );
+        assert!(run.stdout.contains("gai=EAI_NONAME"), "{run:?}");
+    });
+}
+
+/// The circuit each stream used, from the launcher's debug lines ("stream to HOST on Circ N").
+fn arti_circuits(stderr: &str) -> Vec<String> {
+    stderr
+        .lines()
+        .filter_map(|l| l.split_once("stream to ").map(|(_, rest)| rest))
+        .filter_map(|rest| {
+            rest.split_once(" on ")
+                .map(|(_, circ)| circ.trim().to_owned())
+        })
+        .collect()
+}
+
+#[test]
+fn arti_backend_isolates_by_socks_credentials() {
+    in_net(|net| {
+        let script = format!(
+            "curl -s http://{DEST_NAME}/ >/dev/null; curl -s http://{DEST_NAME}/ >/dev/null"
+        );
+        let isolated = torify_arti(net, &["-d", "-i"], &["sh", "-c", &script]);
+        let circuits = arti_circuits(&isolated.stderr);
+        assert_eq!(circuits.len(), 2, "{}", isolated.stderr);
+        assert_ne!(
+            circuits[0], circuits[1],
+            "two isolated processes shared a circuit"
+        );
+        // The control: without isolation the embedded client reuses the circuit.
+        let shared = torify_arti(net, &["-d"], &["sh", "-c", &script]);
+        let circuits = arti_circuits(&shared.stderr);
+        assert_eq!(circuits.len(), 2, "{}", shared.stderr);
+        assert_eq!(
+            circuits[0], circuits[1],
+            "without isolation the circuit should be reused"
+        );
+    });
+}
+
+#[test]
+fn auto_backend_picks_the_daemon_when_it_answers_and_arti_otherwise() {
+    in_net(|net| {
+        let port = |extra: &[&str]| {
+            let mut cmd = Command::new(artifacts::torify());
+            cmd.args(["--backend", "auto", "-c"])
+                .arg(&net.arti_config)
+                .args(extra)
+                .args(["sh", "-c", "echo port=${TORSOCKS_TOR_PORT:-default}"])
+                .stdin(Stdio::null());
+            probe::run(&mut cmd)
+        };
+        // The tor client answers on 9050: the daemon is used, the command execs directly.
+        let run = port(&[]);
+        assert!(run.stdout.contains("port=default"), "{run:?}");
+        assert!(!run.stderr.contains("embedded"), "{}", run.stderr);
+        // Nothing answers on 9999: the embedded client serves the command on a port of its own.
+        let run = port(&["-P", "9999"]);
+        let served: u16 = run
+            .stdout
+            .trim()
+            .strip_prefix("port=")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(0);
+        assert!(served > 0 && served != 9999, "{run:?}");
+        assert!(
+            run.stderr.contains("Tor is ready (embedded client"),
+            "{}",
+            run.stderr
+        );
+    });
+}
+
+#[test]
+fn arti_backend_passes_signals_and_exit_status() {
+    in_net(|net| {
+        let run = torify_arti(net, &["-q"], &["sh", "-c", "exit 42"]);
+        assert_eq!(run.code, 42, "{run:?}");
+        assert_eq!(run.stderr, "", "-q must keep the embedded client silent");
+        let dir = net.dir.join("signals");
+        std::fs::create_dir_all(&dir).unwrap();
+        // A signal a process sends the launcher (kill, a service manager) reaches the command:
+        // the ones that end it become its status; SIGWINCH (a resized ssh session) is seen.
+        for (sig, expected) in [
+            (libc::SIGTERM, 128 + libc::SIGTERM),
+            (libc::SIGHUP, 128 + libc::SIGHUP),
+            (libc::SIGINT, 128 + libc::SIGINT),
+            (libc::SIGWINCH, 7),
+        ] {
+            let started = dir.join(format!("started-{sig}"));
+            let script = format!(
+                "trap 'exit 7' WINCH; touch {}; sleep 60 & wait",
+                started.display()
+            );
+            let mut cmd = Command::new(artifacts::torify());
+            cmd.args(["--backend", "arti", "-q", "-c"])
+                .arg(&net.arti_config)
+                .args(["sh", "-c", &script])
+                .stdin(Stdio::null());
+            let mut child = cmd.spawn().unwrap();
+            let deadline = Instant::now() + Duration::from_secs(120);
+            while !started.exists() {
+                assert!(Instant::now() < deadline, "the command never started");
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            // SAFETY: kill(2) on our own child.
+            unsafe { libc::kill(child.id() as i32, sig) };
+            let status = child.wait().unwrap();
+            assert_eq!(status.code(), Some(expected), "signal {sig}: {status:?}");
+        }
+    });
+}
+
+#[test]
+fn arti_progress_updates_one_line_in_place_on_a_terminal() {
+    in_net(|net| {
+        // script(1) gives the launcher a terminal for stderr.
+        let line = format!(
+            "{} --backend arti -c {} true",
+            artifacts::torify().display(),
+            net.arti_config.display()
+        );
+        let run = probe::run(
+            Command::new("script")
+                .args(["-q", "-e", "-c", &line, "/dev/null"])
+                .stdin(Stdio::null()),
+        );
+        assert_eq!(run.code, 0, "{run:?}");
+        assert!(
+            run.stdout
+                .contains("\rtorify: bootstrapping Tor (embedded): "),
+            "{run:?}"
+        );
+        assert!(run.stdout.contains("\x1b[K"), "{run:?}");
+        assert!(
+            !run.stdout.contains("\ntorify: bootstrapping"),
+            "progress on a terminal must not scroll: {run:?}"
+        );
+    });
+}
+
+/// An embedded client whose only directory cache does not answer: it cannot bootstrap.
+fn unreachable_network(dir: &std::path::Path, timeout: u32) -> PathBuf {
+    let config = dir.join("unreachable.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[arti]\nstate_dir = \"{d}/state\"\ncache_dir = \"{d}/cache\"\nbootstrap_timeout = {timeout}\n\n\
+             [arti.network]\nauthorities = [{{ v3ident = \"3D8969A8B90A1EDF919EC3410FEE62BD48149BB7\", address = \"127.0.0.1:7999\" }}]\n\
+             fallbacks = [{{ rsa_identity = \"E0765DFD6C774410EAD6993BF1AA589D16EEEB3B\", ed_identity = \"FlrqyXkVOag3EIr4IozeDNETEOehYtYTUspuLAZOPns\", orports = [\"127.0.0.1:5999\"] }}]\n\
+             allow_local_addrs = true\n",
+            d = dir.display()
+        ),
+    )
+    .unwrap();
+    config
+}
+
+#[test]
+fn arti_bootstrap_past_its_deadline_runs_nothing() {
+    netns::isolated(|_| {
+        let dir = std::env::temp_dir().join(format!("torify-arti-deadline-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let config = unreachable_network(&dir, 3);
+        let marker = dir.join("ran");
+        let started = Instant::now();
+        let run = probe::run(
+            Command::new(artifacts::torify())
+                .args(["--backend", "arti", "-c"])
+                .arg(&config)
+                .args(["touch", marker.to_str().unwrap()])
+                .stdin(Stdio::null()),
+        );
+        assert_eq!(run.code, 125, "{run:?}");
+        assert!(!marker.exists(), "the command ran without Tor");
+        assert!(
+            run.stderr.contains("Tor did not bootstrap within 3s")
+                && run.stderr.contains("nothing was run")
+                && run.stderr.contains("arti.bootstrap_timeout"),
+            "{}",
+            run.stderr
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{:?}",
+            started.elapsed()
+        );
+        // The directories it made are its user's alone.
+        for sub in ["state", "cache"] {
+            let mode = std::fs::metadata(dir.join(sub))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o700, "{sub}");
+        }
+        // An invalid table: one line, nothing run, no client started.
+        std::fs::write(&config, "[arti]\nbootstrap_timeout = -1\n").unwrap();
+        let run = probe::run(
+            Command::new(artifacts::torify())
+                .args(["--backend", "arti", "-c"])
+                .arg(&config)
+                .args(["touch", marker.to_str().unwrap()])
+                .stdin(Stdio::null()),
+        );
+        assert_eq!(run.code, 125, "{run:?}");
+        assert!(!marker.exists());
+        assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+        assert!(
+            run.stderr.contains("arti.bootstrap_timeout"),
+            "{}",
+            run.stderr
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     });
 }

@@ -362,8 +362,11 @@ fn bad_settings_stop_the_launcher_and_the_library() {
 #[test]
 fn launcher_exit_statuses_follow_env() {
     let torify = artifacts::torify();
+    // The library against the (absent) daemon: here nothing answers on 9050, and `auto`
+    // would start the embedded client, which must not look for the public Tor network.
     let code = |args: &[&str]| {
         Command::new(&torify)
+            .env("TORIFY_BACKEND", "tor")
             .args(args)
             .output()
             .unwrap()
@@ -387,6 +390,7 @@ fn launcher_keeps_existing_preloads_and_works_as_torsocks() {
     let torsocks = dir.join("torsocks");
     symlink(artifacts::torify(), &torsocks).unwrap();
     let out = Command::new(&torsocks)
+        .env("TORIFY_BACKEND", "tor")
         .args(["sh", "-c", "echo \"$LD_PRELOAD\""])
         .env("LD_PRELOAD", "/nonexistent-other.so")
         .output()

@@ -37,6 +37,11 @@ pub(crate) struct Cli {
     #[arg(short = 'i', long = "isolate")]
     pub(crate) isolate: bool,
 
+    /// Which Tor: a tor daemon (tor), the embedded client (arti), or the daemon when its
+    /// SocksPort answers and the embedded client otherwise (auto) [TORIFY_BACKEND]
+    #[arg(long = "backend", value_name = "BACKEND", value_parser = ["tor", "arti", "auto"])]
+    pub(crate) backend: Option<String>,
+
     /// Read settings from FILE (torify.toml, or a torsocks.conf when not ending in .toml)
     #[arg(short = 'c', long = "config", value_name = "FILE")]
     pub(crate) config: Option<PathBuf>,
@@ -85,6 +90,9 @@ impl Cli {
         }
         if let Some(p) = &self.pass {
             push(Key::Password, p, "-p");
+        }
+        if let Some(b) = &self.backend {
+            push(Key::Backend, b, "--backend");
         }
         if self.isolate {
             push(Key::IsolatePid, "1", "-i");

@@ -21,7 +21,7 @@ pub(crate) const EXIT_NOT_FOUND: u8 = 127;
 pub(crate) const SESSION_VARIABLE: &str = "TORIFY_SESSION";
 
 /// Changes to make to the environment of the command.
-#[derive(Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct EnvChanges {
     pub(crate) set: Vec<(&'static str, OsString)>,
     pub(crate) remove: Vec<&'static str>,
@@ -139,15 +139,8 @@ pub(crate) fn privileged(path: &Path) -> Option<Privilege> {
     exec::privilege(&facts, euid, egid)
 }
 
-/// Execs the command; returns only on failure, with the exit status and the message.
-pub(crate) fn exec(
-    command: &[OsString],
-    program: &Path,
-    lib: &Path,
-    changes: &EnvChanges,
-) -> (u8, String) {
-    let mut cmd = Command::new(program);
-    cmd.arg0(&command[0]).args(&command[1..]);
+/// Gives `cmd` the library and the settings' environment.
+pub(crate) fn apply(cmd: &mut Command, lib: &Path, changes: &EnvChanges) {
     for var in &changes.remove {
         cmd.env_remove(var);
     }
@@ -158,6 +151,18 @@ pub(crate) fn exec(
         "LD_PRELOAD",
         preload_value(lib, std::env::var_os("LD_PRELOAD").as_deref()),
     );
+}
+
+/// Execs the command; returns only on failure, with the exit status and the message.
+pub(crate) fn exec(
+    command: &[OsString],
+    program: &Path,
+    lib: &Path,
+    changes: &EnvChanges,
+) -> (u8, String) {
+    let mut cmd = Command::new(program);
+    cmd.arg0(&command[0]).args(&command[1..]);
+    apply(&mut cmd, lib, changes);
     let err = cmd.exec();
     let status = if err.kind() == std::io::ErrorKind::NotFound {
         EXIT_NOT_FOUND

@@ -1,5 +1,10 @@
 //! The torify launcher.
 
+#[cfg(feature = "arti")]
+mod arti;
+mod backend;
+#[cfg(feature = "arti")]
+mod child;
 mod cli;
 mod launch;
 mod library;
@@ -77,7 +82,37 @@ fn run(cli: &Cli, command: &[std::ffi::OsString]) -> Result<ExitCode, (u8, Strin
     }
     let session = launch::session_token(&loaded.settings).map_err(|e| (EXIT_TORIFY, e))?;
     let changes = launch::env_changes(&loaded, cli.config.as_deref(), session);
-    Err(launch::exec(command, &program, &lib, &changes))
+    match backend::choose(&loaded.settings) {
+        backend::Chosen::Daemon => Err(launch::exec(command, &program, &lib, &changes)),
+        backend::Chosen::Embedded => embedded(cli, &loaded, command, &program, &lib, &changes),
+    }
+}
+
+#[cfg(feature = "arti")]
+fn embedded(
+    cli: &Cli,
+    loaded: &Loaded,
+    command: &[std::ffi::OsString],
+    program: &std::path::Path,
+    lib: &std::path::Path,
+    changes: &launch::EnvChanges,
+) -> Result<ExitCode, (u8, String)> {
+    arti::run(loaded, command, program, lib, changes, cli.debug, cli.quiet).map(ExitCode::from)
+}
+
+#[cfg(not(feature = "arti"))]
+fn embedded(
+    _: &Cli,
+    _: &Loaded,
+    _: &[std::ffi::OsString],
+    _: &std::path::Path,
+    _: &std::path::Path,
+    _: &launch::EnvChanges,
+) -> Result<ExitCode, (u8, String)> {
+    Err((
+        EXIT_TORIFY,
+        "this torify was built without the embedded Tor client (the arti feature); start a tor daemon and use --backend tor".to_owned(),
+    ))
 }
 
 fn main() -> ExitCode {

@@ -49,6 +49,12 @@ pub(crate) fn read(path: &Path, text: &str) -> Result<Layer, ConfError> {
     for (section, value) in doc.get_ref().iter() {
         let section_name: &str = section.get_ref();
         let at = origin(path, text, section.span().start);
+        if section_name == "arti"
+            && let DeValue::Table(t) = value.get_ref()
+        {
+            layer.arti = Some(crate::arti::read(t, &|offset| origin(path, text, offset))?);
+            continue;
+        }
         let DeValue::Table(keys) = value.get_ref() else {
             let leaf_match = toml_names().find(|n| n.rsplit('.').next() == Some(section_name));
             let hint = leaf_match
@@ -61,13 +67,14 @@ pub(crate) fn read(path: &Path, text: &str) -> Result<Layer, ConfError> {
             ));
         };
         if !toml_names().any(|n| n.split('.').next() == Some(section_name)) {
+            // [arti] is read above; anything else unknown is an error.
             let sections = toml_names().filter_map(|n| n.split('.').next());
             let hint = nearest(section_name, sections)
                 .map_or(String::new(), |n| format!(" (did you mean [{n}]?)"));
             return Err(ConfError::new(
                 at,
                 format!("unknown section [{section_name}]{hint}"),
-                "use the sections listed in torify.toml(5): [tor], [dns], [allow], [log]",
+                "use the sections listed in torify.toml(5): [tor], [dns], [allow], [log], [arti]",
             ));
         }
         for (key, value) in keys.iter() {

@@ -1,0 +1,149 @@
+//! The embedded Tor client (`--backend arti`): the launcher bootstraps arti, serves SOCKS on a
+//! loopback port only its command is told about, runs the command as a child with the library
+//! pointed there, forwards signals, and stops the client when the command exits.
+
+mod config;
+mod progress;
+mod socks;
+
+use std::ffi::OsString;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arti_client::{ErrorKind, HasKind, TorClient, TorClientConfig};
+use tor_rtcompat::PreferredRuntime;
+use torify_conf::Loaded;
+
+use crate::child;
+use crate::launch::{EXIT_TORIFY, EnvChanges};
+
+/// Failure of the launcher itself: exit status and message.
+type Failure = (u8, String);
+
+fn fail(message: impl Into<String>) -> Failure {
+    (EXIT_TORIFY, message.into())
+}
+
+/// arti's own log lines: warnings only (and not the ones a small test network provokes), all of
+/// torify's and arti's details with -d, nothing with -q.
+fn init_logging(debug: bool, quiet: bool) {
+    use tracing_subscriber::EnvFilter;
+    let filter = if quiet {
+        "off"
+    } else if debug {
+        "info,torify=debug"
+    } else {
+        "warn,tor_netdir=error,tor_guardmgr=error,tor_dirmgr=error,tor_circmgr=error"
+    };
+    // TORIFY_ARTI_LOG takes a tracing filter ("debug,tor_hsclient=trace") for debugging; -q
+    // still silences everything.
+    let filter = match std::env::var("TORIFY_ARTI_LOG") {
+        Ok(custom) if !quiet => custom,
+        _ => filter.to_owned(),
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::new(filter))
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .without_time()
+        .try_init();
+}
+
+/// Runs `command` through the embedded client; the exit status is the command's.
+pub(crate) fn run(
+    loaded: &Loaded,
+    command: &[OsString],
+    program: &Path,
+    lib: &Path,
+    changes: &EnvChanges,
+    debug: bool,
+    quiet: bool,
+) -> Result<u8, Failure> {
+    // arti's TLS stack expects a process-wide crypto provider.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    init_logging(debug, quiet);
+    let config = config::build(&loaded.settings.arti).map_err(fail)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| fail(format!("cannot start the async runtime: {e}")))?;
+    let timeout = Duration::from_secs(loaded.settings.arti.bootstrap_timeout);
+    let code = runtime.block_on(async {
+        let client = create(config).await?;
+        let started = Instant::now();
+        let show = progress::Show::new(quiet);
+        let progress = tokio::spawn(progress::follow(client.bootstrap_events(), show));
+        match tokio::time::timeout(timeout, client.bootstrap()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(fail(format!("the embedded Tor client could not bootstrap: {e}"))),
+            Err(_) => {
+                progress.abort();
+                let status = client.bootstrap_status();
+                return Err(fail(format!(
+                    "Tor did not bootstrap within {}s (last: {status}); nothing was run. Check the network, or raise arti.bootstrap_timeout",
+                    timeout.as_secs()
+                )));
+            }
+        }
+        let _ = progress.await;
+        if !quiet {
+            eprintln_ready(started.elapsed());
+        }
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(|e| fail(format!("cannot open the SOCKS port for the command: {e}")))?;
+        let port = listener.local_addr().map_err(|e| fail(e.to_string()))?.port();
+        let server = tokio::spawn(socks::serve(listener, client.clone()));
+        let extra = [
+            ("TORSOCKS_TOR_ADDRESS", "127.0.0.1".to_owned()),
+            ("TORSOCKS_TOR_PORT", port.to_string()),
+        ];
+        let (command, program, lib, changes) = (command.to_vec(), program.to_owned(), lib.to_owned(), changes.clone());
+        let code = tokio::task::spawn_blocking(move || child::run(&command, &program, &lib, &changes, &extra))
+            .await
+            .map_err(|e| fail(format!("the command's waiter failed: {e}")))?;
+        server.abort();
+        drop(client);
+        code
+    });
+    runtime.shutdown_timeout(Duration::from_secs(2));
+    code
+}
+
+/// Creates the client. Launchers starting at once share arti's cache: the one that did not get
+/// the cache lock opens it read-only, which fails while the other is still creating it or
+/// holds sqlite's write lock. A moment later it succeeds, so those failures are retried
+/// briefly.
+async fn create(config: TorClientConfig) -> Result<Arc<TorClient<PreferredRuntime>>, Failure> {
+    let mut attempts = 0;
+    loop {
+        match TorClient::builder()
+            .config(config.clone())
+            .create_unbootstrapped()
+        {
+            Ok(client) => return Ok(client),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    ErrorKind::CacheAccessFailed | ErrorKind::LocalResourceAlreadyInUse
+                ) && attempts < 20 =>
+            {
+                attempts += 1;
+                tracing::debug!(target: "torify", "cache busy, retrying: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => return Err(fail(format!("cannot start the embedded Tor client: {e}"))),
+        }
+    }
+}
+
+fn eprintln_ready(after: Duration) {
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stderr(),
+        "torify: Tor is ready (embedded client, {:.1}s)",
+        after.as_secs_f64()
+    );
+}

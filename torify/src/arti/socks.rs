@@ -1,0 +1,277 @@
+//! The SOCKS server the embedded client offers the command: what tor's SocksPort offers, with
+//! tor-socksproto parsing the protocol. SOCKS5 and SOCKS4/4a; CONNECT to names, IPv4 and IPv6;
+//! Tor's RESOLVE and RESOLVE_PTR; username/password (and SOCKS4 user ids) as the isolation
+//! key, as tor's IsolateSOCKSAuth does; arti's errors as the reply codes tor would send,
+//! ExtendedErrors included.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+
+use arti_client::{ErrorKind, HasKind, IsolationToken, StreamPrefs, TorClient};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tor_proto::client::stream::ClientStreamCtrl as _;
+use tor_rtcompat::PreferredRuntime;
+use tor_socksproto::{
+    Buffer, Handshake as _, NextStep, SocksAddr, SocksAuth, SocksCmd, SocksRequest, SocksStatus,
+};
+use zeroize::Zeroizing;
+
+type Client = Arc<TorClient<PreferredRuntime>>;
+
+/// Credentials as a map key, wiped from memory when dropped (they are the library's
+/// isolation tokens).
+#[derive(PartialEq, Eq)]
+struct Credentials(Zeroizing<Vec<u8>>);
+
+impl std::hash::Hash for Credentials {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.as_slice().hash(state);
+    }
+}
+
+/// Isolation tokens by the credentials that asked for them.
+#[derive(Default)]
+struct Isolation {
+    tokens: Mutex<HashMap<Credentials, IsolationToken>>,
+}
+
+impl Isolation {
+    /// The token for `auth`: the same credentials always the same token, different ones never.
+    fn token(&self, auth: &SocksAuth) -> Option<IsolationToken> {
+        // Sized up front: a reallocation would leave an unwiped copy behind.
+        let mut key = Zeroizing::new(Vec::with_capacity(600));
+        match auth {
+            SocksAuth::Username(user, pass) => {
+                key.push(b'u');
+                key.extend_from_slice(&(user.len() as u32).to_be_bytes());
+                key.extend_from_slice(user);
+                key.extend_from_slice(pass);
+            }
+            SocksAuth::Socks4(id) if !id.is_empty() => {
+                key.push(b'4');
+                key.extend_from_slice(id);
+            }
+            _ => return None,
+        }
+        let key = Credentials(key);
+        let mut tokens = self
+            .tokens
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        Some(*tokens.entry(key).or_insert_with(IsolationToken::new))
+    }
+}
+
+/// Serves SOCKS on `listener` until the task is dropped.
+pub(crate) async fn serve(listener: TcpListener, client: Client) {
+    let isolation = Arc::new(Isolation::default());
+    loop {
+        let Ok((sock, _)) = listener.accept().await else {
+            continue;
+        };
+        let (client, isolation) = (client.clone(), isolation.clone());
+        tokio::spawn(async move {
+            if let Err(e) = handle(sock, &client, &isolation).await {
+                tracing::debug!(target: "torify", "SOCKS connection ended: {e}");
+            }
+        });
+    }
+}
+
+/// Whether an error on the way to `target` concerns an onion service.
+fn is_onion(req: &SocksRequest) -> bool {
+    matches!(req.addr(), SocksAddr::Hostname(h) if h.as_ref().to_ascii_lowercase().trim_end_matches('.').ends_with(".onion"))
+}
+
+/// The reply code tor would send for an error (tor's reasons.c mapping, and its
+/// ExtendedErrors for onion services).
+fn status_for(err: &arti_client::Error, onion: bool) -> SocksStatus {
+    match err.kind() {
+        ErrorKind::OnionServiceNotFound => SocksStatus::HS_DESC_NOT_FOUND,
+        ErrorKind::OnionServiceProtocolViolation => SocksStatus::HS_DESC_INVALID,
+        ErrorKind::OnionServiceConnectionFailed => SocksStatus::HS_INTRO_FAILED,
+        ErrorKind::OnionServiceMissingClientAuth => SocksStatus::HS_MISSING_CLIENT_AUTH,
+        ErrorKind::OnionServiceWrongClientAuth => SocksStatus::HS_WRONG_CLIENT_AUTH,
+        ErrorKind::InvalidStreamTarget if onion => SocksStatus::HS_BAD_ADDRESS,
+        ErrorKind::TorNetworkTimeout | ErrorKind::RemoteNetworkTimeout if onion => {
+            SocksStatus::HS_INTRO_TIMEOUT
+        }
+        ErrorKind::RemoteConnectionRefused => SocksStatus::CONNECTION_REFUSED,
+        ErrorKind::ExitPolicyRejected | ErrorKind::ForbiddenStreamTarget => {
+            SocksStatus::NOT_ALLOWED
+        }
+        ErrorKind::ExitTimeout | ErrorKind::RemoteNetworkTimeout | ErrorKind::TorNetworkTimeout => {
+            SocksStatus::TTL_EXPIRED
+        }
+        ErrorKind::RemoteNetworkFailed => SocksStatus::NETWORK_UNREACHABLE,
+        ErrorKind::RemoteHostNotFound | ErrorKind::RemoteHostResolutionFailed => {
+            SocksStatus::HOST_UNREACHABLE
+        }
+        _ if onion => SocksStatus::HS_REND_FAILED,
+        _ => SocksStatus::GENERAL_FAILURE,
+    }
+}
+
+/// An error with its causes, for the debug log: arti's top-level messages are generic.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        out.push_str(": ");
+        out.push_str(&c.to_string());
+        cause = c.source();
+    }
+    out
+}
+
+async fn reply(
+    sock: &mut TcpStream,
+    req: &SocksRequest,
+    status: SocksStatus,
+    addr: Option<&SocksAddr>,
+) -> std::io::Result<()> {
+    let bytes = req.reply(status, addr).map_err(std::io::Error::other)?;
+    sock.write_all(&bytes).await
+}
+
+/// The refusal tor sends for a command it does not serve, written by hand: tor-socksproto
+/// ends the handshake with an error before a request exists to reply to.
+async fn not_supported(sock: &mut TcpStream, first_byte: Option<u8>) -> std::io::Result<()> {
+    let bytes: &[u8] = match first_byte {
+        Some(4) => &[0, 0x5B, 0, 0, 0, 0, 0, 0],
+        _ => &[5, 7, 0, 1, 0, 0, 0, 0, 0, 0],
+    };
+    sock.write_all(bytes).await
+}
+
+async fn handle(
+    mut sock: TcpStream,
+    client: &Client,
+    isolation: &Isolation,
+) -> std::io::Result<()> {
+    let mut hs = tor_socksproto::SocksProxyHandshake::new();
+    let mut buf = Buffer::new();
+    let mut first_byte = None;
+    let (req, early) = loop {
+        match hs.step(&mut buf) {
+            Ok(NextStep::Send(data)) => sock.write_all(&data).await?,
+            Ok(NextStep::Recv(mut recv)) => {
+                let n = sock.read(recv.buf()).await?;
+                if first_byte.is_none() && n > 0 {
+                    first_byte = recv.buf().first().copied();
+                }
+                recv.note_received(n).map_err(std::io::Error::other)?;
+            }
+            Ok(NextStep::Finished(done)) => break done.into_output_and_vec(),
+            Err(e) => {
+                if matches!(e, tor_socksproto::Error::NotImplemented(_)) {
+                    not_supported(&mut sock, first_byte).await?;
+                }
+                return Err(std::io::Error::other(e));
+            }
+        }
+    };
+    let mut prefs = StreamPrefs::new();
+    if let Some(token) = isolation.token(req.auth()) {
+        prefs.set_isolation(token);
+    }
+    let port = req.port();
+    let host = match req.addr() {
+        SocksAddr::Hostname(h) => h.as_ref().to_owned(),
+        SocksAddr::Ip(ip) => ip.to_string(),
+    };
+    let cmd = req.command();
+    if cmd == SocksCmd::CONNECT {
+        match client
+            .connect_with_prefs((host.as_str(), port), &prefs)
+            .await
+        {
+            Ok(mut stream) => {
+                let circuit = stream
+                    .client_stream_ctrl()
+                    .and_then(|c| c.tunnel())
+                    .map(|t| t.unique_id().to_string())
+                    .unwrap_or_default();
+                tracing::debug!(target: "torify", "stream to {host}:{port} on {circuit}");
+                reply(&mut sock, &req, SocksStatus::SUCCEEDED, None).await?;
+                if !early.is_empty() {
+                    stream.write_all(&early).await?;
+                    stream.flush().await?;
+                }
+                let _ = tokio::io::copy_bidirectional(&mut sock, &mut stream).await;
+                Ok(())
+            }
+            Err(e) => {
+                tracing::debug!(target: "torify", "stream to {host}:{port} failed: {}", chain(&e));
+                reply(&mut sock, &req, status_for(&e, is_onion(&req)), None).await
+            }
+        }
+    } else if cmd == SocksCmd::RESOLVE {
+        match client.resolve_with_prefs(&host, &prefs).await {
+            Ok(addrs) => match addrs.iter().find(|a| a.is_ipv4()).or(addrs.first()) {
+                Some(ip) => {
+                    reply(
+                        &mut sock,
+                        &req,
+                        SocksStatus::SUCCEEDED,
+                        Some(&SocksAddr::Ip(*ip)),
+                    )
+                    .await
+                }
+                None => reply(&mut sock, &req, SocksStatus::HOST_UNREACHABLE, None).await,
+            },
+            // tor answers every failed RESOLVE with 0x04.
+            Err(_) => reply(&mut sock, &req, SocksStatus::HOST_UNREACHABLE, None).await,
+        }
+    } else if cmd == SocksCmd::RESOLVE_PTR {
+        let ip: Option<IpAddr> = host.parse().ok();
+        let name = match ip {
+            Some(ip) => client
+                .resolve_ptr_with_prefs(ip, &prefs)
+                .await
+                .ok()
+                .and_then(|n| n.into_iter().next()),
+            None => None,
+        };
+        match name.and_then(|n| n.try_into().ok()) {
+            Some(h) => {
+                reply(
+                    &mut sock,
+                    &req,
+                    SocksStatus::SUCCEEDED,
+                    Some(&SocksAddr::Hostname(h)),
+                )
+                .await
+            }
+            None => reply(&mut sock, &req, SocksStatus::HOST_UNREACHABLE, None).await,
+        }
+    } else {
+        reply(&mut sock, &req, SocksStatus::COMMAND_NOT_SUPPORTED, None).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(name: &[u8], pass: &[u8]) -> SocksAuth {
+        SocksAuth::Username(name.to_vec(), pass.to_vec())
+    }
+
+    #[test]
+    fn same_credentials_same_token_different_never() {
+        let iso = Isolation::default();
+        let a = iso.token(&user(b"torify-1", b"process")).unwrap();
+        assert_eq!(iso.token(&user(b"torify-1", b"process")), Some(a));
+        assert_ne!(iso.token(&user(b"torify-2", b"process")), Some(a));
+        // The length prefix keeps ("ab", "c") apart from ("a", "bc").
+        let ab = iso.token(&user(b"ab", b"c")).unwrap();
+        assert_ne!(iso.token(&user(b"a", b"bc")), Some(ab));
+        let four = iso.token(&SocksAuth::Socks4(b"torify-1process".to_vec()));
+        assert!(four.is_some() && four != Some(a));
+        assert_eq!(iso.token(&SocksAuth::NoAuth), None);
+        assert_eq!(iso.token(&SocksAuth::Socks4(Vec::new())), None);
+    }
+}

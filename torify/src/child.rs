@@ -1,0 +1,90 @@
+//! Running the command as a child (when the launcher must stay, serving the embedded Tor
+//! client): signals sent to the launcher reach the command, and its exit status is ours.
+
+use std::ffi::OsString;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::Path;
+use std::process::Command;
+use std::sync::atomic::{AtomicI32, Ordering};
+
+use crate::launch::{self, EnvChanges};
+
+/// The child's pid, for the signal handler.
+static CHILD: AtomicI32 = AtomicI32::new(0);
+
+/// Signals the launcher passes on.
+const FORWARDED: [libc::c_int; 8] = [
+    libc::SIGINT,
+    libc::SIGTERM,
+    libc::SIGHUP,
+    libc::SIGQUIT,
+    libc::SIGWINCH,
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+    libc::SIGCONT,
+];
+
+/// Passes a signal on to the command, when a process sent it (kill, a service manager). One
+/// the terminal generated (Ctrl-C, a window resize) went to the whole foreground process group,
+/// the command included: passing it on would deliver it twice.
+extern "C" fn forward(sig: libc::c_int, info: *mut libc::siginfo_t, _ctx: *mut libc::c_void) {
+    let code = if info.is_null() {
+        0
+    } else {
+        // SAFETY: the kernel passes a valid siginfo to an SA_SIGINFO handler.
+        unsafe { (*info).si_code }
+    };
+    let child = CHILD.load(Ordering::Relaxed);
+    if code <= 0 && child > 0 {
+        // SAFETY: kill(2) is async-signal-safe.
+        unsafe { libc::kill(child, sig) };
+    }
+}
+
+fn install_forwarding() {
+    for sig in FORWARDED {
+        // SAFETY: a zeroed sigaction with our handler and SA_SIGINFO; the handler only makes an
+        // async-signal-safe call.
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = forward as *const () as usize;
+            sa.sa_flags = libc::SA_SIGINFO | libc::SA_RESTART;
+            libc::sigemptyset(&mut sa.sa_mask);
+            libc::sigaction(sig, &sa, std::ptr::null_mut());
+        }
+    }
+}
+
+/// Runs the command with the library and `changes` (plus `extra` variables), forwards signals,
+/// and returns its exit status (128 + N when signal N ended it, as shells report it).
+pub(crate) fn run(
+    command: &[OsString],
+    program: &Path,
+    lib: &Path,
+    changes: &EnvChanges,
+    extra: &[(&str, String)],
+) -> Result<u8, (u8, String)> {
+    let mut cmd = Command::new(program);
+    cmd.arg0(&command[0]).args(&command[1..]);
+    launch::apply(&mut cmd, lib, changes);
+    cmd.envs(extra.iter().map(|(k, v)| (k, v)));
+    install_forwarding();
+    let mut child = cmd.spawn().map_err(|e| {
+        let status = if e.kind() == std::io::ErrorKind::NotFound {
+            launch::EXIT_NOT_FOUND
+        } else {
+            launch::EXIT_CANNOT_RUN
+        };
+        (status, format!("{}: {e}", program.display()))
+    })?;
+    CHILD.store(i32::try_from(child.id()).unwrap_or(0), Ordering::Relaxed);
+    let status = child
+        .wait()
+        .map_err(|e| (launch::EXIT_TORIFY, format!("waiting for the command: {e}")))?;
+    CHILD.store(0, Ordering::Relaxed);
+    Ok(match (status.code(), status.signal()) {
+        (Some(code), _) => u8::try_from(code).unwrap_or(1),
+        (None, Some(sig)) => u8::try_from(128 + sig).unwrap_or(255),
+        _ => 1,
+    })
+}
