@@ -47,6 +47,8 @@ impl fmt::Display for Origin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Origin::Default => f.write_str("default"),
+            // Line 0: the file as a whole (it could not be read).
+            Origin::File { path, line: 0, .. } => write!(f, "{}", path.display()),
             Origin::File { path, line, col } => write!(f, "{}:{line}:{col}", path.display()),
             Origin::Env(name) => write!(f, "environment variable {name}"),
             Origin::Flag(flag) => write!(f, "flag {flag}"),

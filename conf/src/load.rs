@@ -41,7 +41,7 @@ pub struct Sources<'a> {
 }
 
 /// The effective settings and where each came from.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Loaded {
     /// The settings.
     pub settings: Settings,
@@ -97,9 +97,9 @@ fn choose_file(src: &Sources<'_>) -> Option<(PathBuf, Origin, bool)> {
 /// Reads and checks one file: TOML when the name ends in `.toml`, torsocks.conf otherwise.
 fn read_file(path: &Path, named_by: &Origin) -> Result<Layer, ConfError> {
     let text = std::fs::read_to_string(path).map_err(|e| {
-        let what = match named_by {
-            Origin::Default => "it".to_owned(),
-            other => other.to_string(),
+        let fix = match named_by {
+            Origin::Default => "fix its permissions, or name another file with -c".to_owned(),
+            other => format!("fix the path or its permissions ({other} names it)"),
         };
         ConfError::new(
             Origin::File {
@@ -108,7 +108,7 @@ fn read_file(path: &Path, named_by: &Origin) -> Result<Layer, ConfError> {
                 col: 0,
             },
             format!("cannot read the configuration file: {e}"),
-            format!("fix the path or permissions, or stop naming {what}"),
+            fix,
         )
     })?;
     if path.extension().is_some_and(|e| e == "toml") {

@@ -7,10 +7,13 @@ use crate::keys::Key;
 use crate::load::Loaded;
 use crate::secret::MASK;
 
+/// The source, as its kind (default, file, env, flag) and the detail.
 fn source(origin: &Origin) -> String {
     match origin {
         Origin::Default => "default".to_owned(),
-        other => format!("{}: {other}", other.kind()),
+        Origin::File { path, line, col } => format!("file {}:{line}:{col}", path.display()),
+        Origin::Env(name) => format!("env {name}"),
+        Origin::Flag(flag) => format!("flag {flag}"),
     }
 }
 
@@ -74,6 +77,45 @@ pub fn render(loaded: &Loaded) -> String {
         out,
         "log.file = {log_file}  # {}",
         source(loaded.origin(Key::LogFile))
+    );
+    let arti = &s.arti;
+    let dir = |d: &Option<std::path::PathBuf>, default: &str| {
+        d.as_ref()
+            .map_or_else(|| default.to_owned(), |p| p.display().to_string())
+    };
+    // [arti] is read only from a torify.toml: a value other than the default came from it.
+    let from = |is_default: bool| match (&loaded.file, is_default) {
+        (Some(path), false) => format!("file {}", path.display()),
+        _ => "default".to_owned(),
+    };
+    let defaults = crate::arti::ArtiSettings::default();
+    let _ = writeln!(
+        out,
+        "arti.state_dir = {}  # {}",
+        dir(&arti.state_dir, "$XDG_STATE_HOME/torify/arti"),
+        from(arti.state_dir.is_none())
+    );
+    let _ = writeln!(
+        out,
+        "arti.cache_dir = {}  # {}",
+        dir(&arti.cache_dir, "$XDG_CACHE_HOME/torify/arti"),
+        from(arti.cache_dir.is_none())
+    );
+    let _ = writeln!(
+        out,
+        "arti.bootstrap_timeout = {}  # {}",
+        arti.bootstrap_timeout,
+        from(arti.bootstrap_timeout == defaults.bootstrap_timeout)
+    );
+    let _ = writeln!(
+        out,
+        "arti.network = {}  # {}",
+        if arti.network.is_some() {
+            "a private network ([arti.network])"
+        } else {
+            "the public Tor network"
+        },
+        from(arti.network.is_none())
     );
     for note in &loaded.notes {
         let _ = writeln!(out, "# note: {note}");

@@ -71,3 +71,14 @@ pub fn mock_socks() -> PathBuf {
 pub fn probe(name: &str) -> PathBuf {
     PathBuf::from(env!("PROBE_DIR")).join(name)
 }
+
+/// libc's own path: a library every program loads anyway, so preloading it is harmless. Tests
+/// use it as "the LD_PRELOAD the user already had".
+pub fn libc() -> String {
+    let maps = std::fs::read_to_string("/proc/self/maps").expect("/proc/self/maps");
+    maps.lines()
+        .filter_map(|l| l.split_whitespace().nth(5))
+        .find(|p| p.contains("/libc.so"))
+        .expect("libc in /proc/self/maps")
+        .to_owned()
+}

@@ -49,6 +49,56 @@ fn torify_1_documents_every_flag_of_help() {
     }
 }
 
+/// The subcommands `torify --help` lists.
+fn help_subcommands() -> Vec<String> {
+    let out = Command::new(artifacts::torify())
+        .arg("--help")
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&out.stdout).into_owned();
+    let block = help
+        .split("Subcommands:")
+        .nth(1)
+        .and_then(|rest| rest.split("\n\n").next())
+        .unwrap_or_default()
+        .to_owned();
+    block
+        .lines()
+        .filter(|l| l.starts_with("  ") && !l.starts_with("   "))
+        .filter_map(|l| l.split_whitespace().next())
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn torify_1_documents_every_subcommand_and_exit_status() {
+    let page = render("torify.1");
+    let subcommands = help_subcommands();
+    assert!(subcommands.len() >= 6, "{subcommands:?}");
+    let commands = page
+        .split("COMMANDS")
+        .nth(1)
+        .and_then(|rest| rest.split("EXIT STATUS").next())
+        .expect("a COMMANDS section before EXIT STATUS");
+    for sub in subcommands {
+        assert!(
+            commands.lines().any(|l| l.trim_start().starts_with(&sub)),
+            "torify(1) COMMANDS does not describe {sub}"
+        );
+    }
+    for needle in [
+        "torsocks ssh",
+        "torify on",
+        "--backend arti",
+        "--strict",
+        "125",
+        "126",
+        "127",
+    ] {
+        assert!(page.contains(needle), "torify(1) lacks {needle}");
+    }
+}
+
 #[test]
 fn settings_pages_document_every_key_and_variable() {
     let toml5 = render("torify.toml.5");

@@ -14,6 +14,9 @@ use torify_tests::netns;
 use torify_tests::probe::{self, Run};
 use torify_tests::tornet::{DEST_NAME, PAGE, REPO_FILE, TorNet};
 
+#[path = "e2e/session.rs"]
+mod session;
+
 static NET: OnceLock<Result<TorNet, String>> = OnceLock::new();
 static START: Once = Once::new();
 

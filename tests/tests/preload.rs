@@ -418,7 +418,7 @@ fn show_masks_secrets() {
         "{shown}"
     );
     assert!(
-        shown.contains("tor.password = ********  # flag: flag -p"),
+        shown.contains("tor.password = ********  # flag -p"),
         "{shown}"
     );
 }

@@ -3,7 +3,7 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueHint};
 use torify_conf::{FlagValue, Key};
 
 /// Run a program with its TCP through Tor, its name lookups through Tor, and everything Tor
@@ -13,57 +13,92 @@ use torify_conf::{FlagValue, Key};
     name = "torify",
     version,
     allow_external_subcommands = true,
+    subcommand_value_name = "SUBCOMMAND",
+    override_usage = "torify [OPTIONS] [--] COMMAND [ARGS]...\n       torify [OPTIONS] --shell\n       torify [OPTIONS] SUBCOMMAND",
+    subcommand_help_heading = "Subcommands",
     disable_help_subcommand = true,
-    after_help = "Examples:\n  torify curl http://example.onion/\n  torsocks ssh user@host\n  torify -i git clone http://example.com/repo.git\n  torify show\n\nExit status: the command's own; 125 when torify itself fails (bad settings, no library),\n126 when the command cannot be run, 127 when it is not found."
+    after_help = "Examples:\n  torify curl http://example.onion/\n  torsocks ssh user@host\n  torify -i git clone http://example.com/repo.git\n  torify --shell\n  eval \"$(torify on)\"   ...   eval \"$(torify off)\"\n  torify check\n\nExit status: the command's own; 125 when torify itself fails (bad settings, no library,\nno Tor), 126 when the command cannot be run, 127 when it is not found."
 )]
 pub(crate) struct Cli {
     /// Tor's SOCKS address: an IPv4 or IPv6 address, or unix:/path [TORSOCKS_TOR_ADDRESS]
-    #[arg(short = 'a', long = "address", value_name = "ADDR")]
+    #[arg(short = 'a', long = "address", value_name = "ADDR", global = true)]
     pub(crate) address: Option<String>,
 
     /// Tor's SOCKS port [TORSOCKS_TOR_PORT]
-    #[arg(short = 'P', long = "port", value_name = "PORT")]
+    #[arg(short = 'P', long = "port", value_name = "PORT", global = true)]
     pub(crate) port: Option<String>,
 
     /// SOCKS5 username, for stream isolation; needs --pass [TORSOCKS_USERNAME]
-    #[arg(short = 'u', long = "user", value_name = "NAME")]
+    #[arg(short = 'u', long = "user", value_name = "NAME", global = true)]
     pub(crate) user: Option<String>,
 
     /// SOCKS5 password, for stream isolation; needs --user [TORSOCKS_PASSWORD]
-    #[arg(short = 'p', long = "pass", value_name = "PASS")]
+    #[arg(short = 'p', long = "pass", value_name = "PASS", global = true)]
     pub(crate) pass: Option<String>,
 
     /// Isolate each process on its own circuits (torsocks' IsolatePID) [TORSOCKS_ISOLATE_PID]
-    #[arg(short = 'i', long = "isolate")]
+    #[arg(short = 'i', long = "isolate", global = true)]
     pub(crate) isolate: bool,
 
     /// Which Tor: a tor daemon (tor), the embedded client (arti), or the daemon when its
     /// SocksPort answers and the embedded client otherwise (auto) [TORIFY_BACKEND]
-    #[arg(long = "backend", value_name = "BACKEND", value_parser = ["tor", "arti", "auto"])]
+    #[arg(long = "backend", value_name = "BACKEND", value_parser = ["tor", "arti", "auto"], global = true)]
     pub(crate) backend: Option<String>,
 
     /// Read settings from FILE (torify.toml, or a torsocks.conf when not ending in .toml)
-    #[arg(short = 'c', long = "config", value_name = "FILE")]
+    #[arg(short = 'c', long = "config", value_name = "FILE", global = true, value_hint = ValueHint::FilePath)]
     pub(crate) config: Option<PathBuf>,
 
     /// Log every decision (log level 5) [TORSOCKS_LOG_LEVEL=5]
-    #[arg(short = 'd', long = "debug", conflicts_with = "quiet")]
+    #[arg(short = 'd', long = "debug", conflicts_with = "quiet", global = true)]
     pub(crate) debug: bool,
 
     /// Log nothing, not even errors (log level 1) [TORSOCKS_LOG_LEVEL=1]
-    #[arg(short = 'q', long = "quiet")]
+    #[arg(short = 'q', long = "quiet", global = true)]
     pub(crate) quiet: bool,
 
+    /// Start your $SHELL (or /bin/sh) torified; TORIFY_SHELL=1 is set in it for your prompt
+    #[arg(long = "shell")]
+    pub(crate) shell: bool,
+
     #[command(subcommand)]
-    pub(crate) command: Option<Sub>,
+    pub(crate) sub: Option<Sub>,
 }
 
-/// What to do.
+/// What to do besides running a program.
 #[derive(Debug, Subcommand)]
 pub(crate) enum Sub {
     /// Print the effective settings, where each comes from, and LD_PRELOAD (secrets masked)
     Show,
-    /// COMMAND [ARGS…]: run it torified (use `torify -- show` for a program named show)
+    /// Diagnose the setup in plain sentences: settings, backend, is Tor there, can it
+    /// resolve, does the library load; exits 1 if anything fails
+    Check {
+        /// The name to resolve through Tor
+        #[arg(long = "name", value_name = "NAME", default_value = "torproject.org")]
+        name: String,
+    },
+    /// Resolve NAME through Tor (its RESOLVE), or with -x an address back to a name, like
+    /// tor-resolve
+    Resolve {
+        /// Reverse lookup: NAME is an IP address (RESOLVE_PTR)
+        #[arg(short = 'x', long = "reverse")]
+        reverse: bool,
+        /// The name (or with -x the address)
+        #[arg(value_name = "NAME")]
+        target: String,
+    },
+    /// Print shell code that torifies this shell: eval "$(torify on)"
+    On,
+    /// Print shell code that undoes `torify on` exactly: eval "$(torify off)"
+    Off,
+    /// Print a completion script for SHELL (bash or zsh)
+    Completions {
+        /// The shell
+        #[arg(value_name = "SHELL", value_parser = ["bash", "zsh"])]
+        shell: String,
+    },
+    /// COMMAND [ARGS…]: the program to run torified (`torify -- show` runs a program named
+    /// show)
     #[command(external_subcommand)]
     Run(Vec<OsString>),
 }

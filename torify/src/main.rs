@@ -3,20 +3,30 @@
 #[cfg(feature = "arti")]
 mod arti;
 mod backend;
+mod check;
 #[cfg(feature = "arti")]
 mod child;
 mod cli;
 mod launch;
 mod library;
+mod session;
+mod socks_client;
 mod ui;
 
+use std::ffi::OsString;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::Parser;
-use torify_conf::{Loaded, SYSTEM_FILES, Sources};
+use clap::{CommandFactory, Parser};
+use torify_conf::{Loaded, SYSTEM_FILES, SocksEndpoint, Sources};
 
+use crate::backend::Chosen;
 use crate::cli::{Cli, Sub};
-use crate::launch::EXIT_TORIFY;
+use crate::launch::{EXIT_TORIFY, EnvChanges};
+
+/// A failure of the launcher: exit status and the one line to print.
+type Failure = (u8, String);
 
 fn secure_exec() -> bool {
     // SAFETY: getauxval has no preconditions.
@@ -24,7 +34,7 @@ fn secure_exec() -> bool {
 }
 
 /// The effective settings: defaults < file < environment < flags.
-fn load_settings(cli: &Cli) -> Result<Loaded, String> {
+fn load_settings(cli: &Cli) -> Result<Loaded, Failure> {
     let secure = secure_exec();
     let env = |name: &str| {
         if secure {
@@ -41,11 +51,33 @@ fn load_settings(cli: &Cli) -> Result<Loaded, String> {
         flags: &flags,
         system_files: &SYSTEM_FILES,
     })
-    .map_err(|e| e.to_string())
+    .map_err(|e| (EXIT_TORIFY, e.to_string()))
 }
 
-fn show(cli: &Cli) -> Result<ExitCode, (u8, String)> {
-    let loaded = load_settings(cli).map_err(|e| (EXIT_TORIFY, e))?;
+/// Everything a command, a shell or a check needs: settings, library, environment, backend.
+struct Prepared {
+    loaded: Loaded,
+    lib: PathBuf,
+    changes: EnvChanges,
+    backend: Chosen,
+}
+
+fn prepare(cli: &Cli) -> Result<Prepared, Failure> {
+    let loaded = load_settings(cli)?;
+    let lib = library::find().map_err(|e| (EXIT_TORIFY, e))?;
+    let session = launch::session_token(&loaded.settings).map_err(|e| (EXIT_TORIFY, e))?;
+    let changes = launch::env_changes(&loaded, cli.config.as_deref(), session);
+    let backend = backend::choose(&loaded.settings);
+    Ok(Prepared {
+        loaded,
+        lib,
+        changes,
+        backend,
+    })
+}
+
+fn show(cli: &Cli) -> Result<ExitCode, Failure> {
+    let loaded = load_settings(cli)?;
     let lib = library::find().map_err(|e| (EXIT_TORIFY, e))?;
     ui::out(torify_conf::render(&loaded));
     ui::out(format!("# library: {}\n", lib.display()));
@@ -54,9 +86,7 @@ fn show(cli: &Cli) -> Result<ExitCode, (u8, String)> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn run(cli: &Cli, command: &[std::ffi::OsString]) -> Result<ExitCode, (u8, String)> {
-    let loaded = load_settings(cli).map_err(|e| (EXIT_TORIFY, e))?;
-    let lib = library::find().map_err(|e| (EXIT_TORIFY, e))?;
+fn run(cli: &Cli, command: &[OsString], p: Prepared) -> Result<ExitCode, Failure> {
     let program = torify_core::exec::locate(&command[0], std::env::var_os("PATH").as_deref())
         .ok_or_else(|| {
             (
@@ -65,7 +95,7 @@ fn run(cli: &Cli, command: &[std::ffi::OsString]) -> Result<ExitCode, (u8, Strin
             )
         })?;
     if let Some(why) = launch::privileged(&program) {
-        if loaded.settings.allow_privileged_exec {
+        if p.loaded.settings.allow_privileged_exec {
             ui::error(format!(
                 "warning: {} is {why}: it runs WITHOUT Tor (allow.privileged_exec is set)",
                 program.display()
@@ -80,39 +110,245 @@ fn run(cli: &Cli, command: &[std::ffi::OsString]) -> Result<ExitCode, (u8, Strin
             ));
         }
     }
-    let session = launch::session_token(&loaded.settings).map_err(|e| (EXIT_TORIFY, e))?;
-    let changes = launch::env_changes(&loaded, cli.config.as_deref(), session);
-    match backend::choose(&loaded.settings) {
-        backend::Chosen::Daemon => Err(launch::exec(command, &program, &lib, &changes)),
-        backend::Chosen::Embedded => embedded(cli, &loaded, command, &program, &lib, &changes),
+    match p.backend {
+        Chosen::Daemon => Err(launch::exec(command, &program, &p.lib, &p.changes)),
+        Chosen::Embedded => embedded_run(cli, &p, command, &program),
     }
 }
 
+/// `torify --shell`: the user's shell, torified, marked for prompts.
+fn shell(cli: &Cli, mut p: Prepared) -> Result<ExitCode, Failure> {
+    let shell = std::env::var_os("SHELL")
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| OsString::from("/bin/sh"));
+    p.changes.set.push((session::MARKER, OsString::from("1")));
+    if !cli.quiet {
+        ui::error(format!(
+            "starting {} with every connection through Tor ({}=1 is set for your prompt); `exit` leaves it",
+            shell.to_string_lossy(),
+            session::MARKER
+        ));
+    }
+    run(cli, &[shell], p)
+}
+
+/// `torify on`: shell code that torifies the current session (a tor daemon's SocksPort only:
+/// the embedded client lives as long as one torify command).
+fn on(cli: &Cli) -> Result<ExitCode, Failure> {
+    if std::env::var_os(session::MARKER).is_some() {
+        ui::error(format!(
+            "this shell is already torified ({} is set); eval \"$(torify off)\" turns it off",
+            session::MARKER
+        ));
+        return Ok(ExitCode::SUCCESS);
+    }
+    let p = prepare(cli)?;
+    if p.backend == Chosen::Embedded {
+        return Err((
+            EXIT_TORIFY,
+            format!(
+                "torify on needs a tor daemon answering at {} (the embedded client lives only as long as one torify command); start tor, or use torify --shell",
+                p.loaded.settings.socks_endpoint()
+            ),
+        ));
+    }
+    let mut wanted: Vec<(String, Option<OsString>)> = Vec::new();
+    wanted.push((
+        "LD_PRELOAD".to_owned(),
+        Some(launch::preload_value(
+            &p.lib,
+            std::env::var_os("LD_PRELOAD").as_deref(),
+        )),
+    ));
+    for (var, value) in &p.changes.set {
+        wanted.push(((*var).to_owned(), Some(value.clone())));
+    }
+    for var in &p.changes.remove {
+        wanted.push(((*var).to_owned(), None));
+    }
+    let script = session::on_script(&wanted, &|name| std::env::var_os(name));
+    ui::out_bytes(&script);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `torify off`: shell code that undoes `torify on`.
+fn off() -> Result<ExitCode, Failure> {
+    if std::env::var_os(session::MARKER).is_none() {
+        ui::error("this shell is not torified; nothing to undo");
+        return Ok(ExitCode::SUCCESS);
+    }
+    ui::out(session::off_script());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `torify check`.
+fn check(cli: &Cli, name: &str) -> Result<ExitCode, Failure> {
+    let p = prepare(cli)?;
+    let mut report = check::Report::default();
+    report.info(check::settings_sentence(&p.loaded));
+    let endpoint = p.loaded.settings.socks_endpoint();
+    match p.backend {
+        Chosen::Daemon => {
+            report.info(format!(
+                "Backend: the tor daemon at {endpoint} (backend = {}).",
+                p.loaded.settings.backend.name()
+            ));
+            check::socks_checks(&mut report, &p.loaded, endpoint, false, name);
+        }
+        Chosen::Embedded => {
+            report.info(format!(
+                "Backend: the Tor client embedded in torify (backend = {}{}).",
+                p.loaded.settings.backend.name(),
+                if p.loaded.settings.backend.name() == "auto" {
+                    format!(", as nothing answers at {endpoint}")
+                } else {
+                    String::new()
+                }
+            ));
+            let loaded = p.loaded.clone();
+            let name = name.to_owned();
+            match with_embedded(cli, &p.loaded, move |socks| {
+                let mut r = check::Report::default();
+                r.ok("The embedded Tor client bootstrapped.");
+                check::socks_checks(&mut r, &loaded, SocksEndpoint::Inet(socks), true, &name);
+                r
+            }) {
+                Ok(r) => report.extend(r),
+                Err((_, why)) => report.fail(why),
+            }
+        }
+    }
+    check::library_check(&mut report, &p.lib, &p.changes);
+    report.info(check::strict_sentence());
+    ui::out(report.render());
+    Ok(if report.passed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// `torify resolve NAME` / `torify resolve -x IP`, like tor-resolve.
+fn resolve(cli: &Cli, reverse: bool, target: &str) -> Result<ExitCode, Failure> {
+    let fail = |why: String| (1, why);
+    if reverse {
+        let ip: IpAddr = target
+            .parse()
+            .map_err(|_| fail(format!("{target} is not an IP address (-x takes one)")))?;
+        let answer = through_tor(cli, move |loaded, endpoint| {
+            socks_client::resolve_ptr(&loaded.settings, endpoint, ip)
+                .map_err(|e| format!("Tor found no name for {ip}: {}", e.explain(endpoint)))
+        })?;
+        ui::out(format!("{}\n", answer.map_err(fail)?));
+    } else {
+        if let Ok(ip) = target.parse::<IpAddr>() {
+            ui::out(format!("{ip}\n"));
+            return Ok(ExitCode::SUCCESS);
+        }
+        if target
+            .trim_end_matches('.')
+            .to_ascii_lowercase()
+            .ends_with(".onion")
+        {
+            return Err(fail(format!(
+                "{target} is an onion service: it has no address; connect to it by name (torify ssh {target})"
+            )));
+        }
+        let name = target.to_owned();
+        let answer = through_tor(cli, move |loaded, endpoint| {
+            socks_client::resolve(&loaded.settings, endpoint, &name)
+                .map_err(|e| format!("Tor could not resolve {name}: {}", e.explain(endpoint)))
+        })?;
+        ui::out(format!("{}\n", answer.map_err(fail)?));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs `work` against the SOCKS endpoint of the chosen backend.
+fn through_tor<T: Send + 'static>(
+    cli: &Cli,
+    work: impl FnOnce(&Loaded, SocksEndpoint<'_>) -> T + Send + 'static,
+) -> Result<T, Failure> {
+    let p = prepare(cli)?;
+    match p.backend {
+        Chosen::Daemon => Ok(work(&p.loaded, p.loaded.settings.socks_endpoint())),
+        Chosen::Embedded => {
+            let loaded = p.loaded.clone();
+            with_embedded(cli, &p.loaded, move |socks| {
+                work(&loaded, SocksEndpoint::Inet(socks))
+            })
+        }
+    }
+}
+
+/// `torify completions SHELL`: generated from the command line definition. The zsh script
+/// also completes the `torsocks` name.
+fn completions(shell: &str) -> Result<ExitCode, Failure> {
+    let mut cmd = Cli::command();
+    let mut out = Vec::new();
+    match shell {
+        "zsh" => {
+            clap_complete::generate(clap_complete::Shell::Zsh, &mut cmd, "torify", &mut out);
+            let text = String::from_utf8_lossy(&out).replacen(
+                "#compdef torify",
+                "#compdef torify torsocks",
+                1,
+            );
+            ui::out(text);
+        }
+        _ => {
+            clap_complete::generate(clap_complete::Shell::Bash, &mut cmd, "torify", &mut out);
+            ui::out_bytes(&out);
+            ui::out("complete -o bashdefault -o default -o nosort -F _torify torsocks\n");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 #[cfg(feature = "arti")]
-fn embedded(
+fn embedded_run(
+    cli: &Cli,
+    p: &Prepared,
+    command: &[OsString],
+    program: &Path,
+) -> Result<ExitCode, Failure> {
+    library::refuse_if_loaded_here().map_err(|e| (EXIT_TORIFY, e))?;
+    arti::run(
+        &p.loaded, command, program, &p.lib, &p.changes, cli.debug, cli.quiet,
+    )
+    .map(ExitCode::from)
+}
+
+#[cfg(feature = "arti")]
+fn with_embedded<T: Send + 'static>(
     cli: &Cli,
     loaded: &Loaded,
-    command: &[std::ffi::OsString],
-    program: &std::path::Path,
-    lib: &std::path::Path,
-    changes: &launch::EnvChanges,
-) -> Result<ExitCode, (u8, String)> {
-    arti::run(loaded, command, program, lib, changes, cli.debug, cli.quiet).map(ExitCode::from)
+    work: impl FnOnce(SocketAddr) -> T + Send + 'static,
+) -> Result<T, Failure> {
+    library::refuse_if_loaded_here().map_err(|e| (EXIT_TORIFY, e))?;
+    arti::serve(loaded, cli.debug, cli.quiet, work)
 }
 
 #[cfg(not(feature = "arti"))]
-fn embedded(
-    _: &Cli,
-    _: &Loaded,
-    _: &[std::ffi::OsString],
-    _: &std::path::Path,
-    _: &std::path::Path,
-    _: &launch::EnvChanges,
-) -> Result<ExitCode, (u8, String)> {
-    Err((
+fn no_arti() -> Failure {
+    (
         EXIT_TORIFY,
         "this torify was built without the embedded Tor client (the arti feature); start a tor daemon and use --backend tor".to_owned(),
-    ))
+    )
+}
+
+#[cfg(not(feature = "arti"))]
+fn embedded_run(_: &Cli, _: &Prepared, _: &[OsString], _: &Path) -> Result<ExitCode, Failure> {
+    Err(no_arti())
+}
+
+#[cfg(not(feature = "arti"))]
+fn with_embedded<T: Send + 'static>(
+    _: &Cli,
+    _: &Loaded,
+    _: impl FnOnce(SocketAddr) -> T + Send + 'static,
+) -> Result<T, Failure> {
+    Err(no_arti())
 }
 
 fn main() -> ExitCode {
@@ -127,9 +363,24 @@ fn main() -> ExitCode {
             };
         }
     };
-    let outcome = match &cli.command {
+    let outcome = match &cli.sub {
         Some(Sub::Show) => show(&cli),
-        Some(Sub::Run(command)) if !command.is_empty() => run(&cli, command),
+        Some(Sub::Check { name }) => check(&cli, name),
+        Some(Sub::Resolve { reverse, target }) => resolve(&cli, *reverse, target),
+        Some(Sub::On) => on(&cli),
+        Some(Sub::Off) => off(),
+        Some(Sub::Completions { shell }) => completions(shell),
+        Some(Sub::Run(command)) if cli.shell => Err((
+            EXIT_TORIFY,
+            format!(
+                "--shell starts your shell and takes no command ({} given)",
+                command[0].to_string_lossy()
+            ),
+        )),
+        Some(Sub::Run(command)) if !command.is_empty() => {
+            prepare(&cli).and_then(|p| run(&cli, command, p))
+        }
+        None if cli.shell => prepare(&cli).and_then(|p| shell(&cli, p)),
         _ => Err((
             EXIT_TORIFY,
             "no command given; try `torify --help`".to_owned(),

@@ -24,3 +24,8 @@ pub(crate) fn error(message: impl fmt::Display) {
 pub(crate) fn out(text: impl fmt::Display) {
     let _ = write!(std::io::stdout(), "{text}");
 }
+
+/// Writes `bytes` to stdout as they are (shell code that may carry any byte).
+pub(crate) fn out_bytes(bytes: &[u8]) {
+    let _ = std::io::stdout().write_all(bytes);
+}

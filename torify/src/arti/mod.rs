@@ -7,6 +7,7 @@ mod progress;
 mod socks;
 
 use std::ffi::OsString;
+use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -60,6 +61,30 @@ pub(crate) fn run(
     debug: bool,
     quiet: bool,
 ) -> Result<u8, Failure> {
+    let (command, program, lib, changes) = (
+        command.to_vec(),
+        program.to_owned(),
+        lib.to_owned(),
+        changes.clone(),
+    );
+    serve(loaded, debug, quiet, move |socks| {
+        let extra = [
+            ("TORSOCKS_TOR_ADDRESS", socks.ip().to_string()),
+            ("TORSOCKS_TOR_PORT", socks.port().to_string()),
+        ];
+        child::run(&command, &program, &lib, &changes, &extra)
+    })?
+}
+
+/// Bootstraps the embedded client, serves SOCKS on a random loopback port, calls `work` with
+/// that address (on a thread where blocking is fine), then stops the client. A bootstrap that
+/// misses `arti.bootstrap_timeout` is an error and `work` never runs.
+pub(crate) fn serve<T: Send + 'static>(
+    loaded: &Loaded,
+    debug: bool,
+    quiet: bool,
+    work: impl FnOnce(SocketAddr) -> T + Send + 'static,
+) -> Result<T, Failure> {
     // arti's TLS stack expects a process-wide crypto provider.
     let _ = rustls::crypto::ring::default_provider().install_default();
     init_logging(debug, quiet);
@@ -70,14 +95,18 @@ pub(crate) fn run(
         .build()
         .map_err(|e| fail(format!("cannot start the async runtime: {e}")))?;
     let timeout = Duration::from_secs(loaded.settings.arti.bootstrap_timeout);
-    let code = runtime.block_on(async {
+    let outcome = runtime.block_on(async {
         let client = create(config).await?;
         let started = Instant::now();
         let show = progress::Show::new(quiet);
         let progress = tokio::spawn(progress::follow(client.bootstrap_events(), show));
         match tokio::time::timeout(timeout, client.bootstrap()).await {
             Ok(Ok(())) => {}
-            Ok(Err(e)) => return Err(fail(format!("the embedded Tor client could not bootstrap: {e}"))),
+            Ok(Err(e)) => {
+                return Err(fail(format!(
+                    "the embedded Tor client could not bootstrap: {e}; nothing was run"
+                )));
+            }
             Err(_) => {
                 progress.abort();
                 let status = client.bootstrap_status();
@@ -93,23 +122,18 @@ pub(crate) fn run(
         }
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
-            .map_err(|e| fail(format!("cannot open the SOCKS port for the command: {e}")))?;
-        let port = listener.local_addr().map_err(|e| fail(e.to_string()))?.port();
+            .map_err(|e| fail(format!("cannot open a SOCKS port for the command: {e}")))?;
+        let addr = listener.local_addr().map_err(|e| fail(e.to_string()))?;
         let server = tokio::spawn(socks::serve(listener, client.clone()));
-        let extra = [
-            ("TORSOCKS_TOR_ADDRESS", "127.0.0.1".to_owned()),
-            ("TORSOCKS_TOR_PORT", port.to_string()),
-        ];
-        let (command, program, lib, changes) = (command.to_vec(), program.to_owned(), lib.to_owned(), changes.clone());
-        let code = tokio::task::spawn_blocking(move || child::run(&command, &program, &lib, &changes, &extra))
+        let result = tokio::task::spawn_blocking(move || work(addr))
             .await
-            .map_err(|e| fail(format!("the command's waiter failed: {e}")))?;
+            .map_err(|e| fail(format!("the command's waiter failed: {e}")));
         server.abort();
         drop(client);
-        code
+        result
     });
     runtime.shutdown_timeout(Duration::from_secs(2));
-    code
+    outcome
 }
 
 /// Creates the client. Launchers starting at once share arti's cache: the one that did not get

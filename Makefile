@@ -1,0 +1,74 @@
+# torify: build and install.
+#
+#   make                      # cargo build --release (the launcher and the library)
+#   sudo make install         # into /usr/local; PREFIX=/usr, DESTDIR=/tmp/pkg for packaging
+#   sudo make uninstall       # removes exactly what install put there
+#
+# install does not build: it installs what `make` built (from CARGO_TARGET_DIR), so that
+# `sudo make install` never runs cargo as root.
+
+PREFIX ?= /usr/local
+DESTDIR ?=
+BINDIR ?= $(PREFIX)/bin
+LIBDIR ?= $(PREFIX)/lib
+DATADIR ?= $(PREFIX)/share
+MANDIR ?= $(DATADIR)/man
+DOCDIR ?= $(DATADIR)/doc/torify
+BASHCOMPDIR ?= $(DATADIR)/bash-completion/completions
+ZSHCOMPDIR ?= $(DATADIR)/zsh/site-functions
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+CARGO ?= cargo
+CARGO_TARGET_DIR ?= target
+BUILT := $(CARGO_TARGET_DIR)/release
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
+
+# Every file install writes, relative to $(DESTDIR); uninstall removes these and nothing else.
+INSTALLED := \
+	$(BINDIR)/torify \
+	$(BINDIR)/torsocks \
+	$(LIBDIR)/torify/libtorify.so \
+	$(MANDIR)/man1/torify.1 \
+	$(MANDIR)/man5/torify.toml.5 \
+	$(MANDIR)/man8/libtorify.8 \
+	$(DOCDIR)/torify.toml \
+	$(BASHCOMPDIR)/torify \
+	$(BASHCOMPDIR)/torsocks \
+	$(ZSHCOMPDIR)/_torify \
+	$(PKGCONFIGDIR)/torify.pc
+
+.PHONY: all install uninstall
+
+all:
+	$(CARGO) build --release -p torify -p libtorify
+
+$(BUILT)/torify $(BUILT)/libtorify.so:
+	@echo "$@ is missing: run make (cargo build --release) first, as yourself" >&2
+	@exit 1
+
+install: $(BUILT)/torify $(BUILT)/libtorify.so
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)/torify $(DESTDIR)$(MANDIR)/man1 \
+		$(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(DOCDIR) \
+		$(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR) $(DESTDIR)$(PKGCONFIGDIR)
+	install -m 0755 $(BUILT)/torify $(DESTDIR)$(BINDIR)/torify
+	ln -sf torify $(DESTDIR)$(BINDIR)/torsocks
+	install -m 0644 $(BUILT)/libtorify.so $(DESTDIR)$(LIBDIR)/torify/libtorify.so
+	install -m 0644 man/torify.1 $(DESTDIR)$(MANDIR)/man1/torify.1
+	install -m 0644 man/torify.toml.5 $(DESTDIR)$(MANDIR)/man5/torify.toml.5
+	install -m 0644 man/libtorify.8 $(DESTDIR)$(MANDIR)/man8/libtorify.8
+	install -m 0644 conf/torify.toml $(DESTDIR)$(DOCDIR)/torify.toml
+	$(BUILT)/torify completions bash > $(DESTDIR)$(BASHCOMPDIR)/torify
+	$(BUILT)/torify completions bash > $(DESTDIR)$(BASHCOMPDIR)/torsocks
+	$(BUILT)/torify completions zsh > $(DESTDIR)$(ZSHCOMPDIR)/_torify
+	chmod 0644 $(DESTDIR)$(BASHCOMPDIR)/torify $(DESTDIR)$(BASHCOMPDIR)/torsocks \
+		$(DESTDIR)$(ZSHCOMPDIR)/_torify
+	printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$(LIBDIR)/torify' '' \
+		'Name: torify' \
+		'Description: Tor-only interception of a program'"'"'s network calls (link with it instead of LD_PRELOAD)' \
+		'Version: $(VERSION)' \
+		'Libs: -L$${libdir} -Wl,-rpath,$${libdir} -Wl,--no-as-needed -ltorify -Wl,--as-needed' \
+		> $(DESTDIR)$(PKGCONFIGDIR)/torify.pc
+	chmod 0644 $(DESTDIR)$(PKGCONFIGDIR)/torify.pc
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
+	-rmdir $(DESTDIR)$(LIBDIR)/torify $(DESTDIR)$(DOCDIR) 2>/dev/null

@@ -1,0 +1,329 @@
+//! The launcher as a tool, without a Tor network: shell sessions (`torify on`/`off`), completion
+//! scripts, `torify show`, and the messages users see. What needs Tor (check, resolve, a
+//! session under tmux fetching a page) is in e2e.rs.
+
+use std::process::Command;
+
+use torify_tests::artifacts;
+use torify_tests::mock::{Behaviour, MockSocks};
+use torify_tests::netns::isolated;
+use torify_tests::probe::{self, Run};
+
+/// The launcher with a clean environment: never the embedded client (nothing answers on 9050
+/// here, and `auto` would go looking for the public Tor network).
+fn torify() -> Command {
+    let mut cmd = Command::new(artifacts::torify());
+    cmd.env_clear()
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+        .env("HOME", std::env::temp_dir())
+        .env("TORIFY_BACKEND", "tor");
+    cmd
+}
+
+fn run(cmd: &mut Command) -> Run {
+    probe::run(cmd)
+}
+
+#[test]
+fn on_then_off_restores_the_session_exactly_in_bash_zsh_and_sh() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = artifacts::torify();
+    let lib = artifacts::library().canonicalize().unwrap();
+    let libc = artifacts::libc();
+    for shell in ["bash", "zsh", "sh"] {
+        let before = dir.path().join(format!("{shell}.before"));
+        let after = dir.path().join(format!("{shell}.after"));
+        let script = format!(
+            r#"PS1='p> '
+env | sort > {before}
+eval "$({t} on)"
+echo "on: LD_PRELOAD=$LD_PRELOAD TORIFY_SHELL=$TORIFY_SHELL PS1=$PS1"
+{t} on
+eval "$({t} off)"
+env | sort > {after}
+echo "off: PS1=$PS1"
+eval "$({t} off)"
+"#,
+            t = t.display(),
+            before = before.display(),
+            after = after.display(),
+        );
+        let out = run(Command::new(shell)
+            .env_clear()
+            .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+            .env("TORIFY_BACKEND", "tor")
+            .env("TORSOCKS_TOR_PORT", "9999")
+            .env("LD_PRELOAD", &libc)
+            .args(["-c", &script]));
+        assert_eq!(out.code, 0, "{shell}: {out:?}");
+        let lines: Vec<&str> = out.stdout.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                format!(
+                    "on: LD_PRELOAD={}:{libc} TORIFY_SHELL=1 PS1=(tor) p> ",
+                    lib.display()
+                ),
+                "off: PS1=p> ".to_owned(),
+            ],
+            "{shell}: {out:?}"
+        );
+        let before = std::fs::read_to_string(&before).unwrap();
+        let after = std::fs::read_to_string(&after).unwrap();
+        assert_eq!(
+            before, after,
+            "{shell}: torify off left the environment changed"
+        );
+        let stderr: Vec<&str> = out.stderr.lines().collect();
+        assert_eq!(stderr.len(), 2, "{shell}: {}", out.stderr);
+        assert!(
+            stderr[0].starts_with("torify: this shell is already torified"),
+            "{shell}: {}",
+            out.stderr
+        );
+        assert!(
+            stderr[1].starts_with("torify: this shell is not torified"),
+            "{shell}: {}",
+            out.stderr
+        );
+    }
+}
+
+/// The long flags and subcommands `torify --help` lists.
+fn help_words() -> (Vec<String>, Vec<String>) {
+    let help = run(torify().arg("--help")).stdout;
+    let flags = help
+        .split_whitespace()
+        .filter(|w| w.starts_with("--") && w.len() > 2)
+        .map(|w| w.trim_end_matches(',').to_owned())
+        .collect();
+    let subcommands = help
+        .split("Subcommands:")
+        .nth(1)
+        .and_then(|rest| rest.split("\n\n").next())
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.starts_with("  ") && !l.starts_with("   "))
+        .filter_map(|l| l.split_whitespace().next())
+        .map(str::to_owned)
+        .collect();
+    (flags, subcommands)
+}
+
+#[test]
+fn completion_scripts_come_from_the_cli_and_parse() {
+    let dir = tempfile::tempdir().unwrap();
+    let (flags, subcommands) = help_words();
+    assert!(flags.len() >= 10, "{flags:?}");
+    assert_eq!(
+        subcommands,
+        ["show", "check", "resolve", "on", "off", "completions"]
+    );
+    for (shell, check) in [("bash", "-n"), ("zsh", "-n")] {
+        let out = run(torify().args(["completions", shell]));
+        assert_eq!(out.code, 0, "{out:?}");
+        let file = dir.path().join(format!("torify.{shell}"));
+        std::fs::write(&file, &out.stdout).unwrap();
+        let parsed = run(Command::new(shell).arg(check).arg(&file));
+        assert_eq!(parsed.code, 0, "{shell} -n: {parsed:?}");
+        for word in flags.iter().chain(&subcommands) {
+            assert!(
+                out.stdout.contains(word.as_str()),
+                "{shell} completion lacks {word}"
+            );
+        }
+    }
+    let zsh = run(torify().args(["completions", "zsh"])).stdout;
+    assert!(zsh.starts_with("#compdef torify torsocks\n"), "{zsh}");
+    // Loaded into bash, it completes both names: flags after a dash, subcommands first.
+    let bash = dir.path().join("torify.bash");
+    let script = format!(
+        r#"source {}
+complete -p torify torsocks
+COMP_WORDS=(torsocks --back); COMP_CWORD=1; COMP_LINE="torsocks --back"; COMP_POINT=${{#COMP_LINE}}
+_torify torsocks --back torsocks
+echo "reply: ${{COMPREPLY[*]}}"
+COMP_WORDS=(torify che); COMP_CWORD=1; COMP_LINE="torify che"; COMP_POINT=${{#COMP_LINE}}
+_torify torify che torify
+echo "reply: ${{COMPREPLY[*]}}""#,
+        bash.display()
+    );
+    let out = run(Command::new("bash").args(["-c", &script]));
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stdout.contains("-F _torify torify\n"), "{out:?}");
+    assert!(out.stdout.contains("-F _torify torsocks\n"), "{out:?}");
+    assert!(out.stdout.contains("reply: --backend"), "{out:?}");
+    assert!(out.stdout.contains("reply: check"), "{out:?}");
+    let unknown = run(torify().args(["completions", "fish"]));
+    assert_eq!(unknown.code, 125, "{unknown:?}");
+}
+
+#[test]
+fn show_names_the_source_of_each_setting() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("torify.toml");
+    std::fs::write(
+        &file,
+        "[tor]\nport = 9150\naddress = \"127.0.0.1\"\n[arti]\nbootstrap_timeout = 30\n",
+    )
+    .unwrap();
+    let out = run(torify()
+        .env("TORSOCKS_TOR_ADDRESS", "127.0.0.2")
+        .env("TORSOCKS_PASSWORD", "env-secret-pass")
+        .env("TORSOCKS_USERNAME", "env-secret-user")
+        .arg("-c")
+        .arg(&file)
+        .args(["-i", "show"]));
+    // -i replaces the credentials from the environment, and show says so.
+    assert_eq!(out.code, 0, "{out:?}");
+    let shown = out.stdout;
+    let f = file.display();
+    for line in [
+        format!("# settings file: {f}"),
+        format!("tor.port = 9150  # file {f}:2:8"),
+        "tor.address = 127.0.0.2  # env TORSOCKS_TOR_ADDRESS".to_owned(),
+        "tor.isolation = process  # flag -i".to_owned(),
+        "# note: SOCKS credentials from environment variable TORSOCKS_PASSWORD are replaced by the isolation setting".to_owned(),
+        "allow.inbound = false  # default".to_owned(),
+        format!("arti.bootstrap_timeout = 30  # file {f}"),
+        "arti.network = the public Tor network  # default".to_owned(),
+    ] {
+        assert!(shown.lines().any(|l| l == line), "no {line:?} in:\n{shown}");
+    }
+    assert!(!shown.contains("env-secret"), "{shown}");
+}
+
+/// Asserts a message is one line naming what, why, and the setting or flag that changes it.
+fn one_line(out: &Run, code: i32, parts: &[&str]) {
+    assert_eq!(out.code, code, "{out:?}");
+    let line = out.stderr.trim_end();
+    assert_eq!(line.lines().count(), 1, "not one line: {}", out.stderr);
+    assert!(
+        line.starts_with("torify: ") || line.starts_with("torify["),
+        "{line}"
+    );
+    for part in parts {
+        assert!(line.contains(part), "{line:?} lacks {part:?}");
+    }
+}
+
+#[test]
+fn launcher_errors_are_one_line_with_what_why_and_the_setting() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.toml");
+    let out = run(torify().arg("-c").arg(&missing).arg("true"));
+    one_line(
+        &out,
+        125,
+        &[
+            &format!("{}: cannot read the configuration file", missing.display()),
+            "No such file",
+            "flag -c",
+        ],
+    );
+    let out = run(torify().env("TORSOCKS_TOR_PORT", "0").arg("true"));
+    one_line(&out, 125, &["TORSOCKS_TOR_PORT", "0"]);
+    let out = run(torify().args(["no-such-command-anywhere"]));
+    one_line(&out, 127, &["no-such-command-anywhere: command not found"]);
+    let out = run(torify().args(["--backend", "arti", "on"]));
+    one_line(&out, 125, &["torify on needs a tor daemon", "--shell"]);
+    let out = run(torify().args(["resolve", "-x", "not-an-address"]));
+    one_line(&out, 1, &["not-an-address is not an IP address", "-x"]);
+    let onion = "2gzyxa5ihm7nsggfxnu52rck2vv4rvmdlkiu3zzui5du4xyclen53wid.onion";
+    let out = run(torify().args(["resolve", onion]));
+    one_line(&out, 1, &["is an onion service", "connect to it by name"]);
+    let out = run(torify().args(["-P", "1", "resolve", "web.test"]));
+    one_line(&out, 1, &["127.0.0.1:1", "-P"]);
+    // In a torified shell the embedded client cannot run (its own connections would be
+    // refused), and the library puts itself back into any child, so torify says so.
+    isolated(|_| {
+        let out = run(torify().env("LD_PRELOAD", artifacts::library()).args([
+            "--backend",
+            "arti",
+            "true",
+        ]));
+        one_line(
+            &out,
+            125,
+            &[
+                "refused to start the embedded Tor client",
+                "torify off",
+                "--backend tor",
+            ],
+        );
+    });
+}
+
+#[test]
+fn library_messages_are_one_line_and_level_5_traces_each_decision_without_secrets() {
+    isolated(|_| {
+        let socks = MockSocks::start("127.0.0.1:0", Behaviour::default()).unwrap();
+        // A refusal: what (a UDP datagram to where), why (Tor carries TCP only), no setting.
+        let out = probe::run(
+            probe::torify(socks.port())
+                .arg(artifacts::probe("probe"))
+                .args(["raw"]),
+        );
+        one_line(&out, 0, &["refused a raw socket", "no setting allows it"]);
+        // The trace: each hooked call, its destination and the verdict; never the credentials.
+        let out = probe::run(
+            probe::torify(socks.port())
+                .env("TORSOCKS_LOG_LEVEL", "5")
+                .env("TORSOCKS_USERNAME", "trace-user-secret")
+                .env("TORSOCKS_PASSWORD", "trace-pass-secret")
+                .arg(artifacts::probe("probe"))
+                .args(["tcp", "198.51.100.7", "80", "x"]),
+        );
+        assert_eq!(out.errno("connect"), "0", "{out:?}");
+        let trace = &out.stderr;
+        for expected in [
+            "debug: socket(AF_INET, SOCK_STREAM, 0): allowed",
+            "connect(3, 198.51.100.7:80): through Tor",
+        ] {
+            assert!(trace.contains(expected), "no {expected:?} in:\n{trace}");
+        }
+        assert!(!trace.contains("secret"), "{trace}");
+        assert!(
+            trace.lines().all(|l| l.starts_with("torify[")),
+            "every trace line is the library's: {trace}"
+        );
+        let _ = socks.seen();
+    });
+}
+
+#[test]
+fn a_launcher_without_its_library_says_how_to_install_it() {
+    // What `cargo install --path torify` leaves: the launcher alone in a bin directory.
+    let dir = tempfile::tempdir().unwrap();
+    let lone = dir.path().join("torify");
+    std::fs::copy(artifacts::torify(), &lone).unwrap();
+    let out = run(torify().arg("true").env("PATH", "/usr/bin:/bin"));
+    assert_eq!(out.code, 0, "the built launcher finds its library: {out:?}");
+    let mut cmd = Command::new(&lone);
+    cmd.env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("TORIFY_BACKEND", "tor")
+        .arg("true");
+    // A copy just written can be ETXTBSY for a moment: another test thread's fork may still
+    // hold the write descriptor until it execs.
+    let mut tries = 0;
+    let out = loop {
+        match cmd.output() {
+            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) && tries < 100 => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => break probe::Run::from(other.expect("spawn the copied launcher")),
+        }
+    };
+    one_line(
+        &out,
+        125,
+        &[
+            "libtorify.so not found",
+            &dir.path().join("libtorify.so").display().to_string(),
+            "make install",
+            "cargo install",
+        ],
+    );
+}

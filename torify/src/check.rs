@@ -1,0 +1,192 @@
+//! `torify check`: the setup diagnosed in plain sentences, ending in a verdict.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use torify_conf::{Loaded, SocksEndpoint};
+
+use crate::launch::{self, EnvChanges};
+use crate::socks_client;
+
+/// One finding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Finding {
+    /// Something worth knowing that is neither good nor bad.
+    Info(String),
+    /// A check that passed.
+    Ok(String),
+    /// A check that failed: what, and what to do.
+    Fail(String),
+}
+
+/// All findings, in the order they were made.
+#[derive(Debug, Default)]
+pub(crate) struct Report {
+    findings: Vec<Finding>,
+}
+
+impl Report {
+    pub(crate) fn info(&mut self, text: impl Into<String>) {
+        self.findings.push(Finding::Info(text.into()));
+    }
+
+    pub(crate) fn ok(&mut self, text: impl Into<String>) {
+        self.findings.push(Finding::Ok(text.into()));
+    }
+
+    pub(crate) fn fail(&mut self, text: impl Into<String>) {
+        self.findings.push(Finding::Fail(text.into()));
+    }
+
+    /// Appends another report's findings.
+    pub(crate) fn extend(&mut self, other: Report) {
+        self.findings.extend(other.findings);
+    }
+
+    /// True when no check failed.
+    pub(crate) fn passed(&self) -> bool {
+        !self.findings.iter().any(|f| matches!(f, Finding::Fail(_)))
+    }
+
+    /// The report as the user reads it: a line per finding, then the verdict.
+    pub(crate) fn render(&self) -> String {
+        let mut out = String::new();
+        for f in &self.findings {
+            let _ = match f {
+                Finding::Info(t) => writeln!(out, "   {t}"),
+                Finding::Ok(t) => writeln!(out, "ok {t}"),
+                Finding::Fail(t) => writeln!(out, "NO {t}"),
+            };
+        }
+        let failed = self
+            .findings
+            .iter()
+            .filter(|f| matches!(f, Finding::Fail(_)))
+            .count();
+        if failed == 0 {
+            out.push_str("verdict: ready. Programs run with torify reach Tor, and nothing else.\n");
+        } else {
+            let _ = writeln!(
+                out,
+                "verdict: NOT ready: {failed} check{} failed (the lines marked NO).",
+                if failed == 1 { "" } else { "s" }
+            );
+        }
+        out
+    }
+}
+
+/// Where the settings came from, in a sentence.
+pub(crate) fn settings_sentence(loaded: &Loaded) -> String {
+    match &loaded.file {
+        Some(file) => format!(
+            "Settings are read from {} (and the environment and flags, which win).",
+            file.display()
+        ),
+        None => "No settings file was found: built-in defaults, the environment and flags apply."
+            .to_owned(),
+    }
+}
+
+/// The checks against a SOCKS endpoint: is it there, is it Tor (skipped for the embedded
+/// client, which is Tor by construction), can it resolve `name`.
+pub(crate) fn socks_checks(
+    report: &mut Report,
+    loaded: &Loaded,
+    endpoint: SocksEndpoint<'_>,
+    embedded: bool,
+    name: &str,
+) {
+    if !socks_client::answers(endpoint) {
+        report.fail(format!(
+            "Nothing answers SOCKS5 at {endpoint}. Start tor (its SocksPort), point torify at it with -a/-P or tor.address/tor.port, or use --backend arti."
+        ));
+        return;
+    }
+    report.ok(format!("A SOCKS5 server answers at {endpoint}."));
+    if embedded {
+        report.ok("It is Tor: the client embedded in torify.");
+    } else {
+        match socks_client::is_tor(endpoint) {
+            Ok(true) => report.ok("It is Tor: it answered an HTTP request with Tor's own refusal."),
+            Ok(false) => report.fail(format!(
+                "The server at {endpoint} is not Tor (no Tor answer to an HTTP probe): traffic would go through some other proxy. Point torify at Tor's SocksPort."
+            )),
+            Err(e) => report.fail(format!("Could not ask {endpoint} whether it is Tor: {e}.")),
+        }
+    }
+    match socks_client::resolve(&loaded.settings, endpoint, name) {
+        Ok(ip) => report.ok(format!(
+            "Tor resolves names: {name} is {ip} (asked with RESOLVE, answered by an exit)."
+        )),
+        Err(e) => report.fail(format!(
+            "Tor could not resolve {name}: {e}. Programs would get lookup errors; check Tor's log, or try `torify check --name` with another name."
+        )),
+    }
+}
+
+/// Whether the library loads into a child: `cat /proc/self/maps` run the way commands are.
+pub(crate) fn library_check(report: &mut Report, lib: &Path, changes: &EnvChanges) {
+    let mut cmd = Command::new("cat");
+    cmd.arg("/proc/self/maps")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    launch::apply(&mut cmd, lib, changes);
+    cmd.env("TORSOCKS_LOG_LEVEL", "1");
+    match cmd.output() {
+        Ok(out) if String::from_utf8_lossy(&out.stdout).contains(&lib.display().to_string()) => {
+            report.ok(format!(
+                "The library loads into programs: {}.",
+                lib.display()
+            ));
+        }
+        Ok(out) => report.fail(format!(
+            "The library did not load into a child ({}): {}. Reinstall torify (make install).",
+            lib.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )),
+        Err(e) => report.fail(format!("Could not start a child to test the library: {e}.")),
+    }
+}
+
+/// What --strict would need, for the record: it is not part of this version.
+pub(crate) fn strict_sentence() -> String {
+    let userns = std::fs::read_to_string("/proc/sys/user/max_user_namespaces")
+        .ok()
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .is_some_and(|n| n > 0);
+    let seccomp = std::fs::read_to_string("/proc/self/status")
+        .is_ok_and(|s| s.lines().any(|l| l.starts_with("Seccomp:")));
+    format!(
+        "--strict (a kernel-enforced cage) is not available in this version of torify; this kernel {} user namespaces and {} seccomp, which it will need.",
+        if userns { "has" } else { "lacks" },
+        if seccomp { "has" } else { "lacks" }
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verdict_follows_the_findings() {
+        let mut r = Report::default();
+        r.info("settings");
+        r.ok("answers");
+        assert!(r.passed());
+        assert!(
+            r.render().ends_with(
+                "verdict: ready. Programs run with torify reach Tor, and nothing else.\n"
+            )
+        );
+        r.fail("not Tor");
+        r.fail("no resolve");
+        assert!(!r.passed());
+        let text = r.render();
+        assert!(text.contains("NO not Tor\n"), "{text}");
+        assert!(text.contains("   settings\n"), "{text}");
+        assert!(text.ends_with("verdict: NOT ready: 2 checks failed (the lines marked NO).\n"));
+    }
+}

@@ -1,0 +1,193 @@
+//! The launcher talking to Tor's SOCKS port itself: is anything there, is it Tor, and Tor's
+//! RESOLVE / RESOLVE_PTR (for `check` and `resolve`). The codec is torify-core's, the same the
+//! library uses.
+
+use std::io::{self, Read, Write};
+use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::os::unix::net::UnixStream;
+use std::time::Duration;
+
+use torify_conf::{Settings, SocksEndpoint};
+use torify_core::socks5::{
+    Answer, Command, Credentials, Handshake, MAX_REPLIES, Progress, SocksError, Target,
+};
+
+/// A connection to the SOCKS port, whichever kind it is.
+enum Stream {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.read(buf),
+            Stream::Unix(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.write(buf),
+            Stream::Unix(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// What went wrong talking to the SOCKS port.
+#[derive(Debug)]
+pub(crate) enum Failure {
+    /// Nothing could be reached, or the connection broke.
+    Io(io::Error),
+    /// The server answered, with an error or with something that is not SOCKS5.
+    Socks(SocksError),
+}
+
+impl Failure {
+    /// One line for the user: what failed and, when nothing answered, the settings that say
+    /// where Tor is.
+    pub(crate) fn explain(&self, endpoint: SocksEndpoint<'_>) -> String {
+        match self {
+            Failure::Io(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::ConnectionRefused
+                        | io::ErrorKind::NotFound
+                        | io::ErrorKind::TimedOut
+                        | io::ErrorKind::PermissionDenied
+                ) =>
+            {
+                format!(
+                    "nothing answers SOCKS at {endpoint} ({e}); start tor, or point torify at it with -a/-P (tor.address/tor.port)"
+                )
+            }
+            other => other.to_string(),
+        }
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Io(e) => write!(f, "{e}"),
+            Failure::Socks(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+fn connect(endpoint: SocksEndpoint<'_>, wait: Duration) -> io::Result<Stream> {
+    let stream = match endpoint {
+        SocksEndpoint::Inet(addr) => Stream::Tcp(TcpStream::connect_timeout(&addr, wait)?),
+        SocksEndpoint::Unix(path) => Stream::Unix(UnixStream::connect(path)?),
+        _ => return Err(io::Error::other("unsupported SOCKS endpoint")),
+    };
+    match &stream {
+        Stream::Tcp(s) => s.set_read_timeout(Some(wait))?,
+        Stream::Unix(s) => s.set_read_timeout(Some(wait))?,
+    }
+    Ok(stream)
+}
+
+/// True when a SOCKS5 server answers a no-authentication greeting at `endpoint` within a
+/// second.
+pub(crate) fn answers(endpoint: SocksEndpoint<'_>) -> bool {
+    let Ok(mut s) = connect(endpoint, Duration::from_secs(1)) else {
+        return false;
+    };
+    let mut reply = [0u8; 2];
+    s.write_all(&[5, 1, 0]).is_ok() && s.read_exact(&mut reply).is_ok() && reply == [5, 0]
+}
+
+/// Whether the server at `endpoint` is Tor: a tor SocksPort answers an HTTP request with its
+/// own "Tor is not an HTTP Proxy" page, which no other SOCKS server sends.
+pub(crate) fn is_tor(endpoint: SocksEndpoint<'_>) -> io::Result<bool> {
+    let mut s = connect(endpoint, Duration::from_secs(5))?;
+    s.write_all(b"GET / HTTP/1.0\r\n\r\n")?;
+    let mut reply = Vec::new();
+    let _ = s.take(4096).read_to_end(&mut reply);
+    Ok(String::from_utf8_lossy(&reply).contains("Tor is not an HTTP Proxy"))
+}
+
+/// One SOCKS exchange of `command` for `target`, with the settings' credentials if any.
+fn exchange(
+    settings: &Settings,
+    endpoint: SocksEndpoint<'_>,
+    command: Command,
+    target: &Target<'_>,
+    wait: Duration,
+) -> Result<Answer, Failure> {
+    let creds = settings.credentials.as_ref().map(|c| Credentials {
+        username: c.username.expose().as_bytes(),
+        password: c.password.expose().as_bytes(),
+    });
+    let hs = Handshake::new(command, target, creds.as_ref()).map_err(Failure::Socks)?;
+    let mut s = connect(endpoint, wait).map_err(Failure::Io)?;
+    s.write_all(hs.first_flight()).map_err(Failure::Io)?;
+    let mut buf = [0u8; MAX_REPLIES];
+    let (mut have, mut auth_sent) = (0, false);
+    loop {
+        match hs
+            .progress(&buf[..have], auth_sent)
+            .map_err(Failure::Socks)?
+        {
+            Progress::Need(n) => {
+                let got = s.read(&mut buf[have..n]).map_err(Failure::Io)?;
+                if got == 0 {
+                    return Err(Failure::Io(io::ErrorKind::UnexpectedEof.into()));
+                }
+                have += got;
+            }
+            Progress::SendAuth => {
+                s.write_all(hs.second_flight()).map_err(Failure::Io)?;
+                auth_sent = true;
+            }
+            Progress::Done(answer, _) => return Ok(answer),
+            _ => return Err(Failure::Socks(SocksError::UnexpectedAnswer)),
+        }
+    }
+}
+
+/// How long a lookup through Tor may take (a new circuit, then the exit's resolver).
+const LOOKUP_WAIT: Duration = Duration::from_secs(60);
+
+/// Tor's RESOLVE: the address the exit's resolver gives for `name`.
+pub(crate) fn resolve(
+    settings: &Settings,
+    endpoint: SocksEndpoint<'_>,
+    name: &str,
+) -> Result<IpAddr, Failure> {
+    match exchange(
+        settings,
+        endpoint,
+        Command::Resolve,
+        &Target::Name(name, 0),
+        LOOKUP_WAIT,
+    )? {
+        Answer::Address(ip) => Ok(ip),
+        _ => Err(Failure::Socks(SocksError::UnexpectedAnswer)),
+    }
+}
+
+/// Tor's RESOLVE_PTR: the name the exit's resolver gives for `ip`.
+pub(crate) fn resolve_ptr(
+    settings: &Settings,
+    endpoint: SocksEndpoint<'_>,
+    ip: IpAddr,
+) -> Result<String, Failure> {
+    match exchange(
+        settings,
+        endpoint,
+        Command::ResolvePtr,
+        &Target::Addr(SocketAddr::new(ip, 0)),
+        LOOKUP_WAIT,
+    )? {
+        Answer::Name(name) => Ok(name.as_str().to_owned()),
+        _ => Err(Failure::Socks(SocksError::UnexpectedAnswer)),
+    }
+}
