@@ -24,7 +24,15 @@ pub(super) unsafe extern "C" fn socket(domain: c_int, ty: c_int, protocol: c_int
             {
                 return guard::refuse(refusal);
             }
-            tracing::debug!("socket({domain}, {ty:#x}, {protocol}): allowed");
+            let kind = match ty & 0xf {
+                libc::SOCK_STREAM => "SOCK_STREAM",
+                libc::SOCK_DGRAM => "SOCK_DGRAM",
+                _ => "another type",
+            };
+            tracing::debug!(
+                "socket({}, {kind}, {protocol}): allowed; connect decides where it goes",
+                torify_core::refusal::family_name(domain)
+            );
         }
         // SAFETY: socket(2) takes no pointers.
         match unsafe { real::socket(domain, ty, protocol) } {
