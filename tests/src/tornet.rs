@@ -33,6 +33,23 @@ pub const CONTROL_PORT: u16 = 9051;
 pub const DEST_NAME: &str = "web.test";
 /// The page the destination serves at `/`.
 pub const PAGE: &str = "torify end-to-end: hello from the destination\n";
+/// The path of a larger file the destination serves, for transfers with checksums.
+pub const BLOB_PATH: &str = "/blob.bin";
+
+/// The content of `BLOB_PATH`: 1.5 MiB that no compression or caching can fake (a xorshift
+/// stream, the same on every run).
+pub fn blob() -> Vec<u8> {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    (0..3 * 512 * 1024)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
 /// The file in the git repository the destination serves at `/repo.git`.
 pub const REPO_FILE: &str = "cloned through Tor\n";
 
@@ -213,6 +230,8 @@ impl TorNet {
         let web = self.dir.join("web");
         std::fs::create_dir_all(&web).map_err(|e| e.to_string())?;
         write(&web.join("index.html"), PAGE)?;
+        std::fs::write(web.join(BLOB_PATH.trim_start_matches('/')), blob())
+            .map_err(|e| format!("{}: {e}", web.display()))?;
         let work = self.dir.join("repo-work");
         std::fs::create_dir_all(&work).map_err(|e| e.to_string())?;
         write(&work.join("README"), REPO_FILE)?;
@@ -303,7 +322,10 @@ impl TorNet {
                     "--bind-interfaces",
                     "--listen-address=127.0.0.1",
                     "--port=53",
+                    // Staying root:root keeps PR_SET_PDEATHSIG: the kernel clears it when a
+                    // process changes its uid or gid (dnsmasq's default group is "dip").
                     "--user=root",
+                    "--group=root",
                     "--pid-file=",
                     "--log-queries",
                     "--log-facility=-",

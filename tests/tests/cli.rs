@@ -117,7 +117,15 @@ fn completion_scripts_come_from_the_cli_and_parse() {
     assert!(flags.len() >= 10, "{flags:?}");
     assert_eq!(
         subcommands,
-        ["show", "check", "resolve", "on", "off", "completions"]
+        [
+            "show",
+            "check",
+            "resolve",
+            "on",
+            "off",
+            "forward",
+            "completions"
+        ]
     );
     for (shell, check) in [("bash", "-n"), ("zsh", "-n")] {
         let out = run(torify().args(["completions", shell]));

@@ -91,6 +91,26 @@ pub(crate) enum Sub {
     On,
     /// Print shell code that undoes `torify on` exactly: eval "$(torify off)"
     Off,
+    /// Listen locally and carry every connection to HOST:PORT through Tor (for programs the
+    /// library cannot reach: static binaries, Go, JVMs)
+    Forward {
+        /// Where to listen: PORT (on 127.0.0.1) or ADDRESS:PORT; 0 picks a free port
+        #[arg(
+            long = "listen",
+            value_name = "[ADDRESS:]PORT",
+            default_value = "127.0.0.1:0"
+        )]
+        listen: String,
+        /// Allow a --listen address other than loopback (anyone who reaches it uses your Tor)
+        #[arg(long = "expose")]
+        expose: bool,
+        /// Put each connection on circuits of its own (a new SOCKS identity per connection)
+        #[arg(long = "isolate-connections")]
+        isolate: bool,
+        /// The destination, sent to Tor as given: a name, an .onion name, or an address
+        #[arg(value_name = "HOST:PORT")]
+        destination: String,
+    },
     /// Print a completion script for SHELL (bash or zsh)
     Completions {
         /// The shell

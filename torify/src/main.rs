@@ -7,6 +7,7 @@ mod check;
 #[cfg(feature = "arti")]
 mod child;
 mod cli;
+mod forward;
 mod launch;
 mod library;
 mod session;
@@ -264,6 +265,34 @@ fn resolve(cli: &Cli, reverse: bool, target: &str) -> Result<ExitCode, Failure> 
     Ok(ExitCode::SUCCESS)
 }
 
+fn forward(
+    cli: &Cli,
+    listen: &str,
+    expose: bool,
+    isolate: bool,
+    destination: &str,
+) -> Result<ExitCode, Failure> {
+    let destination = forward::Destination::parse(destination).map_err(|e| (EXIT_TORIFY, e))?;
+    let (listen, warning) =
+        forward::listen_address(listen, expose).map_err(|e| (EXIT_TORIFY, e))?;
+    if let Some(w) = warning {
+        ui::error(w);
+    }
+    let log = (cli.quiet, cli.debug);
+    let status = through_tor(cli, move |loaded, endpoint| {
+        forward::serve(
+            &loaded.settings,
+            endpoint,
+            listen,
+            destination,
+            isolate,
+            log,
+        )
+    })?
+    .map_err(|e| (EXIT_TORIFY, e))?;
+    Ok(ExitCode::from(status))
+}
+
 /// Runs `work` against the SOCKS endpoint of the chosen backend.
 fn through_tor<T: Send + 'static>(
     cli: &Cli,
@@ -370,6 +399,12 @@ fn main() -> ExitCode {
         Some(Sub::On) => on(&cli),
         Some(Sub::Off) => off(),
         Some(Sub::Completions { shell }) => completions(shell),
+        Some(Sub::Forward {
+            listen,
+            expose,
+            isolate,
+            destination,
+        }) => forward(&cli, listen, *expose, *isolate, destination),
         Some(Sub::Run(command)) if cli.shell => Err((
             EXIT_TORIFY,
             format!(

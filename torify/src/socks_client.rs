@@ -13,7 +13,7 @@ use torify_core::socks5::{
 };
 
 /// A connection to the SOCKS port, whichever kind it is.
-enum Stream {
+pub(crate) enum Stream {
     Tcp(TcpStream),
     Unix(UnixStream),
 }
@@ -23,6 +23,23 @@ impl Read for Stream {
         match self {
             Stream::Tcp(s) => s.read(buf),
             Stream::Unix(s) => s.read(buf),
+        }
+    }
+}
+
+impl Stream {
+    /// A second handle on the same connection (one thread reads, another writes).
+    pub(crate) fn try_clone(&self) -> io::Result<Stream> {
+        Ok(match self {
+            Stream::Tcp(s) => Stream::Tcp(s.try_clone()?),
+            Stream::Unix(s) => Stream::Unix(s.try_clone()?),
+        })
+    }
+
+    fn set_read_timeout(&self, wait: Option<Duration>) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.set_read_timeout(wait),
+            Stream::Unix(s) => s.set_read_timeout(wait),
         }
     }
 }
@@ -87,10 +104,7 @@ fn connect(endpoint: SocksEndpoint<'_>, wait: Duration) -> io::Result<Stream> {
         SocksEndpoint::Unix(path) => Stream::Unix(UnixStream::connect(path)?),
         _ => return Err(io::Error::other("unsupported SOCKS endpoint")),
     };
-    match &stream {
-        Stream::Tcp(s) => s.set_read_timeout(Some(wait))?,
-        Stream::Unix(s) => s.set_read_timeout(Some(wait))?,
-    }
+    stream.set_read_timeout(Some(wait))?;
     Ok(stream)
 }
 
@@ -126,7 +140,20 @@ fn exchange(
         username: c.username.expose().as_bytes(),
         password: c.password.expose().as_bytes(),
     });
-    let hs = Handshake::new(command, target, creds.as_ref()).map_err(Failure::Socks)?;
+    let (answer, _) = exchange_with(endpoint, command, target, creds.as_ref(), wait)?;
+    Ok(answer)
+}
+
+/// One SOCKS exchange on a new connection to `endpoint`; returns the answer and the
+/// connection (after CONNECT, a stream to the destination, no byte of it read yet).
+fn exchange_with(
+    endpoint: SocksEndpoint<'_>,
+    command: Command,
+    target: &Target<'_>,
+    creds: Option<&Credentials<'_>>,
+    wait: Duration,
+) -> Result<(Answer, Stream), Failure> {
+    let hs = Handshake::new(command, target, creds).map_err(Failure::Socks)?;
     let mut s = connect(endpoint, wait).map_err(Failure::Io)?;
     s.write_all(hs.first_flight()).map_err(Failure::Io)?;
     let mut buf = [0u8; MAX_REPLIES];
@@ -136,6 +163,7 @@ fn exchange(
             .progress(&buf[..have], auth_sent)
             .map_err(Failure::Socks)?
         {
+            // Reads stop at the end of the replies: what follows belongs to the destination.
             Progress::Need(n) => {
                 let got = s.read(&mut buf[have..n]).map_err(Failure::Io)?;
                 if got == 0 {
@@ -147,10 +175,25 @@ fn exchange(
                 s.write_all(hs.second_flight()).map_err(Failure::Io)?;
                 auth_sent = true;
             }
-            Progress::Done(answer, _) => return Ok(answer),
+            Progress::Done(answer, _) => return Ok((answer, s)),
             _ => return Err(Failure::Socks(SocksError::UnexpectedAnswer)),
         }
     }
+}
+
+/// How long Tor may take to build a circuit and reach a destination (an onion service takes
+/// longest: descriptor, introduction, rendezvous).
+const CONNECT_WAIT: Duration = Duration::from_secs(120);
+
+/// Tor's CONNECT to `target`: a stream carried through Tor, ready for data.
+pub(crate) fn connect_through(
+    endpoint: SocksEndpoint<'_>,
+    target: &Target<'_>,
+    creds: Option<&Credentials<'_>>,
+) -> Result<Stream, Failure> {
+    let (_, stream) = exchange_with(endpoint, Command::Connect, target, creds, CONNECT_WAIT)?;
+    stream.set_read_timeout(None).map_err(Failure::Io)?;
+    Ok(stream)
 }
 
 /// How long a lookup through Tor may take (a new circuit, then the exit's resolver).

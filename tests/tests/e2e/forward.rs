@@ -1,0 +1,183 @@
+//! `torify forward` through the private network: concurrent transfers, checked byte for byte,
+//! to the destination through an exit (tor daemon) and to the onion service (embedded arti),
+//! clients that half-close, and a clean stop on SIGINT.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::process::{Child, ChildStderr, Command, Stdio};
+use std::time::Duration;
+
+use torify_tests::artifacts;
+use torify_tests::tornet::{BLOB_PATH, DEST_NAME, PAGE, TorNet, blob};
+
+use super::in_net;
+
+/// A running `torify forward`, stopped (SIGTERM, by its pid) if the test ends early.
+struct Forward {
+    child: Child,
+    stderr: BufReader<ChildStderr>,
+    port: u16,
+}
+
+impl Forward {
+    fn start(backend: &[&str], args: &[&str]) -> Forward {
+        let mut child = Command::new(artifacts::torify())
+            .args(backend)
+            .arg("forward")
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("torify forward");
+        let mut stderr = BufReader::new(child.stderr.take().unwrap());
+        let mut seen = String::new();
+        // Bootstrap progress (arti) comes first; then the line naming the bound address.
+        let port = loop {
+            let mut line = String::new();
+            if stderr.read_line(&mut line).unwrap_or(0) == 0 {
+                let _ = child.kill();
+                panic!("torify forward ended before listening:\n{seen}");
+            }
+            seen.push_str(&line);
+            if let Some(rest) = line.strip_prefix("torify: forwarding 127.0.0.1:") {
+                break rest.split(' ').next().unwrap().parse().unwrap();
+            }
+        };
+        Forward {
+            child,
+            stderr,
+            port,
+        }
+    }
+
+    /// SIGINT, then the exit status and what it printed from then on.
+    fn interrupt(mut self) -> (Option<i32>, String) {
+        // SAFETY: kill(2) on the pid of our own child, which has not been waited for.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
+        let status = self.child.wait().unwrap();
+        let mut rest = String::new();
+        let _ = self.stderr.read_to_string(&mut rest);
+        (status.code(), rest)
+    }
+}
+
+impl Drop for Forward {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            // SAFETY: as in interrupt.
+            unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// GET the blob through the forwarder as HTTP/1.0, half-closing after the request (the
+/// response must still arrive whole); returns the body.
+fn fetch_blob(port: u16) -> Vec<u8> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
+    write!(s, "GET {BLOB_PATH} HTTP/1.0\r\nHost: {DEST_NAME}\r\n\r\n").unwrap();
+    s.shutdown(Shutdown::Write).unwrap();
+    let mut reply = Vec::new();
+    s.read_to_end(&mut reply).unwrap();
+    let split = reply
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no HTTP reply: {:?}", String::from_utf8_lossy(&reply)));
+    assert!(reply.starts_with(b"HTTP/1.0 200"), "{:?}", &reply[..split]);
+    reply.split_off(split + 4)
+}
+
+/// `n` transfers at once; each must be the blob, byte for byte.
+fn concurrent_transfers(port: u16, n: usize) {
+    let want = blob();
+    let bodies: Vec<Vec<u8>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..n).map(|_| s.spawn(|| fetch_blob(port))).collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for (i, body) in bodies.iter().enumerate() {
+        assert_eq!(body.len(), want.len(), "transfer {i}: length");
+        assert!(body == &want, "transfer {i}: the bytes differ");
+    }
+}
+
+#[test]
+fn forward_through_the_daemon_carries_concurrent_transfers_to_an_exit_destination() {
+    in_net(|_| {
+        let fw = Forward::start(
+            &[],
+            &["--listen", "127.0.0.1:0", &format!("{DEST_NAME}:80")],
+        );
+        concurrent_transfers(fw.port, 6);
+        let (code, rest) = fw.interrupt();
+        assert_eq!(code, Some(0), "{rest}");
+        assert!(
+            rest.contains("forward stopped after 6 connections"),
+            "{rest}"
+        );
+    })
+}
+
+#[test]
+fn forward_with_arti_reaches_the_onion_service_one_circuit_per_connection() {
+    in_net(|net: &TorNet| {
+        let config = net.arti_config.display().to_string();
+        let fw = Forward::start(
+            &["--backend", "arti", "-c", &config],
+            &["--isolate-connections", &format!("{}:80", net.onion)],
+        );
+        concurrent_transfers(fw.port, 4);
+        let (code, rest) = fw.interrupt();
+        assert_eq!(code, Some(0), "{rest}");
+        assert!(
+            rest.contains("forward stopped after 4 connections"),
+            "{rest}"
+        );
+    })
+}
+
+#[test]
+fn forward_refuses_public_listening_without_expose_and_bad_destinations() {
+    let run = |args: &[&str]| {
+        Command::new(artifacts::torify())
+            .env("TORIFY_BACKEND", "tor")
+            .arg("forward")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = run(&["--listen", "0.0.0.0:0", "web.test:80"]);
+    assert_eq!(out.status.code(), Some(125));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--expose") && err.lines().count() == 1,
+        "{err}"
+    );
+    let out = run(&["web.test"]);
+    assert_eq!(out.status.code(), Some(125));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("write HOST:PORT"), "{err}");
+}
+
+/// The embedded client's SOCKS server answers SOCKS4a (a name) and SOCKS4 (an address) as
+/// tor's SocksPort does, for old tools pointed at it.
+#[test]
+fn arti_socks_server_answers_socks4a_and_socks4() {
+    in_net(|net: &TorNet| {
+        let script = format!(
+            "curl -s -m 90 --socks4a 127.0.0.1:$TORSOCKS_TOR_PORT http://{DEST_NAME}/ && \
+             curl -s -m 90 --socks4 127.0.0.1:$TORSOCKS_TOR_PORT http://198.51.100.7/"
+        );
+        let out = Command::new(artifacts::torify())
+            .args(["--backend", "arti", "-q", "-c"])
+            .arg(&net.arti_config)
+            .args(["sh", "-c", &script])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{out:?}");
+        assert_eq!(stdout, format!("{PAGE}{PAGE}"), "{out:?}");
+    })
+}
