@@ -5,6 +5,8 @@
 
 use std::path::PathBuf;
 
+use crate::direct::DirectNet;
+use crate::error::Origin;
 use crate::model::{Backend, Ipv4Net, Isolation, Localhost, LogLevel, TorAddress};
 use crate::secret::Secret;
 
@@ -30,6 +32,8 @@ pub enum Key {
     AllowInbound,
     /// Loopback that may bypass Tor: 0, 1 (TCP) or 2 (TCP and UDP).
     AllowOutboundLocalhost,
+    /// Private networks whose TCP destinations bypass Tor (allow.direct).
+    AllowDirect,
     /// Log level, 1 to 5.
     LogLevel,
     /// Timestamps on log lines.
@@ -173,6 +177,14 @@ pub const KEYS: &[KeyInfo] = &[
         "an absolute file path",
     ),
     info(
+        Key::AllowDirect,
+        Some("allow.direct"),
+        // torsocks has no such directive (tsocks' `local =` is the idea, not the syntax).
+        None,
+        Some("TORIFY_DIRECT"),
+        crate::direct::EXPECTS,
+    ),
+    info(
         Key::AllowPrivilegedExec,
         Some("allow.privileged_exec"),
         None,
@@ -206,6 +218,8 @@ pub(crate) enum Raw<'a> {
     Bool(bool),
     /// Some other TOML type (its name).
     Other(&'static str),
+    /// A TOML array: each item with where it is, so an error can point at the item.
+    List(&'a [(Raw<'a>, Origin)]),
 }
 
 /// A checked value.
@@ -219,6 +233,7 @@ pub(crate) enum Value {
     Flag(bool),
     Range(Ipv4Net),
     Localhost(Localhost),
+    Nets(Vec<DirectNet>),
     Level(LogLevel),
     Path(PathBuf),
 }
@@ -232,6 +247,7 @@ fn int_of(raw: Raw<'_>) -> Result<i64, String> {
         Raw::TomlStr(s) => Err(format!("{s:?} is a string, not a number")),
         Raw::Bool(b) => Err(format!("{b} is a boolean, not a number")),
         Raw::Other(t) => Err(format!("a {t} is not a number")),
+        Raw::List(_) => Err("a list is not a number".to_owned()),
     }
 }
 
@@ -241,6 +257,7 @@ fn text_of(raw: Raw<'_>) -> Result<&str, String> {
         Raw::Int(n) => Err(format!("{n} is a number, not a string")),
         Raw::Bool(b) => Err(format!("{b} is a boolean, not a string")),
         Raw::Other(t) => Err(format!("a {t} is not a string")),
+        Raw::List(_) => Err("a list is not a string".to_owned()),
     }
 }
 
@@ -253,6 +270,7 @@ fn bool_of(raw: Raw<'_>) -> Result<bool, String> {
         Raw::TomlStr(s) => Err(format!("{s:?} is a string, not true or false")),
         Raw::Int(n) => Err(format!("{n} is a number, not true or false")),
         Raw::Other(t) => Err(format!("a {t} is not true or false")),
+        Raw::List(_) => Err("a list is not true or false".to_owned()),
     }
 }
 
@@ -302,6 +320,11 @@ pub(crate) fn parse_value(key: Key, raw: Raw<'_>) -> Result<Value, String> {
                 .map(Value::Level)
                 .ok_or_else(|| "is not a log level".to_owned())
         }
+        // Layer::set reads this key itself, to point at the entry and give its own fix; this
+        // arm gives the same verdict with the problem only.
+        Key::AllowDirect => crate::direct::read(raw)
+            .map(Value::Nets)
+            .map_err(|e| e.problem),
         Key::LogFile => {
             let s = text_of(raw)?;
             if !s.starts_with('/') {

@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 mod arti;
+mod direct;
 mod error;
 mod keys;
 mod layer;
@@ -12,6 +13,7 @@ mod show;
 mod source;
 
 pub use arti::{ArtiSettings, Authority, Fallback, PrivateNetwork};
+pub use direct::DirectNet;
 pub use error::{ConfError, Origin};
 pub use keys::{KEYS, Key, KeyInfo, key_info};
 pub use load::{FILE_VARIABLES, FlagValue, Loaded, SYSTEM_FILES, Sources, check_file, load};

@@ -203,6 +203,7 @@ fn build(values: BTreeMap<Key, (Value, Origin)>, notes: Vec<String>) -> Result<L
             (Key::OnionRange, Value::Range(r)) => s.onion_range = r,
             (Key::AllowInbound, Value::Flag(b)) => s.allow_inbound = b,
             (Key::AllowOutboundLocalhost, Value::Localhost(l)) => s.allow_outbound_localhost = l,
+            (Key::AllowDirect, Value::Nets(n)) => s.allow_direct = n,
             (Key::AllowPrivilegedExec, Value::Flag(b)) => s.allow_privileged_exec = b,
             (Key::LogLevel, Value::Level(l)) => s.log.level = l,
             (Key::LogTime, Value::Flag(b)) => s.log.time = b,
@@ -218,6 +219,30 @@ fn build(values: BTreeMap<Key, (Value, Origin)>, notes: Vec<String>) -> Result<L
             }
         }
         origins.insert(key, origin);
+    }
+    // A stand-in .onion address inside a direct network would be both: refuse the ambiguity
+    // rather than pick one silently.
+    let onion = s.onion_range;
+    if let Some(net) = s
+        .allow_direct
+        .iter()
+        .find(|n| n.overlaps(onion.base().into(), onion.prefix()))
+    {
+        let direct_origin = origins
+            .get(&Key::AllowDirect)
+            .cloned()
+            .unwrap_or(Origin::Default);
+        let onion_origin = origins
+            .get(&Key::OnionRange)
+            .cloned()
+            .unwrap_or(Origin::Default);
+        return Err(ConfError::new(
+            direct_origin,
+            format!(
+                "allow.direct network {net} overlaps dns.onion_range {onion} (set at {onion_origin})"
+            ),
+            "move dns.onion_range to a block you never need to reach, or narrow allow.direct",
+        ));
     }
     s.credentials = match (username, password) {
         (None, None) => None,

@@ -403,6 +403,9 @@ pub struct Settings {
     pub allow_inbound: bool,
     /// Loopback traffic that may bypass Tor (AllowOutboundLocalhost).
     pub allow_outbound_localhost: Localhost,
+    /// Private networks that TCP connections reach directly, bypassing Tor (allow.direct);
+    /// empty by default.
+    pub allow_direct: Vec<crate::direct::DirectNet>,
     /// Run setuid, setgid and file-capability programs, which the loader starts without the
     /// library (unsafe: they run outside Tor).
     pub allow_privileged_exec: bool,
@@ -440,6 +443,7 @@ impl Default for Settings {
             },
             allow_inbound: false,
             allow_outbound_localhost: Localhost::Deny,
+            allow_direct: Vec::new(),
             allow_privileged_exec: false,
             log: LogSettings {
                 level: LogLevel::Error,
@@ -546,6 +550,7 @@ mod tests {
         assert_eq!(s.onion_range.to_string(), "127.42.42.0/24");
         assert_eq!(s.allow_outbound_localhost, Localhost::Deny);
         assert!(!s.allow_inbound);
+        assert!(s.allow_direct.is_empty());
         assert_eq!(s.log.level, LogLevel::Error);
     }
 }

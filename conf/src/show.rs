@@ -21,7 +21,16 @@ fn source(origin: &Origin) -> String {
 pub fn render(loaded: &Loaded) -> String {
     let s = &loaded.settings;
     let creds = s.credentials.as_ref();
-    let rows: [(&str, String, Key); 12] = [
+    let direct = if s.allow_direct.is_empty() {
+        "(none)".to_owned()
+    } else {
+        s.allow_direct
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let rows: [(&str, String, Key); 13] = [
         ("tor.address", s.tor_address.to_string(), Key::TorAddress),
         ("tor.port", s.tor_port.to_string(), Key::TorPort),
         (
@@ -51,6 +60,7 @@ pub fn render(loaded: &Loaded) -> String {
             s.allow_outbound_localhost.level().to_string(),
             Key::AllowOutboundLocalhost,
         ),
+        ("allow.direct", direct, Key::AllowDirect),
         (
             "allow.privileged_exec",
             s.allow_privileged_exec.to_string(),

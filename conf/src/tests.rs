@@ -68,6 +68,7 @@ onion_range = "127.99.0.0/16"
 [allow]
 inbound = true
 outbound_localhost = 2
+direct = ["192.168.1.0/24"]
 
 [log]
 level = "debug"
@@ -88,6 +89,7 @@ fn toml_sets_every_key() {
     assert_eq!(s.onion_range.to_string(), "127.99.0.0/16");
     assert!(s.allow_inbound);
     assert_eq!(s.allow_outbound_localhost, Localhost::TcpUdp);
+    assert_eq!(s.allow_direct, vec!["192.168.1.0/24".parse().unwrap()]);
     assert_eq!(s.log.level, LogLevel::Debug);
     assert!(s.log.time);
     assert_eq!(
@@ -172,6 +174,7 @@ fn environment_sets_every_variable() {
         ("TORSOCKS_ENABLE_IPV6", "1"),
         ("TORIFY_ONION_RANGE", "127.50.0.0/16"),
         ("TORIFY_ALLOW_OUTBOUND_LOCALHOST", "1"),
+        ("TORIFY_DIRECT", "192.168.1.0/24"),
     ];
     let loaded = load_with(None, &env, &[], false).unwrap();
     let s = &loaded.settings;
@@ -182,6 +185,7 @@ fn environment_sets_every_variable() {
     assert!(s.log.time);
     assert_eq!(s.onion_range.to_string(), "127.50.0.0/16");
     assert_eq!(s.allow_outbound_localhost, Localhost::Tcp);
+    assert_eq!(s.allow_direct.len(), 1);
     assert_eq!(
         loaded.origin(Key::TorPort),
         &Origin::Env("TORSOCKS_TOR_PORT")
@@ -581,5 +585,162 @@ fn bad_arti_tables_are_one_line_errors() {
             .to_string();
         assert!(err.contains(want), "{text}\n{err}");
         assert!(err.contains("bad.toml:") && !err.contains('\n'), "{err}");
+    }
+}
+
+#[test]
+fn allow_direct_from_toml_and_environment() {
+    let fx = Fixture::new();
+    let path = fx.file(
+        "d.toml",
+        "[allow]\ndirect = [\"192.168.0.0/16\", \"10.1.2.0/24\", \"fd00::/8\", \"192.168.7.9\"]\n",
+    );
+    let loaded = load_file(&path).unwrap();
+    let shown: Vec<String> = loaded
+        .settings
+        .allow_direct
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            "192.168.0.0/16",
+            "10.1.2.0/24",
+            "fd00::/8",
+            "192.168.7.9/32"
+        ]
+    );
+    assert_eq!(
+        loaded.origin(Key::AllowDirect).to_string(),
+        format!("{}:2:10", path.display())
+    );
+    let text = render(&loaded);
+    assert!(
+        text.contains(&format!(
+            "allow.direct = 192.168.0.0/16, 10.1.2.0/24, fd00::/8, 192.168.7.9/32  # file {}:2:10\n",
+            path.display()
+        )),
+        "{text}"
+    );
+    // An empty list is allowed and means off.
+    let path = fx.file("e.toml", "[allow]\ndirect = []\n");
+    assert!(load_file(&path).unwrap().settings.allow_direct.is_empty());
+
+    // The environment: comma-separated, spaces allowed; it wins over the file.
+    let path = fx.file("f.toml", "[allow]\ndirect = [\"10.0.0.0/8\"]\n");
+    let env = [("TORIFY_DIRECT", "192.168.77.0/24, fe80::/10")];
+    let loaded = load_with(Some(&path), &env, &[], false).unwrap();
+    let shown: Vec<String> = loaded
+        .settings
+        .allow_direct
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(shown, ["192.168.77.0/24", "fe80::/10"]);
+    assert!(
+        render(&loaded)
+            .contains("allow.direct = 192.168.77.0/24, fe80::/10  # env TORIFY_DIRECT\n")
+    );
+    // Off by default, and shown so.
+    let loaded = load_with(None, &[], &[], false).unwrap();
+    assert!(loaded.settings.allow_direct.is_empty());
+    assert!(render(&loaded).contains("allow.direct = (none)  # default\n"));
+    // A secure-exec process ignores the variable like every other.
+    let s = load_with(None, &env, &[], true).unwrap().settings;
+    assert!(s.allow_direct.is_empty());
+}
+
+/// allow.direct errors point at the entry (file:line:col of the item) and carry their own fix.
+#[test]
+fn allow_direct_refusals_are_one_line_at_the_entry() {
+    let fx = Fixture::new();
+    let rows: &[(&str, &str)] = &[
+        (
+            "[allow]\ndirect = [\"192.168.0.0/16\", \"8.8.8.0/24\"]\n",
+            "bad.toml:2:29: allow.direct \"8.8.8.0/24\" is public address space, which must go through Tor; remove it; only private networks may bypass Tor (10.0.0.0/8, ",
+        ),
+        (
+            "[allow]\ndirect = [\"0.0.0.0/0\"]\n",
+            "bad.toml:2:11: allow.direct \"0.0.0.0/0\" is every address, public ones included; list only private networks",
+        ),
+        (
+            "[allow]\ndirect = [\"10.0.0.0/7\"]\n",
+            "bad.toml:2:11: allow.direct \"10.0.0.0/7\" reaches beyond the private range 10.0.0.0/8 into public addresses; narrow it to 10.0.0.0/8",
+        ),
+        (
+            "[allow]\ndirect = [\"127.0.0.0/8\"]\n",
+            "bad.toml:2:11: allow.direct \"127.0.0.0/8\" is loopback; loopback is allow.outbound_localhost's job: remove it and set allow.outbound_localhost = 1",
+        ),
+        (
+            "[allow]\ndirect = [\"::1\"]\n",
+            "bad.toml:2:11: allow.direct \"::1\" is loopback; loopback is allow.outbound_localhost's job",
+        ),
+        (
+            "[allow]\ndirect = [\"224.0.0.0/4\"]\n",
+            "bad.toml:2:11: allow.direct \"224.0.0.0/4\" is multicast or broadcast; remove it",
+        ),
+        (
+            "[allow]\ndirect = [\n  \"192.168.1.0/24\",\n  \"192.168.1.5/24\",\n]\n",
+            "bad.toml:4:3: allow.direct \"192.168.1.5/24\" has host bits set; write 192.168.1.0/24 for the network, or 192.168.1.5 alone for the one host",
+        ),
+        (
+            "[allow]\ndirect = [\"192.168.1.0/33\"]\n",
+            "bad.toml:2:11: allow.direct \"192.168.1.0/33\" has prefix length \"33\", not a number from 0 to 32; write the prefix length as /0 to /32",
+        ),
+        (
+            "[allow]\ndirect = [\"printer.lan\"]\n",
+            "bad.toml:2:11: allow.direct \"printer.lan\" is not an IP address or network; write a network in CIDR form",
+        ),
+        (
+            "[allow]\ndirect = [24]\n",
+            "bad.toml:2:11: allow.direct entry 1: 24 is a number, not a network; write each network as a string",
+        ),
+        (
+            "[allow]\ndirect = \"192.168.0.0/16\"\n",
+            "bad.toml:2:10: allow.direct \"192.168.0.0/16\" is a string, not a list; write it as a list of private networks such as [\"192.168.1.0/24\", \"fd00::/8\"]",
+        ),
+        (
+            "[allow]\ndirect = [\"10.0.0.0/8\"]\n[dns]\nonion_range = \"10.192.0.0/10\"\n",
+            "bad.toml:2:10: allow.direct network 10.0.0.0/8 overlaps dns.onion_range 10.192.0.0/10 (set at ",
+        ),
+        (
+            "[allow]\ndirects = [\"10.0.0.0/8\"]\n",
+            "bad.toml:2:1: unknown key allow.directs (did you mean allow.direct?)",
+        ),
+    ];
+    for (text, want) in rows {
+        let err = load_file(&fx.file("bad.toml", text))
+            .unwrap_err()
+            .to_string();
+        let prefix = format!("{}/", fx.dir.path().display());
+        let shown = err.strip_prefix(&prefix).unwrap_or(&err);
+        assert!(shown.starts_with(want), "\n got: {shown}\nwant: {want}");
+        assert!(!err.contains('\n'), "{err}");
+    }
+    let env_rows: &[(&str, &str)] = &[
+        (
+            "8.8.8.0/24",
+            "environment variable TORIFY_DIRECT: TORIFY_DIRECT \"8.8.8.0/24\" is public address space, which must go through Tor; remove it",
+        ),
+        (
+            "192.168.0.0/16,127.0.0.1",
+            "environment variable TORIFY_DIRECT: TORIFY_DIRECT \"127.0.0.1\" is loopback; loopback is allow.outbound_localhost's job",
+        ),
+        (
+            "192.168.0.0/16,,fd00::/8",
+            "environment variable TORIFY_DIRECT: TORIFY_DIRECT \"192.168.0.0/16,,fd00::/8\" has an empty entry; separate networks with single commas",
+        ),
+        (
+            "192.168.0.0/255.255.0.0",
+            "environment variable TORIFY_DIRECT: TORIFY_DIRECT \"192.168.0.0/255.255.0.0\" has prefix length \"255.255.0.0\", not a number from 0 to 32",
+        ),
+    ];
+    for (value, want) in env_rows {
+        let err = load_with(None, &[("TORIFY_DIRECT", value)], &[], false)
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with(want), "\n got: {err}\nwant: {want}");
+        assert!(!err.contains('\n'), "{err}");
     }
 }

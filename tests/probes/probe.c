@@ -4,6 +4,7 @@
  * by name so assertions read like the policy table.
  *
  *   probe tcp HOST PORT [MESSAGE]   connect (send MESSAGE, print the reply), getpeername
+ *   probe tcp-twice HOST PORT MSG   the same twice in one process (once-per-process messages)
  *   probe udp-sendto HOST PORT      socket(SOCK_DGRAM) + sendto
  *   probe udp-connect HOST PORT     socket(SOCK_DGRAM) + connect + send
  *   probe raw                       socket(AF_INET, SOCK_RAW, IPPROTO_ICMP)
@@ -164,6 +165,10 @@ int main(int argc, char **argv) {
     if (argc < 2) { fprintf(stderr, "usage: probe MODE ARGS\n"); return 2; }
     const char *mode = argv[1];
     if (!strcmp(mode, "tcp") && argc >= 4) return tcp(argv[2], argv[3], argc > 4 ? argv[4] : NULL);
+    if (!strcmp(mode, "tcp-twice") && argc == 5) {
+        int first = tcp(argv[2], argv[3], argv[4]);
+        return first ? first : tcp(argv[2], argv[3], argv[4]);
+    }
     if (!strcmp(mode, "udp-sendto") && argc == 4) return udp(argv[2], argv[3], 0);
     if (!strcmp(mode, "udp-connect") && argc == 4) return udp(argv[2], argv[3], 1);
     if (!strcmp(mode, "raw")) return only_socket(AF_INET, SOCK_RAW, IPPROTO_ICMP);

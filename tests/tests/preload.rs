@@ -535,3 +535,193 @@ fn control_without_torify_the_capture_sees_udp() {
         );
     });
 }
+
+/// A TCP echo server that counts its connections, until dropped.
+struct Echo {
+    port: u16,
+    count: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Echo {
+    fn start(addr: &str) -> Echo {
+        use std::sync::atomic::Ordering;
+        let listener = TcpListener::bind(addr).unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (c, s) = (count.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            while !s.load(Ordering::Relaxed) {
+                let Ok((mut conn, _)) = listener.accept() else {
+                    std::thread::sleep(Duration::from_millis(10));
+                    continue;
+                };
+                c.fetch_add(1, Ordering::Relaxed);
+                conn.set_nonblocking(false).unwrap();
+                conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+                let mut buf = [0u8; 256];
+                if let Ok(n) = conn.read(&mut buf) {
+                    let _ = conn.write_all(&buf[..n]);
+                }
+            }
+        });
+        Echo {
+            port,
+            count,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn connections(&self) -> usize {
+        self.count.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+impl Drop for Echo {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// allow.direct: a LAN address goes through Tor unless listed; when listed, TCP reaches it
+/// directly, the SOCKS server sees nothing, and the process says so once.
+#[test]
+fn direct_networks_bypass_tor_only_when_listed() {
+    isolated(|_| {
+        // A "LAN host" inside the test's namespace.
+        torify_tests::netns::sh("ip addr add 192.168.77.1/32 dev lo");
+        let lan = Echo::start("192.168.77.1:0");
+        let port = lan.port.to_string();
+
+        // (a) Not listed: through the SOCKS server, like any destination.
+        let socks = mock();
+        let run = probe(socks.port(), &["tcp", "192.168.77.1", &port, "via-tor"]);
+        assert_eq!(run.errno("connect"), "0", "{run:?}");
+        let seen = socks.seen();
+        assert_eq!(seen.len(), 1, "{seen:?}");
+        assert_eq!(
+            (seen[0].host.as_str(), seen[0].port),
+            ("192.168.77.1", lan.port)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+        assert_eq!(
+            lan.connections(),
+            0,
+            "an unlisted LAN address was reached directly"
+        );
+        assert!(!run.stderr.contains("directly"), "{}", run.stderr);
+
+        // (b) Listed: two connects in one process reach the listener, the SOCKS server sees
+        // nothing, nothing leaves the namespace, and there is exactly one warning.
+        let socks = mock();
+        let cap = Capture::start(&leak_filter(socks.port()));
+        let mut cmd = torify(socks.port());
+        cmd.env("TORIFY_DIRECT", "192.168.77.0/24")
+            .arg(artifacts::probe("probe"))
+            .args(["tcp-twice", "192.168.77.1", &port, "direct"]);
+        let run = probe::run(&mut cmd);
+        std::thread::sleep(Duration::from_millis(200));
+        let packets = cap.stop();
+        assert_eq!(run.errno("connect"), "0", "{run:?}");
+        assert_eq!(run.value("reply"), Some("direct"), "{run:?}");
+        assert_eq!(
+            run.value("peer"),
+            Some(format!("192.168.77.1:{port}").as_str())
+        );
+        assert_eq!(
+            run.stdout.matches("step=connect ret=0").count(),
+            2,
+            "{run:?}"
+        );
+        assert_eq!(lan.connections(), 2, "{run:?}");
+        assert!(socks.seen().is_empty(), "{:?}", socks.seen());
+        let warning = format!(
+            "warning: connecting to 192.168.77.1:{port} directly, not through Tor (allow.direct)"
+        );
+        let lines: Vec<&str> = run.stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "{}", run.stderr);
+        assert!(
+            lines[0].starts_with("torify[") && lines[0].ends_with(&warning),
+            "{}",
+            lines[0]
+        );
+        assert!(!packets.is_empty(), "the capture saw no direct connection");
+        assert!(
+            packets.iter().all(|p| p.contains("192.168.77.1.")),
+            "packets other than the direct LAN connection: {packets:#?}"
+        );
+
+        // At debug level the second one is traced, not warned again.
+        let mut cmd = torify(socks.port());
+        cmd.arg("-d")
+            .env("TORIFY_DIRECT", "192.168.77.0/24")
+            .arg(artifacts::probe("probe"))
+            .args(["tcp-twice", "192.168.77.1", &port, "direct"]);
+        let run = probe::run(&mut cmd);
+        assert_eq!(run.stderr.matches("warning: connecting to").count(), 1);
+        assert!(
+            run.stderr
+                .contains("directly, not through Tor (allow.direct)\n"),
+            "{}",
+            run.stderr
+        );
+        assert!(
+            run.stderr.contains("debug: connect(")
+                && run.stderr.contains("): directly, not through Tor"),
+            "{}",
+            run.stderr
+        );
+
+        // UDP to a listed network stays refused.
+        let mut cmd = torify(socks.port());
+        cmd.env("TORIFY_DIRECT", "192.168.77.0/24")
+            .arg(artifacts::probe("probe"))
+            .args(["udp-sendto", "192.168.77.1", "53"]);
+        assert_eq!(probe::run(&mut cmd).errno("socket"), "EPERM");
+    });
+}
+
+/// A public network in allow.direct stops the launcher with one line, and makes the library
+/// on its own refuse everything.
+#[test]
+fn a_public_direct_network_stops_everything() {
+    let mut cmd = torify(9);
+    cmd.env("TORIFY_DIRECT", "192.168.77.0/24,8.8.8.0/24")
+        .arg("true");
+    let run = probe::run(&mut cmd);
+    assert_eq!(run.code, 125, "{run:?}");
+    assert_eq!(
+        run.stderr,
+        "torify: environment variable TORIFY_DIRECT: TORIFY_DIRECT \"8.8.8.0/24\" is public address space, which must go through Tor; remove it; only private networks may bypass Tor (10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, 169.254.0.0/16, 100.64.0.0/10, fc00::/7, fe80::/10)\n"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("direct.toml");
+    std::fs::write(&bad, "[allow]\ndirect = [\"0.0.0.0/0\"]\n").unwrap();
+    isolated(|_| {
+        let out = Command::new(artifacts::probe("probe"))
+            .args(["tcp", "192.168.77.1", "80"])
+            .env("LD_PRELOAD", artifacts::library())
+            .env("TORIFY_CONF_FILE", &bad)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            stdout.contains("step=socket ret=-1 errno=EPERM"),
+            "{stdout}"
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains(":2:11: allow.direct \"0.0.0.0/0\" is every address"),
+            "{stderr}"
+        );
+        assert!(stderr.contains("refused all network access"), "{stderr}");
+    });
+}

@@ -57,6 +57,12 @@ fn env_text(key: Key, s: &Settings) -> Option<String> {
         Key::OnionRange => s.onion_range.to_string(),
         Key::AllowInbound => u8::from(s.allow_inbound).to_string(),
         Key::AllowOutboundLocalhost => s.allow_outbound_localhost.level().to_string(),
+        Key::AllowDirect => s
+            .allow_direct
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(","),
         Key::AllowPrivilegedExec => u8::from(s.allow_privileged_exec).to_string(),
         Key::LogLevel => s.log.level.number().to_string(),
         Key::LogTime => u8::from(s.log.time).to_string(),

@@ -5,7 +5,7 @@ use std::path::Path;
 use toml::de::{DeTable, DeValue};
 
 use crate::error::{ConfError, Origin, line_col};
-use crate::keys::{KEYS, Raw, nearest};
+use crate::keys::{KEYS, Key, Raw, nearest};
 use crate::layer::Layer;
 
 fn origin(path: &Path, text: &str, offset: usize) -> Origin {
@@ -88,12 +88,23 @@ pub(crate) fn read(path: &Path, text: &str) -> Result<Layer, ConfError> {
                     "remove it or use a key listed in torify.toml(5)",
                 ));
             };
-            layer.set(
-                info.key,
-                raw_of(value.get_ref()),
-                origin(path, text, value.span().start),
-                &dotted,
-            )?;
+            let at = origin(path, text, value.span().start);
+            match value.get_ref() {
+                // allow.direct is the one list; every other key takes a single value.
+                DeValue::Array(items) if info.key == Key::AllowDirect => {
+                    let items: Vec<(Raw<'_>, Origin)> = items
+                        .iter()
+                        .map(|item| {
+                            (
+                                raw_of(item.get_ref()),
+                                origin(path, text, item.span().start),
+                            )
+                        })
+                        .collect();
+                    layer.set(info.key, Raw::List(&items), at, &dotted)?;
+                }
+                other => layer.set(info.key, raw_of(other), at, &dotted)?,
+            }
         }
     }
     layer.check_consistent()?;

@@ -87,6 +87,10 @@ pub enum ConnectVerdict {
     Proxy(SocketAddr),
     /// Connect through Tor by the `.onion` name this stand-in address was handed out for.
     ProxyOnion(Ipv4Addr, u16),
+    /// Let libc connect directly to this address (IPv4-mapped IPv6 unwrapped), outside Tor,
+    /// because it is inside a network of `allow.direct`. Apart from [`ConnectVerdict::Libc`]
+    /// so that the library can say it.
+    Direct(SocketAddr),
     /// Fail with this errno.
     Refuse(Refusal),
 }
@@ -116,6 +120,11 @@ fn tor_inet(s: &Settings) -> Option<SocketAddr> {
         SocksEndpoint::Inet(a) => Some(unmap(a)),
         _ => None,
     }
+}
+
+/// True when `ip` (already unmapped) is inside a network of `allow.direct`.
+pub fn is_direct(ip: IpAddr, s: &Settings) -> bool {
+    s.allow_direct.iter().any(|net| net.contains(ip))
 }
 
 /// Decides connect(fd, dest) for a socket of `kind`.
@@ -150,6 +159,8 @@ pub fn connect(kind: SocketKind, dest: Destination, s: &Settings) -> ConnectVerd
         return refuse(libc::EPERM, Reason::Unspecified(raw));
     }
     let loopback = addr.ip().is_loopback();
+    // allow.direct covers TCP only: a datagram to a LAN address stays refused like any other
+    // (UDP to a LAN DNS server would be name resolution outside Tor).
     if !stream {
         return if loopback && s.allow_outbound_localhost == Localhost::TcpUdp {
             ConnectVerdict::Libc
@@ -164,6 +175,11 @@ pub fn connect(kind: SocketKind, dest: Destination, s: &Settings) -> ConnectVerd
         && s.onion_range.contains(v4)
     {
         return ConnectVerdict::ProxyOnion(v4, addr.port());
+    }
+    // After the onion range (the settings refuse an overlap, but a stand-in address is never a
+    // LAN host), before the proxy.
+    if is_direct(addr.ip(), s) {
+        return ConnectVerdict::Direct(addr);
     }
     if loopback {
         return if s.allow_outbound_localhost >= Localhost::Tcp {
@@ -246,7 +262,9 @@ pub fn may_receive(kind: SocketKind, state: SocketState, s: &Settings) -> Result
             let peer = unmap(peer);
             let loopback_allowed =
                 peer.ip().is_loopback() && s.allow_outbound_localhost >= Localhost::Tcp;
-            if tor_inet(s) == Some(peer) || loopback_allowed {
+            // A socket connected to an allowed LAN destination carries what this process could
+            // have connected itself.
+            if tor_inet(s) == Some(peer) || loopback_allowed || is_direct(peer.ip(), s) {
                 Ok(())
             } else {
                 refuse(Some(peer))

@@ -1,6 +1,7 @@
 //! connect(2): the heart of torify. Internet destinations go through Tor's SOCKS port.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use libc::{c_int, sockaddr, socklen_t};
 use torify_core::policy::{self, ConnectVerdict, Destination, SocketKind};
@@ -86,6 +87,10 @@ pub(super) fn open(
     };
     match policy::connect(kind, dest, &rt.settings) {
         ConnectVerdict::Libc => Ok(Opened::Direct),
+        ConnectVerdict::Direct(to) => {
+            say_direct(fd, to);
+            Ok(Opened::Direct)
+        }
         ConnectVerdict::Refuse(refusal) => Err(guard::refuse(refusal)),
         ConnectVerdict::Proxy(to) => to_tor(&Target::Addr(to)),
         ConnectVerdict::ProxyOnion(ip, port) => match names::name_of(rt.settings.onion_range, ip) {
@@ -96,6 +101,23 @@ pub(super) fn open(
             })),
         },
         _ => Err(guard::fail(libc::EPERM)),
+    }
+}
+
+/// Set once this process has said that it connects around Tor (a forked child inherits it:
+/// the same program, already announced).
+static SAID_DIRECT: AtomicBool = AtomicBool::new(false);
+
+/// Says that a connection goes around Tor: once per process where the user sees it, then
+/// at debug level.
+fn say_direct(fd: c_int, to: SocketAddr) {
+    if !SAID_DIRECT.swap(true, Ordering::Relaxed) {
+        // At error level, the default one, though it is a warning: traffic outside Tor deserves
+        // one visible line even when the settings ask for it (a forgotten TORIFY_DIRECT in a
+        // shell's environment). Log level 1 (-q) silences it like everything else.
+        tracing::error!("warning: connecting to {to} directly, not through Tor (allow.direct)");
+    } else {
+        tracing::debug!("connect({fd}, {to}): directly, not through Tor (allow.direct)");
     }
 }
 

@@ -205,6 +205,7 @@ fn connect_table() {
                 C::Onion
             }
             ConnectVerdict::Refuse(r) => C::Refuse(r.errno),
+            ConnectVerdict::Direct(a) => panic!("direct {a} without allow.direct"),
         };
         assert_eq!(&got, want, "connect({kind:?}, {dest}) with {localhost:?}");
     }
@@ -373,4 +374,96 @@ fn passing_and_receiving_sockets() {
             "{kind:?} {state:?}"
         );
     }
+}
+
+#[derive(Debug, PartialEq)]
+enum D {
+    Direct(&'static str),
+    Proxy(&'static str),
+    Onion,
+    Libc,
+    Refuse(i32),
+}
+
+/// allow.direct: TCP to a listed private network goes to libc, outside Tor; everything else
+/// is judged as before.
+#[test]
+fn direct_networks_table() {
+    let tcp4 = SocketKind {
+        family: AF_INET,
+        ty: SOCK_STREAM,
+    };
+    let tcp6 = SocketKind {
+        family: AF_INET6,
+        ty: SOCK_STREAM,
+    };
+    let udp4 = SocketKind {
+        family: AF_INET,
+        ty: SOCK_DGRAM,
+    };
+    let udp6 = SocketKind {
+        family: AF_INET6,
+        ty: SOCK_DGRAM,
+    };
+    let mut s = Settings::default();
+    s.allow_direct = ["192.168.77.0/24", "10.1.2.3", "fd00::/8"]
+        .iter()
+        .map(|n| n.parse().unwrap())
+        .collect();
+    s.allow_outbound_localhost = Localhost::TcpUdp;
+    let rows: &[(SocketKind, &str, D)] = &[
+        (tcp4, "192.168.77.5:631", D::Direct("192.168.77.5:631")),
+        (tcp4, "192.168.77.255:80", D::Direct("192.168.77.255:80")),
+        (tcp4, "192.168.78.5:631", D::Proxy("192.168.78.5:631")),
+        (tcp4, "10.1.2.3:22", D::Direct("10.1.2.3:22")),
+        (tcp4, "10.1.2.4:22", D::Proxy("10.1.2.4:22")),
+        (tcp6, "[fd12::5]:8080", D::Direct("[fd12::5]:8080")),
+        (tcp6, "[fe80::5]:8080", D::Proxy("[fe80::5]:8080")),
+        // IPv4-mapped IPv6 is matched, and reported, as IPv4.
+        (
+            tcp6,
+            "[::ffff:192.168.77.5]:631",
+            D::Direct("192.168.77.5:631"),
+        ),
+        (
+            tcp6,
+            "[::ffff:192.168.78.5]:631",
+            D::Proxy("192.168.78.5:631"),
+        ),
+        (tcp4, "198.51.100.7:80", D::Proxy("198.51.100.7:80")),
+        // The kernel's family rules still come first.
+        (tcp4, "[fd12::5]:80", D::Refuse(EAFNOSUPPORT)),
+        // TCP only: datagrams to a direct network stay refused.
+        (udp4, "192.168.77.5:53", D::Refuse(EPERM)),
+        (udp6, "[fd12::5]:53", D::Refuse(EPERM)),
+        (udp6, "[::ffff:192.168.77.5]:53", D::Refuse(EPERM)),
+        // Loopback and the onion range keep their own rules.
+        (tcp4, "127.0.0.1:8080", D::Libc),
+        (tcp4, "127.42.42.7:22", D::Onion),
+        (tcp4, "127.0.0.1:9050", D::Libc),
+    ];
+    for (kind, dest, want) in rows {
+        let addr: SocketAddr = dest.parse().unwrap();
+        let got = match connect(*kind, Destination::Inet(addr), &s) {
+            ConnectVerdict::Direct(a) => D::Direct(Box::leak(a.to_string().into_boxed_str())),
+            ConnectVerdict::Proxy(a) => D::Proxy(Box::leak(a.to_string().into_boxed_str())),
+            ConnectVerdict::ProxyOnion(..) => D::Onion,
+            ConnectVerdict::Libc => D::Libc,
+            ConnectVerdict::Refuse(r) => D::Refuse(r.errno),
+        };
+        assert_eq!(&got, want, "connect({kind:?}, {dest})");
+    }
+    // Off by default: the same LAN address goes through Tor.
+    let lan: SocketAddr = "192.168.77.5:631".parse().unwrap();
+    assert_eq!(
+        connect(tcp4, Destination::Inet(lan), &Settings::default()),
+        ConnectVerdict::Proxy(lan)
+    );
+    // A socket received from another process, connected to a direct network, may be kept.
+    let received = |peer: &str, s: &Settings| {
+        may_receive(tcp4, SocketState::Connected(peer.parse().unwrap()), s).is_ok()
+    };
+    assert!(received("192.168.77.5:631", &s));
+    assert!(!received("192.168.78.5:631", &s));
+    assert!(!received("192.168.77.5:631", &Settings::default()));
 }
