@@ -575,14 +575,17 @@ fn arti_bootstrap_past_its_deadline_runs_nothing() {
         std::fs::create_dir_all(&dir).unwrap();
         let config = unreachable_network(&dir, 3);
         let marker = dir.join("ran");
+        let touch_marker = || {
+            probe::run(
+                Command::new(artifacts::torify())
+                    .args(["--backend", "arti", "-c"])
+                    .arg(&config)
+                    .args(["touch", marker.to_str().unwrap()])
+                    .stdin(Stdio::null()),
+            )
+        };
         let started = Instant::now();
-        let run = probe::run(
-            Command::new(artifacts::torify())
-                .args(["--backend", "arti", "-c"])
-                .arg(&config)
-                .args(["touch", marker.to_str().unwrap()])
-                .stdin(Stdio::null()),
-        );
+        let run = touch_marker();
         assert_eq!(run.code, 125, "{run:?}");
         assert!(!marker.exists(), "the command ran without Tor");
         assert!(
@@ -607,13 +610,7 @@ fn arti_bootstrap_past_its_deadline_runs_nothing() {
         }
         // An invalid table: one line, nothing run, no client started.
         std::fs::write(&config, "[arti]\nbootstrap_timeout = -1\n").unwrap();
-        let run = probe::run(
-            Command::new(artifacts::torify())
-                .args(["--backend", "arti", "-c"])
-                .arg(&config)
-                .args(["touch", marker.to_str().unwrap()])
-                .stdin(Stdio::null()),
-        );
+        let run = touch_marker();
         assert_eq!(run.code, 125, "{run:?}");
         assert!(!marker.exists());
         assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);

@@ -12,6 +12,7 @@
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::os::unix::fs::symlink;
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -338,11 +339,22 @@ fn bad_settings_stop_the_launcher_and_the_library() {
     assert_eq!(err.lines().count(), 1, "{err}");
 
     // The library on its own (LD_PRELOAD without the launcher) refuses every network call.
+    library_alone_refuses_everything(
+        ("TORSOCKS_CONF_FILE", &bad),
+        "198.51.100.7",
+        "tor.port 70000 is out of range",
+    );
+}
+
+/// The library without the launcher, given the bad settings file `conf` (a variable naming
+/// it): the probe's first call is refused, and stderr says why (`problem`) and that all
+/// network access is refused.
+fn library_alone_refuses_everything(conf: (&str, &Path), dest: &str, problem: &str) {
     isolated(|_| {
         let out = Command::new(artifacts::probe("probe"))
-            .args(["tcp", "198.51.100.7", "80"])
+            .args(["tcp", dest, "80"])
             .env("LD_PRELOAD", artifacts::library())
-            .env("TORSOCKS_CONF_FILE", &bad)
+            .env(conf.0, conf.1)
             .output()
             .unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout);
@@ -351,10 +363,7 @@ fn bad_settings_stop_the_launcher_and_the_library() {
             "{stdout}"
         );
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(
-            stderr.contains("tor.port 70000 is out of range"),
-            "{stderr}"
-        );
+        assert!(stderr.contains(problem), "{stderr}");
         assert!(stderr.contains("refused all network access"), "{stderr}");
     });
 }
@@ -705,23 +714,9 @@ fn a_public_direct_network_stops_everything() {
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("direct.toml");
     std::fs::write(&bad, "[allow]\ndirect = [\"0.0.0.0/0\"]\n").unwrap();
-    isolated(|_| {
-        let out = Command::new(artifacts::probe("probe"))
-            .args(["tcp", "192.168.77.1", "80"])
-            .env("LD_PRELOAD", artifacts::library())
-            .env("TORIFY_CONF_FILE", &bad)
-            .output()
-            .unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            stdout.contains("step=socket ret=-1 errno=EPERM"),
-            "{stdout}"
-        );
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(
-            stderr.contains(":2:11: allow.direct \"0.0.0.0/0\" is every address"),
-            "{stderr}"
-        );
-        assert!(stderr.contains("refused all network access"), "{stderr}");
-    });
+    library_alone_refuses_everything(
+        ("TORIFY_CONF_FILE", &bad),
+        "192.168.77.1",
+        ":2:11: allow.direct \"0.0.0.0/0\" is every address",
+    );
 }
