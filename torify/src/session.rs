@@ -70,13 +70,13 @@ pub(crate) fn on_script(
     out
 }
 
-/// The code for `eval "$(torify off)"` in a torified session. A shell that inherited the
-/// marker (a child shell, or `torify --shell`) has no undo code of its own: it says so.
+/// The code for `eval "$(torify off)"` in a torified session (the launcher answers an
+/// untorified one itself). A shell that inherited the marker (a child shell, or
+/// `torify --shell`) has no undo code of its own: it says so.
 pub(crate) fn off_script() -> String {
     format!(
         "if [ -n \"${{{UNDO}+x}}\" ]; then eval \"${UNDO}\"; unset {UNDO}; \
-elif [ -n \"${{{MARKER}+x}}\" ]; then echo 'torify: this shell inherited Tor from the one that started it (or from torify --shell); exit it to leave Tor' >&2; \
-else echo 'torify: this shell is not torified; nothing to turn off' >&2; fi\n"
+else echo 'torify: this shell inherited Tor from the one that started it (or from torify --shell); exit it to leave Tor' >&2; fi\n"
     )
 }
 
