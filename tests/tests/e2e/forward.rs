@@ -16,6 +16,8 @@ use super::in_net;
 struct Forward {
     child: Child,
     stderr: BufReader<ChildStderr>,
+    /// What it printed up to the line naming the port.
+    seen: String,
     port: u16,
 }
 
@@ -47,18 +49,19 @@ impl Forward {
         Forward {
             child,
             stderr,
+            seen,
             port,
         }
     }
 
-    /// SIGINT, then the exit status and what it printed from then on.
+    /// SIGINT, then the exit status and all it printed.
     fn interrupt(mut self) -> (Option<i32>, String) {
         // SAFETY: kill(2) on the pid of our own child, which has not been waited for.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
         let status = self.child.wait().unwrap();
-        let mut rest = String::new();
-        let _ = self.stderr.read_to_string(&mut rest);
-        (status.code(), rest)
+        let mut all = std::mem::take(&mut self.seen);
+        let _ = self.stderr.read_to_string(&mut all);
+        (status.code(), all)
     }
 }
 
