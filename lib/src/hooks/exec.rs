@@ -198,158 +198,84 @@ fn too_many_arguments(name: &str) -> c_int {
     guard::fail(libc::E2BIG)
 }
 
-/// execl(3).
-///
-/// # Safety
-/// C contract: a NULL-terminated list of NUL-terminated strings.
-#[unsafe(no_mangle)]
-unsafe extern "C" fn execl(
-    path: *const c_char,
-    a0: *const c_char,
-    a1: *const c_char,
-    a2: *const c_char,
-    a3: *const c_char,
-    a4: *const c_char,
-    a5: *const c_char,
-    a6: *const c_char,
-    a7: *const c_char,
-    a8: *const c_char,
-    a9: *const c_char,
-    a10: *const c_char,
-    a11: *const c_char,
-    a12: *const c_char,
-    a13: *const c_char,
-    a14: *const c_char,
-    a15: *const c_char,
-    a16: *const c_char,
-    a17: *const c_char,
-    a18: *const c_char,
-    a19: *const c_char,
-    a20: *const c_char,
-    a21: *const c_char,
-    a22: *const c_char,
-    a23: *const c_char,
-    a24: *const c_char,
-    a25: *const c_char,
-    a26: *const c_char,
-    a27: *const c_char,
-    a28: *const c_char,
-    a29: *const c_char,
-    a30: *const c_char,
-) -> c_int {
-    guard::hook("execl", libc::EPERM, || {
-        match collect(&[
-            a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18,
-            a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30,
-        ]) {
-            // SAFETY: the caller's arguments.
-            Some((argv, _)) => unsafe { exec_vetted(path, argv.as_ptr(), current_environ()) },
-            None => too_many_arguments("execl"),
+/// Defines an execl-style hook. The list is C varargs, which stable Rust cannot define: the
+/// hook reads 31 pointer slots after the first argument (on x86_64 and aarch64 they travel as
+/// fixed arguments would) and stops at the NULL; `$argv` and `$envp` are what `collect` found.
+macro_rules! list_exec {
+    ($(#[$doc:meta])* $name:ident($first:ident), |$argv:ident, $envp:pat_param| $call:expr) => {
+        $(#[$doc])*
+        #[unsafe(no_mangle)]
+        unsafe extern "C" fn $name(
+            $first: *const c_char,
+            a0: *const c_char,
+            a1: *const c_char,
+            a2: *const c_char,
+            a3: *const c_char,
+            a4: *const c_char,
+            a5: *const c_char,
+            a6: *const c_char,
+            a7: *const c_char,
+            a8: *const c_char,
+            a9: *const c_char,
+            a10: *const c_char,
+            a11: *const c_char,
+            a12: *const c_char,
+            a13: *const c_char,
+            a14: *const c_char,
+            a15: *const c_char,
+            a16: *const c_char,
+            a17: *const c_char,
+            a18: *const c_char,
+            a19: *const c_char,
+            a20: *const c_char,
+            a21: *const c_char,
+            a22: *const c_char,
+            a23: *const c_char,
+            a24: *const c_char,
+            a25: *const c_char,
+            a26: *const c_char,
+            a27: *const c_char,
+            a28: *const c_char,
+            a29: *const c_char,
+            a30: *const c_char,
+        ) -> c_int {
+            guard::hook(stringify!($name), libc::EPERM, || {
+                match collect(&[a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30]) {
+                    // SAFETY: the caller's arguments (execle: the slot after the NULL is envp).
+                    Some(($argv, $envp)) => unsafe { $call },
+                    None => too_many_arguments(stringify!($name)),
+                }
+            })
         }
-    })
+    };
 }
 
-/// execlp(3).
-///
-/// # Safety
-/// C contract: a NULL-terminated list of NUL-terminated strings.
-#[unsafe(no_mangle)]
-unsafe extern "C" fn execlp(
-    file: *const c_char,
-    a0: *const c_char,
-    a1: *const c_char,
-    a2: *const c_char,
-    a3: *const c_char,
-    a4: *const c_char,
-    a5: *const c_char,
-    a6: *const c_char,
-    a7: *const c_char,
-    a8: *const c_char,
-    a9: *const c_char,
-    a10: *const c_char,
-    a11: *const c_char,
-    a12: *const c_char,
-    a13: *const c_char,
-    a14: *const c_char,
-    a15: *const c_char,
-    a16: *const c_char,
-    a17: *const c_char,
-    a18: *const c_char,
-    a19: *const c_char,
-    a20: *const c_char,
-    a21: *const c_char,
-    a22: *const c_char,
-    a23: *const c_char,
-    a24: *const c_char,
-    a25: *const c_char,
-    a26: *const c_char,
-    a27: *const c_char,
-    a28: *const c_char,
-    a29: *const c_char,
-    a30: *const c_char,
-) -> c_int {
-    guard::hook("execlp", libc::EPERM, || {
-        match collect(&[
-            a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18,
-            a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30,
-        ]) {
-            // SAFETY: the caller's arguments.
-            Some((argv, _)) => unsafe { execp_vetted(file, argv.as_ptr(), current_environ()) },
-            None => too_many_arguments("execlp"),
-        }
-    })
-}
+list_exec!(
+    /// execl(3).
+    ///
+    /// # Safety
+    /// C contract: a NULL-terminated list of NUL-terminated strings.
+    execl(path),
+    |argv, _| exec_vetted(path, argv.as_ptr(), current_environ())
+);
 
-/// execle(3).
-///
-/// # Safety
-/// C contract: a NULL-terminated list of NUL-terminated strings, then envp.
-#[unsafe(no_mangle)]
-unsafe extern "C" fn execle(
-    path: *const c_char,
-    a0: *const c_char,
-    a1: *const c_char,
-    a2: *const c_char,
-    a3: *const c_char,
-    a4: *const c_char,
-    a5: *const c_char,
-    a6: *const c_char,
-    a7: *const c_char,
-    a8: *const c_char,
-    a9: *const c_char,
-    a10: *const c_char,
-    a11: *const c_char,
-    a12: *const c_char,
-    a13: *const c_char,
-    a14: *const c_char,
-    a15: *const c_char,
-    a16: *const c_char,
-    a17: *const c_char,
-    a18: *const c_char,
-    a19: *const c_char,
-    a20: *const c_char,
-    a21: *const c_char,
-    a22: *const c_char,
-    a23: *const c_char,
-    a24: *const c_char,
-    a25: *const c_char,
-    a26: *const c_char,
-    a27: *const c_char,
-    a28: *const c_char,
-    a29: *const c_char,
-    a30: *const c_char,
-) -> c_int {
-    guard::hook("execle", libc::EPERM, || {
-        match collect(&[
-            a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18,
-            a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30,
-        ]) {
-            // SAFETY: the caller's arguments; the slot after the NULL is envp.
-            Some((argv, envp)) => unsafe { exec_vetted(path, argv.as_ptr(), envp.cast()) },
-            None => too_many_arguments("execle"),
-        }
-    })
-}
+list_exec!(
+    /// execlp(3).
+    ///
+    /// # Safety
+    /// C contract: a NULL-terminated list of NUL-terminated strings.
+    execlp(file),
+    |argv, _| execp_vetted(file, argv.as_ptr(), current_environ())
+);
+
+list_exec!(
+    /// execle(3).
+    ///
+    /// # Safety
+    /// C contract: a NULL-terminated list of NUL-terminated strings, then envp.
+    execle(path),
+    |argv, envp| exec_vetted(path, argv.as_ptr(), envp.cast())
+);
 
 /// The error number posix_spawn returns for an exec outcome.
 fn spawn_outcome(ret: Option<Option<c_int>>) -> c_int {
