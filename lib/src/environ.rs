@@ -18,7 +18,7 @@ struct Initial {
 
 fn initial() -> &'static Initial {
     static INITIAL: OnceLock<Initial> = OnceLock::new();
-    INITIAL.get_or_init(|| {
+    crate::forksafe::once(&INITIAL, || {
         let raw = std::fs::read("/proc/self/environ").ok();
         let entries = match raw {
             Some(bytes) => bytes
@@ -64,7 +64,7 @@ fn ours() -> impl Iterator<Item = &'static CStr> {
 /// The absolute path this library was loaded from.
 pub(crate) fn library() -> Option<&'static CStr> {
     static PATH: OnceLock<Option<CString>> = OnceLock::new();
-    PATH.get_or_init(|| {
+    crate::forksafe::once(&PATH, || {
         // SAFETY: dladdr with the address of a function of this library fills `info` with
         // pointers into the loader's own tables.
         let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };

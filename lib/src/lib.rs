@@ -3,6 +3,7 @@
 mod answer;
 mod environ;
 mod fdpass;
+mod forksafe;
 mod guard;
 mod hooks;
 mod isolation;

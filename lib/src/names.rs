@@ -7,7 +7,6 @@
 
 use std::cell::RefCell;
 use std::net::Ipv4Addr;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 
 use torify_conf::Ipv4Net;
@@ -17,7 +16,6 @@ use torify_core::onion::{NamePool, PoolFull};
 use crate::sys;
 
 static POOL: Mutex<Option<NamePool>> = Mutex::new(None);
-static AT_FORK: AtomicBool = AtomicBool::new(false);
 
 thread_local! {
     /// The pool lock held across fork by the forking thread.
@@ -25,22 +23,20 @@ thread_local! {
 }
 
 fn lock() -> MutexGuard<'static, Option<NamePool>> {
-    // An atomic, not a Once: a Once caught mid-call by fork would hang the child.
-    if !AT_FORK.swap(true, Ordering::AcqRel) {
-        sys::at_fork(before_fork, after_fork, after_fork);
-    }
     POOL.lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-extern "C" fn before_fork() {
+/// Takes the pool for the forking thread (see `forksafe`).
+pub(crate) fn before_fork() {
     let guard = POOL
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     let _ = HELD.try_with(|h| *h.borrow_mut() = Some(guard));
 }
 
-extern "C" fn after_fork() {
+/// Gives the pool back, in parent and child.
+pub(crate) fn after_fork() {
     let _ = HELD.try_with(|h| drop(h.borrow_mut().take()));
 }
 
@@ -62,7 +58,7 @@ pub(crate) fn name_of(range: Ipv4Net, ip: Ipv4Addr) -> Option<String> {
 /// The names this machine answers itself, read once.
 pub(crate) fn local() -> &'static LocalNames {
     static LOCAL: OnceLock<LocalNames> = OnceLock::new();
-    LOCAL.get_or_init(|| {
+    crate::forksafe::once(&LOCAL, || {
         let hosts = std::fs::read_to_string("/etc/hosts").unwrap_or_default();
         LocalNames::new(&hosts, sys::hostname().as_deref())
     })

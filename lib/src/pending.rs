@@ -13,7 +13,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, DefaultHasher};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use libc::c_int;
@@ -58,30 +58,27 @@ type Table = HashMap<c_int, Slot, BuildHasherDefault<DefaultHasher>>;
 static COUNT: AtomicUsize = AtomicUsize::new(0);
 /// Const-initialized: nothing lazy for a fork to catch half done.
 static TABLE: Mutex<Table> = Mutex::new(HashMap::with_hasher(BuildHasherDefault::new()));
-static AT_FORK: AtomicBool = AtomicBool::new(false);
 
 thread_local! {
     static HELD: RefCell<Option<MutexGuard<'static, Table>>> = const { RefCell::new(None) };
 }
 
 fn lock() -> MutexGuard<'static, Table> {
-    // An atomic, not a Once: a Once caught mid-call by fork would hang the child.
-    if !AT_FORK.swap(true, Ordering::AcqRel) {
-        sys::at_fork(before_fork, after_fork, after_fork);
-    }
     TABLE
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-extern "C" fn before_fork() {
+/// Takes the table for the forking thread (see `forksafe`).
+pub(crate) fn before_fork() {
     let guard = TABLE
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     let _ = HELD.try_with(|h| *h.borrow_mut() = Some(guard));
 }
 
-extern "C" fn after_fork() {
+/// Gives the table back, in parent and child.
+pub(crate) fn after_fork() {
     let _ = HELD.try_with(|h| drop(h.borrow_mut().take()));
 }
 

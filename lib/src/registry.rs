@@ -87,7 +87,7 @@ fn slot(fd: i32, create: bool) -> Option<&'static Slot> {
     }
     let chunk = TABLE.get(fd / CHUNK)?;
     let slots = if create {
-        chunk.get_or_init(|| (0..CHUNK).map(|_| Slot::new()).collect())
+        crate::forksafe::once(chunk, || (0..CHUNK).map(|_| Slot::new()).collect())
     } else {
         chunk.get()?
     };

@@ -9,7 +9,7 @@ use torify_conf::{Isolation, SYSTEM_FILES, Settings, Sources};
 use torify_core::refusal::{Reason, Refusal};
 
 use crate::isolation::Token;
-use crate::{log, sys};
+use crate::{forksafe, log, sys};
 
 /// The variable through which the launcher hands the session's isolation token to every
 /// process it starts.
@@ -26,15 +26,17 @@ pub(crate) struct Runtime {
 }
 
 static RUNTIME: OnceLock<Option<Runtime>> = OnceLock::new();
-static AT_FORK: AtomicBool = AtomicBool::new(false);
+/// Set by the first call that needs the settings.
+static STARTED: AtomicBool = AtomicBool::new(false);
 
-/// Before any fork: finish loading (or wait for the thread that is loading), so that no child
-/// starts with the load half done and waits for it forever.
-extern "C" fn before_fork() {
-    let _ = RUNTIME.get_or_init(load);
+/// Before a fork, in a process that has used the network: finish loading, so that a child
+/// shares its parent's session token rather than making its own. A process that never did
+/// pays nothing here.
+pub(crate) fn before_fork() {
+    if STARTED.load(Ordering::Acquire) {
+        let _ = get();
+    }
 }
-
-extern "C" fn nothing() {}
 
 fn load() -> Option<Runtime> {
     crate::environ::prepare();
@@ -95,11 +97,8 @@ pub(crate) fn local_session_entry() -> Option<&'static CStr> {
 
 /// The runtime, or the refusal every network call gets when the settings are invalid.
 pub(crate) fn get() -> Result<&'static Runtime, Refusal> {
-    // An atomic, not a Once: a Once caught mid-call by fork would hang the child the same way.
-    if !AT_FORK.swap(true, Ordering::AcqRel) {
-        sys::at_fork(before_fork, nothing, nothing);
-    }
-    RUNTIME.get_or_init(load).as_ref().ok_or(Refusal {
+    STARTED.store(true, Ordering::Release);
+    forksafe::once(&RUNTIME, load).as_ref().ok_or(Refusal {
         errno: libc::EPERM,
         reason: Reason::BadSettings,
     })
