@@ -12,10 +12,21 @@ fn main() {
         if path.extension().is_none_or(|e| e != "c") {
             continue;
         }
-        let stem = path.file_stem().unwrap_or_default().to_owned();
+        let stem = path
+            .file_stem()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        // NAME_so.c becomes the shared library NAME.so; every other probe a program.
+        let (output, shared): (String, &[&str]) = match stem.strip_suffix("_so") {
+            Some(lib) => (format!("{lib}.so"), &["-shared", "-fPIC"]),
+            None => (stem.clone(), &[]),
+        };
         let status = Command::new(&cc)
-            .args(["-O1", "-g", "-Wall", "-Wextra", "-Werror", "-pthread", "-o"])
-            .arg(out.join(&stem))
+            .args(["-O1", "-g", "-Wall", "-Wextra", "-Werror", "-pthread"])
+            .args(shared)
+            .arg("-o")
+            .arg(out.join(&output))
             .arg(&path)
             .args(["-ldl", "-lresolv", "-lanl"])
             .status()

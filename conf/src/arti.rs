@@ -11,7 +11,6 @@ use crate::error::{ConfError, Origin};
 
 /// Settings of the embedded Tor client.
 #[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct ArtiSettings {
     /// Where arti keeps its state (guards, keys); `None`: `$XDG_STATE_HOME/torify/arti`.
     pub state_dir: Option<PathBuf>,
@@ -56,7 +55,6 @@ pub struct Fallback {
 
 /// A private Tor network (a test network of one's own).
 #[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct PrivateNetwork {
     /// Its directory authorities.
     pub authorities: Vec<Authority>,

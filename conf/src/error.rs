@@ -5,7 +5,6 @@ use std::path::PathBuf;
 
 /// The place a setting's value was read from.
 #[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum Origin {
     /// The built-in default.
     Default,

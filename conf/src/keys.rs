@@ -12,7 +12,6 @@ use crate::secret::Secret;
 
 /// A setting.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-#[non_exhaustive]
 pub enum Key {
     /// Tor's SOCKS address.
     TorAddress,
@@ -44,13 +43,14 @@ pub enum Key {
     EnableIpv6,
     /// Run setuid/setgid/capability programs although they escape the library (unsafe).
     AllowPrivilegedExec,
+    /// allow.unproxied_exec
+    AllowUnproxiedExec,
     /// tor, arti or auto.
     Backend,
 }
 
 /// A setting's names and documentation.
 #[derive(Clone, Copy, Debug)]
-#[non_exhaustive]
 pub struct KeyInfo {
     /// The setting.
     pub key: Key,
@@ -192,6 +192,13 @@ pub const KEYS: &[KeyInfo] = &[
         "0 or 1 (true or false in torify.toml); 1 is unsafe",
     ),
     info(
+        Key::AllowUnproxiedExec,
+        Some("allow.unproxied_exec"),
+        None,
+        Some("TORIFY_ALLOW_UNPROXIED_EXEC"),
+        "0 or 1 (true or false in torify.toml); 1 is unsafe",
+    ),
+    info(
         Key::EnableIpv6,
         None,
         Some("EnableIPv6"),
@@ -303,7 +310,8 @@ pub(crate) fn parse_value(key: Key, raw: Raw<'_>) -> Result<Value, String> {
         | Key::AllowInbound
         | Key::LogTime
         | Key::EnableIpv6
-        | Key::AllowPrivilegedExec => bool_of(raw).map(Value::Flag),
+        | Key::AllowPrivilegedExec
+        | Key::AllowUnproxiedExec => bool_of(raw).map(Value::Flag),
         Key::OnionRange => text_of(raw)?.parse().map(Value::Range),
         Key::AllowOutboundLocalhost => {
             let n = int_of(raw)?;

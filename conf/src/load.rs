@@ -205,6 +205,7 @@ fn build(values: BTreeMap<Key, (Value, Origin)>, notes: Vec<String>) -> Result<L
             (Key::AllowOutboundLocalhost, Value::Localhost(l)) => s.allow_outbound_localhost = l,
             (Key::AllowDirect, Value::Nets(n)) => s.allow_direct = n,
             (Key::AllowPrivilegedExec, Value::Flag(b)) => s.allow_privileged_exec = b,
+            (Key::AllowUnproxiedExec, Value::Flag(b)) => s.allow_unproxied_exec = b,
             (Key::LogLevel, Value::Level(l)) => s.log.level = l,
             (Key::LogTime, Value::Flag(b)) => s.log.time = b,
             (Key::LogFile, Value::Path(p)) => s.log.file = Some(p),

@@ -9,7 +9,6 @@ use crate::secret::Secret;
 
 /// Where Tor's SOCKS port listens: an IP address (with [`Settings::tor_port`]) or a unix socket.
 #[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum TorAddress {
     /// An IPv4 or IPv6 address.
     Ip(IpAddr),
@@ -48,7 +47,6 @@ impl fmt::Display for TorAddress {
 
 /// The SOCKS endpoint to dial: address and port joined, or a unix socket.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum SocksEndpoint<'a> {
     /// TCP to this address.
     Inet(SocketAddr),
@@ -168,7 +166,6 @@ impl fmt::Display for Ipv4Net {
 
 /// Which Tor the launcher uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-#[non_exhaustive]
 pub enum Backend {
     /// A tor daemon's SocksPort (tor.address, tor.port).
     Tor,
@@ -210,7 +207,6 @@ impl fmt::Display for Backend {
 /// How streams are kept apart on Tor circuits (Tor's IsolateSOCKSAuth: different SOCKS
 /// credentials never share a circuit).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-#[non_exhaustive]
 pub enum Isolation {
     /// No credentials: Tor's own default isolation only.
     #[default]
@@ -266,7 +262,6 @@ impl fmt::Display for Isolation {
 
 /// What may bypass Tor to reach the loopback interface (torsocks' AllowOutboundLocalhost).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, PartialOrd, Ord)]
-#[non_exhaustive]
 pub enum Localhost {
     /// 0: nothing; loopback destinations are refused.
     #[default]
@@ -300,7 +295,6 @@ impl Localhost {
 
 /// How much the library logs (torsocks' TORSOCKS_LOG_LEVEL, 1 to 5).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-#[non_exhaustive]
 pub enum LogLevel {
     /// 1: nothing at all.
     None,
@@ -387,7 +381,6 @@ pub struct LogSettings {
 
 /// The effective settings.
 #[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct Settings {
     /// Tor's SOCKS address (TorAddress).
     pub tor_address: TorAddress,
@@ -409,6 +402,9 @@ pub struct Settings {
     /// Run setuid, setgid and file-capability programs, which the loader starts without the
     /// library (unsafe: they run outside Tor).
     pub allow_privileged_exec: bool,
+    /// Run programs the library cannot enter (static, Go, another libc or architecture),
+    /// which would run without it (unsafe: they run outside Tor).
+    pub allow_unproxied_exec: bool,
     /// Logging.
     pub log: LogSettings,
     /// Which Tor the launcher uses.
@@ -445,6 +441,7 @@ impl Default for Settings {
             allow_outbound_localhost: Localhost::Deny,
             allow_direct: Vec::new(),
             allow_privileged_exec: false,
+            allow_unproxied_exec: false,
             log: LogSettings {
                 level: LogLevel::Error,
                 time: false,

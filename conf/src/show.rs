@@ -30,7 +30,7 @@ pub fn render(loaded: &Loaded) -> String {
             .collect::<Vec<_>>()
             .join(", ")
     };
-    let rows: [(&str, String, Key); 13] = [
+    let rows: [(&str, String, Key); 14] = [
         ("tor.address", s.tor_address.to_string(), Key::TorAddress),
         ("tor.port", s.tor_port.to_string(), Key::TorPort),
         (
@@ -65,6 +65,11 @@ pub fn render(loaded: &Loaded) -> String {
             "allow.privileged_exec",
             s.allow_privileged_exec.to_string(),
             Key::AllowPrivilegedExec,
+        ),
+        (
+            "allow.unproxied_exec",
+            s.allow_unproxied_exec.to_string(),
+            Key::AllowUnproxiedExec,
         ),
         ("log.level", s.log.level.to_string(), Key::LogLevel),
         ("log.time", s.log.time.to_string(), Key::LogTime),

@@ -11,9 +11,6 @@ use torify_core::dns::message::{
 use crate::resolve::{self, HOST_NOT_FOUND, LookupError, NO_DATA, NO_RECOVERY, TRY_AGAIN};
 use crate::{log, sys};
 
-/// The log throttle kind for refused DNS questions.
-const QUESTION_REFUSAL_KIND: usize = 11;
-
 fn rcode_of(e: LookupError) -> u8 {
     match e {
         LookupError::NotFound => RCODE_NXDOMAIN,
@@ -25,7 +22,7 @@ fn rcode_of(e: LookupError) -> u8 {
 pub(crate) fn respond(q: &Question) -> (u8, Vec<Rdata>) {
     let refuse = |why: &str| {
         log::refusal(
-            QUESTION_REFUSAL_KIND,
+            torify_core::refusal::Kind::Question,
             &format_args!(
                 "refused a DNS question (type {}, class {}) for {:?}: {why}; no setting allows it",
                 q.qtype, q.qclass, q.name

@@ -6,10 +6,13 @@
 //! and LD_PRELOAD with this library first, whatever environment the caller passes.
 
 use std::ffi::{CStr, CString, c_void};
-use std::sync::OnceLock;
 
+use crate::forksafe::Once;
+use crate::log;
 use libc::c_char;
-use torify_core::exec::{filter_environment, is_torify_variable, preload_entry};
+use torify_core::exec::{
+    filter_environment, has_variable, is_torify_variable, name_of, preload_entry,
+};
 
 /// The initial environment: NAME=value entries.
 struct Initial {
@@ -17,8 +20,8 @@ struct Initial {
 }
 
 fn initial() -> &'static Initial {
-    static INITIAL: OnceLock<Initial> = OnceLock::new();
-    crate::forksafe::once(&INITIAL, || {
+    static INITIAL: Once<Initial> = Once::new();
+    INITIAL.get_or_init(|| {
         let raw = std::fs::read("/proc/self/environ").ok();
         let entries = match raw {
             Some(bytes) => bytes
@@ -63,8 +66,8 @@ fn ours() -> impl Iterator<Item = &'static CStr> {
 
 /// The absolute path this library was loaded from.
 pub(crate) fn library() -> Option<&'static CStr> {
-    static PATH: OnceLock<Option<CString>> = OnceLock::new();
-    crate::forksafe::once(&PATH, || {
+    static PATH: Once<Option<CString>> = Once::new();
+    PATH.get_or_init(|| {
         // SAFETY: dladdr with the address of a function of this library fills `info` with
         // pointers into the loader's own tables.
         let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
@@ -146,7 +149,11 @@ pub(crate) unsafe fn with_child_env<R>(
     // SAFETY: caller contract.
     let callers = filter_environment(unsafe { entries(envp) }, |e| push(e.as_ptr().cast()));
     for entry in ours() {
-        push(entry.as_ptr());
+        // A variable the caller passes is the caller's choice; one it left out is torify's.
+        // SAFETY: caller contract (the array is walked again, allocating nothing).
+        if !has_variable(unsafe { entries(envp) }, name_of(entry.to_bytes())) {
+            push(entry.as_ptr());
+        }
     }
     let mut inline_preload = [0u8; INLINE_PRELOAD];
     let mut heap_preload: Vec<u8>;
@@ -175,7 +182,8 @@ pub(crate) unsafe fn with_child_env<R>(
 }
 
 /// Makes the process's own environment carry torify's variables and LD_PRELOAD again, for
-/// the libc functions that start children from it implicitly (system, popen).
+/// the libc functions that start children from it implicitly (system, popen): each variable
+/// the program removed comes back; one it set is its own.
 pub(crate) fn repair() {
     use std::os::unix::ffi::OsStrExt;
     let Some(lib) = library() else { return };
@@ -185,8 +193,7 @@ pub(crate) fn repair() {
             continue;
         };
         let (name, value) = (&bytes[..eq], &bytes[eq + 1..]);
-        let current = std::env::var_os(std::ffi::OsStr::from_bytes(name));
-        if current.as_deref().map(OsStrExt::as_bytes) != Some(value) {
+        if std::env::var_os(std::ffi::OsStr::from_bytes(name)).is_none() {
             set(name, value);
         }
     }
@@ -208,7 +215,7 @@ fn set(name: &[u8], value: &[u8]) {
     let (Ok(name), Ok(value)) = (CString::new(name), CString::new(value)) else {
         return;
     };
-    tracing::debug!(
+    log::debug!(
         "restoring {} in the environment before starting a child",
         name.to_string_lossy()
     );

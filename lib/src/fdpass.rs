@@ -3,6 +3,7 @@
 //! kept only when it cannot carry traffic around Tor.
 
 use libc::{c_int, msghdr};
+use torify_conf::Settings;
 use torify_core::policy::{self, SocketState};
 use torify_core::refusal::Refusal;
 
@@ -41,31 +42,41 @@ pub(crate) unsafe fn check_outgoing(msg: *const msghdr) -> Result<(), Refusal> {
     // SAFETY: caller contract.
     unsafe {
         for_each_fd(msg, |fd| {
-            if let Ok(kind) = sys::socket_kind(*fd) {
-                verdict = verdict.and(policy::may_pass(kind));
-            }
+            verdict = verdict.and(match sys::socket_kind(*fd) {
+                Ok(Some(kind)) => policy::may_pass(kind),
+                Ok(None) => Ok(()),
+                Err(e) => Err(unclassified(e)),
+            });
         });
     }
     verdict
 }
 
+fn unclassified(errno: c_int) -> Refusal {
+    Refusal {
+        errno: libc::EPERM,
+        reason: torify_core::refusal::Reason::Unclassified(errno),
+    }
+}
+
+/// Judges a descriptor this process did not make through torify (received, taken from another
+/// process, inherited): kept only when it cannot carry traffic around Tor.
+pub(crate) fn judge_foreign(
+    fd: c_int,
+    settings: Result<&Settings, Refusal>,
+) -> Result<(), Refusal> {
+    match sys::socket_kind(fd) {
+        Ok(Some(kind)) => {
+            let s = settings?;
+            policy::may_receive(kind, state_of(fd), s)
+        }
+        Ok(None) => Ok(()),
+        Err(e) => Err(unclassified(e)),
+    }
+}
+
 fn state_of(fd: c_int) -> SocketState {
-    let listening = {
-        let mut v: c_int = 0;
-        let mut len = size_of::<c_int>() as libc::socklen_t;
-        // SAFETY: v/len are locals of the right size.
-        let rc = unsafe {
-            libc::getsockopt(
-                fd,
-                libc::SOL_SOCKET,
-                libc::SO_ACCEPTCONN,
-                std::ptr::from_mut(&mut v).cast(),
-                &mut len,
-            )
-        };
-        rc == 0 && v != 0
-    };
-    if listening {
+    if sys::listening(fd) {
         return SocketState::Listening(sys::local_addr(fd));
     }
     match sys::peer_addr(fd) {
@@ -85,13 +96,7 @@ pub(crate) unsafe fn check_incoming(msg: *mut msghdr) -> Result<(), Refusal> {
     // SAFETY: caller contract.
     unsafe {
         for_each_fd(msg, |fd| {
-            if let Ok(kind) = sys::socket_kind(*fd) {
-                let v = match settings {
-                    Ok(s) => policy::may_receive(kind, state_of(*fd), s),
-                    Err(r) => Err(r),
-                };
-                verdict = verdict.and(v);
-            }
+            verdict = verdict.and(judge_foreign(*fd, settings))
         });
         if verdict.is_err() {
             for_each_fd(msg, |fd| {

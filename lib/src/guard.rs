@@ -5,6 +5,7 @@ use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use libc::c_int;
+use torify_core::policy::SocketKind;
 use torify_core::refusal::Refusal;
 use torify_core::socks5::Target;
 
@@ -16,8 +17,7 @@ pub(crate) fn catch<T>(name: &str, on_panic: impl FnOnce() -> T, body: impl FnOn
         Ok(ret) => ret,
         Err(_) => {
             // Logging could be what panicked; try, but under the same protection.
-            let _ =
-                catch_unwind(|| tracing::error!("internal error in {name}(); the call is refused"));
+            let _ = catch_unwind(|| log::error!("internal error in {name}(); the call is refused"));
             on_panic()
         }
     }
@@ -40,27 +40,24 @@ pub(crate) unsafe fn c_str<'a>(p: *const libc::c_char) -> Option<&'a str> {
     unsafe { std::ffi::CStr::from_ptr(p) }.to_str().ok()
 }
 
-/// Fails the call for `refusal`: logs its line, sets errno, returns -1.
+/// Fails the call for `refusal`: logs its line (at the default level, a few times per kind),
+/// sets errno, returns -1.
 pub(crate) fn refuse(refusal: Refusal) -> c_int {
-    if is_probe(&refusal) {
-        // Creating a datagram socket sends nothing, and programs do it to probe for IPv6 or
-        // UDP support (curl on every run); a program that needs it gets EPERM and says so.
-        tracing::info!("{refusal}");
-    } else {
-        log::refusal(refusal.reason.kind(), &refusal);
-    }
+    log::refusal(refusal.reason.kind(), &refusal);
     sys::set_errno(refusal.errno);
     -1
 }
 
-fn is_probe(refusal: &Refusal) -> bool {
-    matches!(
-        refusal.reason,
-        torify_core::refusal::Reason::SocketType {
-            ty: libc::SOCK_DGRAM,
-            ..
-        }
-    )
+/// What socket `fd` is: `Ok(None)` when it is no open socket (the call goes to libc, and the
+/// kernel gives its own answer), `Err(-1)` when that cannot be found out: refused, never
+/// guessed (a program whose getsockopt fails would otherwise connect around Tor).
+pub(crate) fn classify(fd: c_int) -> Result<Option<SocketKind>, c_int> {
+    sys::socket_kind(fd).map_err(|e| {
+        refuse(Refusal {
+            errno: libc::EPERM,
+            reason: torify_core::refusal::Reason::Unclassified(e),
+        })
+    })
 }
 
 /// Fails the call with `errno` (already explained in the log, or the kernel's own answer).
@@ -69,9 +66,26 @@ pub(crate) fn fail(errno: c_int) -> c_int {
     -1
 }
 
-/// A real libc call that could not be made (symbol missing): fail closed.
+/// `fail` for the calls that return ssize_t.
+pub(crate) fn fail_len(errno: c_int) -> libc::ssize_t {
+    fail(errno) as libc::ssize_t
+}
+
+/// A real libc call that could not be made (symbol missing): fail closed, with ENOSYS, the
+/// same way everywhere.
 pub(crate) fn unavailable() -> c_int {
     fail(libc::ENOSYS)
+}
+
+/// [`unavailable`] for the calls that return ssize_t.
+pub(crate) fn unavailable_len() -> libc::ssize_t {
+    fail_len(libc::ENOSYS)
+}
+
+/// [`unavailable`] for the calls that return a pointer (NULL and errno).
+pub(crate) fn unavailable_ptr<T>() -> *mut T {
+    sys::set_errno(libc::ENOSYS);
+    std::ptr::null_mut()
 }
 
 /// Shows a SOCKS target the way a person writes it.
@@ -82,7 +96,6 @@ impl fmt::Display for Shown<'_> {
         match self.0 {
             Target::Addr(a) => write!(f, "{a}"),
             Target::Name(n, p) => write!(f, "{n}:{p}"),
-            _ => f.write_str("?"),
         }
     }
 }

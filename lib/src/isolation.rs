@@ -128,7 +128,6 @@ fn destination_token(key: &[u8; 16], target: &Target<'_>) -> [u8; 16] {
                 h.write(n.to_ascii_lowercase().as_bytes());
                 h.write_u16(*port);
             }
-            _ => {}
         }
         h.finish().to_be_bytes()
     };
@@ -176,9 +175,10 @@ mod tests {
     use super::*;
 
     fn with(mode: Isolation) -> Settings {
-        let mut s = Settings::default();
-        s.isolation = mode;
-        s
+        Settings {
+            isolation: mode,
+            ..Settings::default()
+        }
     }
 
     fn user(s: &Settings, session: Option<&Token>, t: &Target<'_>) -> Option<String> {

@@ -1,11 +1,14 @@
 #![doc = include_str!("../README.md")]
 
 mod answer;
+mod elfsym;
 mod environ;
 mod fdpass;
+mod fdstate;
 mod forksafe;
 mod guard;
 mod hooks;
+mod inherited;
 mod isolation;
 mod libc_sym;
 mod log;

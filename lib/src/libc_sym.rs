@@ -2,21 +2,69 @@
 //!
 //! Each lookup is cached in an atomic: a race between threads resolves the same symbol twice and
 //! stores the same value, so no lock is needed (and none can be left held across a fork).
+//!
+//! `dlsym` itself is one of our hooks, so the real one is found in libc's symbol table
+//! (`elfsym`); calling it from here makes RTLD_NEXT mean "after this library", as it must.
 
-use std::ffi::CStr;
+use std::ffi::{CStr, c_void};
 use std::sync::atomic::{AtomicUsize, Ordering};
+
+use libc::c_char;
+
+/// A cached address: 0 not looked up yet, 1 looked up and missing.
+fn cached(slot: &AtomicUsize, find: impl FnOnce() -> usize) -> usize {
+    match slot.load(Ordering::Acquire) {
+        0 => {
+            let found = find();
+            slot.store(if found == 0 { 1 } else { found }, Ordering::Release);
+            found
+        }
+        1 => 0,
+        known => known,
+    }
+}
+
+/// libc's dlsym, or 0.
+pub(crate) fn real_dlsym() -> usize {
+    static SLOT: AtomicUsize = AtomicUsize::new(0);
+    cached(&SLOT, || crate::elfsym::libc_symbol(c"dlsym"))
+}
+
+/// libc's dlvsym, or 0.
+pub(crate) fn real_dlvsym() -> usize {
+    static SLOT: AtomicUsize = AtomicUsize::new(0);
+    cached(&SLOT, || crate::elfsym::libc_symbol(c"dlvsym"))
+}
+
+/// Calls libc's dlsym from this library (so RTLD_NEXT means the objects after it).
+pub(crate) fn dlsym(handle: *mut c_void, name: &CStr) -> usize {
+    let f = real_dlsym();
+    if f == 0 {
+        return 0;
+    }
+    // SAFETY: f is libc's dlsym, whose C signature this is.
+    let f: unsafe extern "C" fn(*mut c_void, *const c_char) -> *mut c_void =
+        unsafe { std::mem::transmute(f) };
+    // SAFETY: a NUL-terminated name; dlsym is thread-safe.
+    unsafe { f(handle, name.as_ptr()) as usize }
+}
+
+/// Calls libc's dlvsym from this library.
+pub(crate) fn dlvsym(handle: *mut c_void, name: &CStr, version: &CStr) -> usize {
+    let f = real_dlvsym();
+    if f == 0 {
+        return 0;
+    }
+    // SAFETY: f is libc's dlvsym, whose C signature this is.
+    let f: unsafe extern "C" fn(*mut c_void, *const c_char, *const c_char) -> *mut c_void =
+        unsafe { std::mem::transmute(f) };
+    // SAFETY: NUL-terminated strings; dlvsym is thread-safe.
+    unsafe { f(handle, name.as_ptr(), version.as_ptr()) as usize }
+}
 
 /// Finds the next definition of `name` after this library, caching it in `slot`.
 pub(crate) fn resolve(slot: &AtomicUsize, name: &CStr) -> usize {
-    let cached = slot.load(Ordering::Acquire);
-    if cached != 0 {
-        return cached;
-    }
-    // SAFETY: dlsym with RTLD_NEXT and a NUL-terminated name is thread-safe and has no
-    // preconditions; a null result is handled by the caller.
-    let found = unsafe { libc::dlsym(libc::RTLD_NEXT, name.as_ptr()) } as usize;
-    slot.store(found, Ordering::Release);
-    found
+    cached(slot, || dlsym(libc::RTLD_NEXT, name))
 }
 
 /// Declares `real::NAME(args) -> Option<ret>`: calls the real libc function, or returns `None`
@@ -51,9 +99,9 @@ pub(crate) mod real {
     #![allow(unreachable_pub)]
     use super::*;
     use libc::{
-        FILE, addrinfo, c_char, c_int, c_long, c_uint, c_ulong, c_void, iovec, mmsghdr, msghdr,
-        pid_t, posix_spawn_file_actions_t, posix_spawnattr_t, size_t, sockaddr, socklen_t, ssize_t,
-        timespec,
+        FILE, addrinfo, c_char, c_int, c_long, c_uint, c_ulong, c_void, iovec, loff_t, mmsghdr,
+        msghdr, off_t, pid_t, posix_spawn_file_actions_t, posix_spawnattr_t, size_t, sockaddr,
+        socklen_t, ssize_t, timespec,
     };
 
     real_functions! {
@@ -94,5 +142,20 @@ pub(crate) mod real {
         connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int;
         close(fd: c_int) -> c_int;
         getpeername(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int;
+        getsockopt(fd: c_int, level: c_int, name: c_int, value: *mut c_void, len: *mut socklen_t) -> c_int;
+        getsockname(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int;
+        write(fd: c_int, buf: *const c_void, count: size_t) -> ssize_t;
+        writev(fd: c_int, iov: *const iovec, iovcnt: c_int) -> ssize_t;
+        send(fd: c_int, buf: *const c_void, len: size_t, flags: c_int) -> ssize_t;
+        sendfile(out_fd: c_int, in_fd: c_int, offset: *mut off_t, count: size_t) -> ssize_t;
+        sendfile64(out_fd: c_int, in_fd: c_int, offset: *mut off_t, count: size_t) -> ssize_t;
+        pwritev2(fd: c_int, iov: *const iovec, iovcnt: c_int, offset: off_t, flags: c_int) -> ssize_t;
+        pwritev64v2(fd: c_int, iov: *const iovec, iovcnt: c_int, offset: off_t, flags: c_int) -> ssize_t;
+        preadv2(fd: c_int, iov: *const iovec, iovcnt: c_int, offset: off_t, flags: c_int) -> ssize_t;
+        preadv64v2(fd: c_int, iov: *const iovec, iovcnt: c_int, offset: off_t, flags: c_int) -> ssize_t;
+        splice(fd_in: c_int, off_in: *mut loff_t, fd_out: c_int, off_out: *mut loff_t, len: size_t, flags: c_uint) -> ssize_t;
+        fdopen(fd: c_int, mode: *const c_char) -> *mut FILE;
+        fclose(stream: *mut FILE) -> c_int;
+        pidfd_getfd(pidfd: c_int, targetfd: c_int, flags: c_uint) -> c_int;
     }
 }

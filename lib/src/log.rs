@@ -1,22 +1,61 @@
-//! A small `tracing` subscriber: one line per event, `torify[PID]: message`, to stderr or a file.
+//! The library's log: one line per event, `torify[PID]: message`, to stderr or a file.
 //!
-//! It formats into a stack buffer and writes with one write(2), so a line never interleaves with
-//! another thread's and logging never allocates. Spans are not used by this library.
+//! Not `tracing`: its call-site registry takes a lock the first time each call site fires, and a
+//! child made by a raw clone(2) while another thread held it would hang on its first log line.
+//! Here a line is formatted into a stack buffer and written with one write(2): no lock, no
+//! allocation, no line interleaved with another thread's. The level is one atomic.
 
 use std::fmt::{self, Write as _};
-use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU8, AtomicU32, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use torify_conf::{LogLevel, LogSettings};
-use tracing::field::{Field, Visit};
-use tracing::level_filters::LevelFilter;
-use tracing::span::{Attributes, Id, Record};
-use tracing::{Event, Level, Metadata, Subscriber};
+use torify_core::refusal::Kind;
 
 use crate::sys;
 
+/// How much a line matters, most important first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Level {
+    /// Refusals and failures: shown by default.
+    Error = 1,
+    /// Something the user chose that weakens torify (allow.* settings).
+    Warn = 2,
+    /// Worth knowing, not wrong.
+    Notice = 3,
+    /// Every decision.
+    Debug = 4,
+}
+
+/// The most detailed level written; 0 writes nothing (the default until settings are read).
+static MAX: AtomicU8 = AtomicU8::new(0);
+/// Timestamps on each line.
+static TIME: AtomicU8 = AtomicU8::new(0);
 /// Where lines go: stderr, or the log file until the program closes it.
 static LOG_FD: AtomicI32 = AtomicI32::new(libc::STDERR_FILENO);
+
+/// True when lines of `level` are written (so a caller can skip formatting).
+pub(crate) fn enabled(level: Level) -> bool {
+    level as u8 <= MAX.load(Ordering::Relaxed)
+}
+
+/// Logs at error level.
+macro_rules! error {
+    ($($t:tt)*) => { $crate::log::write($crate::log::Level::Error, format_args!($($t)*)) };
+}
+/// Logs at warning level.
+macro_rules! warning {
+    ($($t:tt)*) => { $crate::log::write($crate::log::Level::Warn, format_args!($($t)*)) };
+}
+/// Logs at notice level.
+macro_rules! notice {
+    ($($t:tt)*) => { $crate::log::write($crate::log::Level::Notice, format_args!($($t)*)) };
+}
+/// Logs at debug level.
+macro_rules! debug {
+    ($($t:tt)*) => { $crate::log::write($crate::log::Level::Debug, format_args!($($t)*)) };
+}
+pub(crate) use {debug, error, notice, warning};
 
 const LINE_MAX: usize = 1024;
 
@@ -33,26 +72,6 @@ impl fmt::Write for LineBuf {
         self.buf[self.len..self.len + n].copy_from_slice(&s.as_bytes()[..n]);
         self.len += n;
         Ok(())
-    }
-}
-
-struct MessageVisitor<'a>(&'a mut LineBuf);
-
-impl Visit for MessageVisitor<'_> {
-    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        if field.name() == "message" {
-            let _ = write!(self.0, "{value:?}");
-        } else {
-            let _ = write!(self.0, " {}={value:?}", field.name());
-        }
-    }
-
-    fn record_str(&mut self, field: &Field, value: &str) {
-        if field.name() == "message" {
-            let _ = self.0.write_str(value);
-        } else {
-            let _ = write!(self.0, " {}={value}", field.name());
-        }
     }
 }
 
@@ -84,76 +103,47 @@ fn write_time(out: &mut LineBuf) {
     );
 }
 
-struct LineSubscriber {
-    max: Level,
-    time: bool,
+/// Writes one line at `level`, if that level is on.
+pub(crate) fn write(level: Level, message: fmt::Arguments<'_>) {
+    if !enabled(level) {
+        return;
+    }
+    let mut line = LineBuf {
+        buf: [0; LINE_MAX],
+        len: 0,
+    };
+    if TIME.load(Ordering::Relaxed) != 0 {
+        write_time(&mut line);
+    }
+    let _ = write!(line, "torify[{}]: ", sys::pid());
+    let _ = line.write_str(match level {
+        Level::Error => "",
+        Level::Warn => "warning: ",
+        Level::Notice => "notice: ",
+        Level::Debug => "debug: ",
+    });
+    let _ = line.write_fmt(message);
+    line.buf[line.len] = b'\n';
+    sys::write_log(LOG_FD.load(Ordering::Relaxed), &line.buf[..=line.len]);
 }
 
-impl Subscriber for LineSubscriber {
-    fn enabled(&self, meta: &Metadata<'_>) -> bool {
-        *meta.level() <= self.max
-    }
-
-    fn max_level_hint(&self) -> Option<LevelFilter> {
-        Some(LevelFilter::from_level(self.max))
-    }
-
-    fn new_span(&self, _: &Attributes<'_>) -> Id {
-        Id::from_u64(1)
-    }
-
-    fn record(&self, _: &Id, _: &Record<'_>) {}
-
-    fn record_follows_from(&self, _: &Id, _: &Id) {}
-
-    fn event(&self, event: &Event<'_>) {
-        let mut line = LineBuf {
-            buf: [0; LINE_MAX],
-            len: 0,
-        };
-        if self.time {
-            write_time(&mut line);
-        }
-        let level = *event.metadata().level();
-        let _ = write!(line, "torify[{}]: ", sys::pid());
-        match level {
-            Level::ERROR => {}
-            Level::WARN => {
-                let _ = line.write_str("warning: ");
-            }
-            Level::INFO => {
-                let _ = line.write_str("notice: ");
-            }
-            _ => {
-                let _ = line.write_str("debug: ");
-            }
-        }
-        event.record(&mut MessageVisitor(&mut line));
-        line.buf[line.len] = b'\n';
-        sys::write_log(LOG_FD.load(Ordering::Relaxed), &line.buf[..=line.len]);
-    }
-
-    fn enter(&self, _: &Id) {}
-
-    fn exit(&self, _: &Id) {}
-}
-
-/// Installs the subscriber for these settings (once per process; later calls do nothing).
+/// Takes these settings (the first call wins: a process has one set of settings).
 pub(crate) fn init(settings: &LogSettings) {
     let max = match settings.level {
         LogLevel::None => return,
-        LogLevel::Error => Level::ERROR,
-        LogLevel::Warn => Level::WARN,
-        LogLevel::Notice => Level::INFO,
-        _ => Level::TRACE,
+        LogLevel::Error => Level::Error,
+        LogLevel::Warn => Level::Warn,
+        LogLevel::Notice => Level::Notice,
+        LogLevel::Debug => Level::Debug,
     };
+    if MAX.load(Ordering::Acquire) != 0 {
+        return;
+    }
     if let Some(fd) = settings.file.as_deref().and_then(sys::open_log) {
         LOG_FD.store(fd, Ordering::Relaxed);
     }
-    let _ = tracing::subscriber::set_global_default(LineSubscriber {
-        max,
-        time: settings.time,
-    });
+    TIME.store(u8::from(settings.time), Ordering::Relaxed);
+    MAX.store(max as u8, Ordering::Release);
 }
 
 /// The program closed `fd`; if it was the log file, log to stderr from now on rather than
@@ -179,18 +169,21 @@ pub(crate) fn forget_range(first: u32, last: u32) {
 
 /// Counts reports per kind of refusal so a program that retries in a loop does not flood its
 /// stderr: the first few of each kind are errors, the rest debug lines.
-static REPORTED: [AtomicU32; 32] = [const { AtomicU32::new(0) }; 32];
+static REPORTED: [AtomicU32; Kind::COUNT] = [const { AtomicU32::new(0) }; Kind::COUNT];
 const LOUD_REPORTS: u32 = 5;
 
 /// Reports a refusal at error level, or at debug level once this kind was reported often.
-pub(crate) fn refusal(kind: usize, what: &dyn fmt::Display) {
+pub(crate) fn refusal(kind: Kind, what: &dyn fmt::Display) {
+    // The level comes from the settings: read them if no call needed them yet (a program
+    // whose first refused call is io_uring_setup, say), so the line is not lost.
+    let _ = crate::runtime::get();
     let loud = REPORTED
-        .get(kind)
+        .get(kind as usize)
         .is_none_or(|n| n.fetch_add(1, Ordering::Relaxed) < LOUD_REPORTS);
     if loud {
-        tracing::error!("{what}");
+        error!("{what}");
     } else {
-        tracing::debug!("{what}");
+        debug!("{what}");
     }
 }
 

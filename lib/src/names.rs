@@ -1,43 +1,30 @@
 //! This process's name state: the `.onion` stand-in pool and the names the machine answers
 //! itself (/etc/hosts loopback entries, the host name).
 //!
-//! The pool sits behind a const-initialized mutex that fork cannot leave locked: a
-//! pthread_atfork handler takes it before fork and releases it in parent and child, so a child
-//! always starts with a consistent, unlocked pool (the technique glibc uses for malloc).
+//! The pool sits behind a lock that no fork or clone can leave held (`forksafe::Lock`); the
+//! fork handlers take it across fork(3), so an ordinary child starts with its parent's pool.
 
-use std::cell::RefCell;
 use std::net::Ipv4Addr;
-use std::sync::{Mutex, MutexGuard, OnceLock};
 
 use torify_conf::Ipv4Net;
 use torify_core::dns::LocalNames;
 use torify_core::onion::{NamePool, PoolFull};
 
+use crate::forksafe::{Lock, LockGuard, Once};
 use crate::sys;
 
-static POOL: Mutex<Option<NamePool>> = Mutex::new(None);
+/// The stand-in pool, made on the first `.onion` lookup.
+pub(crate) type Pool = Option<NamePool>;
 
-thread_local! {
-    /// The pool lock held across fork by the forking thread.
-    static HELD: RefCell<Option<MutexGuard<'static, Option<NamePool>>>> = const { RefCell::new(None) };
-}
+static POOL: Lock<Pool> = Lock::new(None, || None);
 
-fn lock() -> MutexGuard<'static, Option<NamePool>> {
+fn lock() -> LockGuard<Pool> {
     POOL.lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Takes the pool for the forking thread (see `forksafe`).
-pub(crate) fn before_fork() {
-    let guard = POOL
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let _ = HELD.try_with(|h| *h.borrow_mut() = Some(guard));
-}
-
-/// Gives the pool back, in parent and child.
-pub(crate) fn after_fork() {
-    let _ = HELD.try_with(|h| drop(h.borrow_mut().take()));
+pub(crate) fn lock_for_fork() -> LockGuard<Pool> {
+    POOL.lock()
 }
 
 /// The stand-in address for an onion `name` (the same one on every lookup).
@@ -57,8 +44,8 @@ pub(crate) fn name_of(range: Ipv4Net, ip: Ipv4Addr) -> Option<String> {
 
 /// The names this machine answers itself, read once.
 pub(crate) fn local() -> &'static LocalNames {
-    static LOCAL: OnceLock<LocalNames> = OnceLock::new();
-    crate::forksafe::once(&LOCAL, || {
+    static LOCAL: Once<LocalNames> = Once::new();
+    LOCAL.get_or_init(|| {
         let hosts = std::fs::read_to_string("/etc/hosts").unwrap_or_default();
         LocalNames::new(&hosts, sys::hostname().as_deref())
     })

@@ -7,18 +7,19 @@
 //! arrives first on the stream; the program's first read consumes it here, and reports a
 //! failure as the errno of the read.
 //!
-//! The table sits behind a mutex that fork cannot leave locked (pthread_atfork), and readers
-//! check an atomic count first: a program with nothing pending pays one atomic load per read.
+//! The table sits behind a lock no fork or clone can leave held (`forksafe::Lock`), and
+//! readers check an atomic count first: a program with nothing pending pays one atomic load per
+//! read.
 
-use std::cell::RefCell;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, DefaultHasher};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard};
 
 use libc::c_int;
 use torify_core::socks5::{MAX_REPLIES, Progress, Replies};
 
+use crate::forksafe::{Lock, LockGuard};
+use crate::log;
 use crate::sys::{self, Errno};
 
 /// A reply being waited for.
@@ -28,64 +29,65 @@ pub(crate) struct Pending {
     have: usize,
     /// Where the program asked to go, for the error line.
     target: String,
+    /// The socket this is for, so that a descriptor number closed behind our back (fclose of
+    /// an fdopen'ed socket closes inside libc) and reused is not mistaken for it.
+    identity: sys::Identity,
 }
 
 impl Pending {
-    /// Waiting for `replies`, of which `already` (the method choice, when it was read during
-    /// connect) have arrived.
-    pub(crate) fn new(replies: Replies, already: &[u8], target: String) -> Self {
-        let mut buf = [0u8; MAX_REPLIES];
-        let have = already.len().min(MAX_REPLIES);
-        buf[..have].copy_from_slice(&already[..have]);
+    /// Waiting for `replies` on the socket `identity`.
+    pub(crate) fn new(replies: Replies, target: String, identity: sys::Identity) -> Self {
         Pending {
             replies,
-            buf,
-            have,
+            buf: [0u8; MAX_REPLIES],
+            have: 0,
             target,
+            identity,
         }
     }
 }
 
 enum Slot {
     Waiting(Box<Pending>),
-    /// A reader is consuming the reply right now; others wait for it.
-    Busy,
+    /// A reader (of this process id) is consuming the reply right now; others wait for it.
+    Busy(u32),
 }
 
-/// Descriptors are small integers chosen by the kernel: no need for a keyed hash.
-type Table = HashMap<c_int, Slot, BuildHasherDefault<DefaultHasher>>;
+/// The pending replies by descriptor. Descriptors are small integers chosen by the kernel: no
+/// need for a keyed hash.
+pub(crate) struct Table {
+    slots: HashMap<c_int, Slot, BuildHasherDefault<DefaultHasher>>,
+}
+
+impl Table {
+    const fn new() -> Self {
+        Table {
+            slots: HashMap::with_hasher(BuildHasherDefault::new()),
+        }
+    }
+}
 
 static COUNT: AtomicUsize = AtomicUsize::new(0);
 /// Const-initialized: nothing lazy for a fork to catch half done.
-static TABLE: Mutex<Table> = Mutex::new(HashMap::with_hasher(BuildHasherDefault::new()));
+static TABLE: Lock<Table> = Lock::new(Table::new(), || {
+    // A child that inherited the table mid-change starts empty; so must the count.
+    COUNT.store(0, Ordering::Relaxed);
+    Table::new()
+});
 
-thread_local! {
-    static HELD: RefCell<Option<MutexGuard<'static, Table>>> = const { RefCell::new(None) };
-}
-
-fn lock() -> MutexGuard<'static, Table> {
-    TABLE
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
+fn lock() -> LockGuard<Table> {
+    TABLE.lock()
 }
 
 /// Takes the table for the forking thread (see `forksafe`).
-pub(crate) fn before_fork() {
-    let guard = TABLE
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let _ = HELD.try_with(|h| *h.borrow_mut() = Some(guard));
-}
-
-/// Gives the table back, in parent and child.
-pub(crate) fn after_fork() {
-    let _ = HELD.try_with(|h| drop(h.borrow_mut().take()));
+pub(crate) fn lock_for_fork() -> LockGuard<Table> {
+    TABLE.lock()
 }
 
 /// Records that `fd` waits for a reply.
 pub(crate) fn insert(fd: c_int, p: Pending) {
     let mut t = lock();
-    if t.insert(fd, Slot::Waiting(Box::new(p))).is_none() {
+    if t.slots.insert(fd, Slot::Waiting(Box::new(p))).is_none() {
         COUNT.fetch_add(1, Ordering::Relaxed);
     }
 }
@@ -95,9 +97,7 @@ pub(crate) fn remove(fd: c_int) {
     if COUNT.load(Ordering::Relaxed) == 0 {
         return;
     }
-    if lock().remove(&fd).is_some() {
-        COUNT.fetch_sub(1, Ordering::Relaxed);
-    }
+    forget_locked(&mut lock(), fd);
 }
 
 /// Forgets every descriptor from `first` to `last`.
@@ -106,9 +106,10 @@ pub(crate) fn remove_range(first: u32, last: u32) {
         return;
     }
     let mut t = lock();
-    let before = t.len();
-    t.retain(|fd, _| !(first..=last).contains(&(*fd as u32)));
-    COUNT.fetch_sub(before - t.len(), Ordering::Relaxed);
+    let before = t.slots.len();
+    t.slots
+        .retain(|fd, _| !(first..=last).contains(&(*fd as u32)));
+    COUNT.fetch_sub(before - t.slots.len(), Ordering::Relaxed);
 }
 
 /// How a read should go on after [`settle`].
@@ -127,38 +128,57 @@ pub(crate) fn settle(fd: c_int, dontwait: bool, force: bool) -> Settled {
     if COUNT.load(Ordering::Relaxed) == 0 {
         return Settled::Ready;
     }
+    let me = crate::forksafe::this_process();
     let mut p = loop {
         let mut t = lock();
-        match t.get_mut(&fd) {
+        match t.slots.get_mut(&fd) {
             None => return Settled::Ready,
-            Some(Slot::Busy) => {
+            Some(Slot::Busy(reader)) if *reader != me => {
+                // The reader was a thread of the process this one was copied from: it will
+                // never finish here.
+                forget_locked(&mut t, fd);
+                return Settled::Ready;
+            }
+            Some(Slot::Busy(_)) => {
                 drop(t);
                 std::thread::yield_now();
             }
-            Some(slot) => match std::mem::replace(slot, Slot::Busy) {
+            Some(slot) => match std::mem::replace(slot, Slot::Busy(me)) {
                 Slot::Waiting(p) => break p,
-                Slot::Busy => {}
+                Slot::Busy(_) => {}
             },
         }
     };
+    if sys::identity(fd) != Some(p.identity) {
+        // The number now names another file: the socket was closed without our close().
+        forget_locked(&mut lock(), fd);
+        return Settled::Ready;
+    }
     let wait = force || (!dontwait && !sys::nonblocking(fd));
     let outcome = consume(fd, &mut p, wait);
     let mut t = lock();
     match outcome {
         Err(e @ (libc::EAGAIN | libc::EINTR)) => {
-            t.insert(fd, Slot::Waiting(p));
+            // The slot is there (Busy) unless a close forgot it meanwhile.
+            if t.slots.insert(fd, Slot::Waiting(p)).is_none() {
+                COUNT.fetch_add(1, Ordering::Relaxed);
+            }
             Settled::Fail(e)
         }
         Ok(()) => {
-            t.remove(&fd);
-            COUNT.fetch_sub(1, Ordering::Relaxed);
+            forget_locked(&mut t, fd);
             Settled::Ready
         }
         Err(e) => {
-            t.remove(&fd);
-            COUNT.fetch_sub(1, Ordering::Relaxed);
+            forget_locked(&mut t, fd);
             Settled::Fail(e)
         }
+    }
+}
+
+fn forget_locked(t: &mut Table, fd: c_int) {
+    if t.slots.remove(&fd).is_some() {
+        COUNT.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -166,7 +186,7 @@ pub(crate) fn settle(fd: c_int, dontwait: bool, force: bool) -> Settled {
 fn consume(fd: c_int, p: &mut Pending, wait: bool) -> Result<(), Errno> {
     let deadline = sys::deadline_in(crate::proxy::HANDSHAKE_SECS);
     loop {
-        match p.replies.progress(&p.buf[..p.have], true) {
+        match p.replies.progress(&p.buf[..p.have]) {
             Ok(Progress::Need(n)) => {
                 let window = p.buf.get_mut(p.have..n).ok_or(libc::EPROTO)?;
                 let got = if wait {
@@ -176,23 +196,32 @@ fn consume(fd: c_int, p: &mut Pending, wait: bool) -> Result<(), Errno> {
                 };
                 match got {
                     Ok(0) => {
-                        tracing::error!(
+                        log::error!(
                             "connection to {} through Tor failed: Tor's SOCKS port closed the connection during the handshake",
                             p.target
                         );
                         return Err(libc::ECONNREFUSED);
                     }
                     Ok(k) => p.have += k,
-                    Err(e) => return Err(e),
+                    Err(e @ (libc::EAGAIN | libc::EINTR)) => return Err(e),
+                    Err(e) => {
+                        // A reset before the reply was read (tor closing with the program's
+                        // early data unread) loses the reply: still never a silent failure.
+                        log::error!(
+                            "connection to {} through Tor failed: {}",
+                            p.target,
+                            std::io::Error::from_raw_os_error(e)
+                        );
+                        return Err(e);
+                    }
                 }
             }
             Ok(Progress::Done(..)) => {
-                tracing::debug!("connection to {} through Tor: open", p.target);
+                log::debug!("connection to {} through Tor: open", p.target);
                 return Ok(());
             }
-            Ok(_) => return Err(libc::EPROTO),
             Err(e) => {
-                tracing::error!("connection to {} through Tor failed: {e}", p.target);
+                log::error!("connection to {} through Tor failed: {e}", p.target);
                 // Whatever the program wrote ahead went nowhere; make it see the end.
                 // SAFETY: shutdown takes no pointers.
                 unsafe { libc::shutdown(fd, libc::SHUT_RDWR) };

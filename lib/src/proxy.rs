@@ -7,7 +7,7 @@ use std::time::Instant;
 use libc::c_int;
 use torify_conf::SocksEndpoint;
 use torify_core::policy::SocketKind;
-use torify_core::socks5::{Answer, Command, Handshake, MAX_REPLIES, Progress, SocksError, Target};
+use torify_core::socks5::{Answer, Command, Ended, Handshake, Io, SocksError, Target};
 
 use crate::isolation;
 use crate::pending::{self, Pending};
@@ -76,7 +76,6 @@ fn endpoint_addr(endpoint: SocksEndpoint<'_>) -> Result<CSockAddr, ProxyError> {
     match endpoint {
         SocksEndpoint::Inet(a) => Ok(CSockAddr::inet(a)),
         SocksEndpoint::Unix(p) => CSockAddr::unix(p).ok_or_else(|| unreachable(libc::ENAMETOOLONG)),
-        _ => Err(unreachable(libc::EAFNOSUPPORT)),
     }
 }
 
@@ -135,31 +134,25 @@ pub(crate) fn handshake(
     deadline: Instant,
     on_signal: OnSignal,
 ) -> Result<Answer, ProxyError> {
-    let hs = prepare(command, target, rt)?;
-    sys::send_all(fd, hs.first_flight(), deadline, on_signal).map_err(ProxyError::Io)?;
-    let mut buf = [0u8; MAX_REPLIES];
-    let mut have = 0;
-    let mut auth_sent = false;
-    loop {
-        match hs
-            .progress(&buf[..have], auth_sent)
-            .map_err(ProxyError::Socks)?
-        {
-            Progress::Need(n) => {
-                // Read no further than the replies: what follows belongs to the program.
-                let window = buf.get_mut(have..n).ok_or(ProxyError::Io(libc::EPROTO))?;
-                match sys::recv_some(fd, window, deadline, on_signal).map_err(ProxyError::Io)? {
-                    0 => return Err(ProxyError::Closed),
-                    got => have += got,
+    prepare(command, target, rt)?.drive(
+        |io| {
+            match io {
+                Io::Send(bytes) => {
+                    sys::send_all(fd, bytes, deadline, on_signal).map(|()| bytes.len())
                 }
+                Io::Recv(window) => sys::recv_some(fd, window, deadline, on_signal),
             }
-            Progress::SendAuth => {
-                sys::send_all(fd, hs.second_flight(), deadline, on_signal)
-                    .map_err(ProxyError::Io)?;
-                auth_sent = true;
-            }
-            Progress::Done(answer, _) => return Ok(answer),
-            _ => return Err(ProxyError::Io(libc::EPROTO)),
+            .map_err(ProxyError::Io)
+        },
+        ProxyError::from,
+    )
+}
+
+impl From<Ended> for ProxyError {
+    fn from(e: Ended) -> Self {
+        match e {
+            Ended::Closed => ProxyError::Closed,
+            Ended::Refused(e) => ProxyError::Socks(e),
         }
     }
 }
@@ -251,9 +244,8 @@ pub(crate) fn connect(
 }
 
 /// Connects the program's non-blocking `fd` to `target` through Tor and returns at once: the
-/// request is sent, and the reply is left for the program's first read to consume (see
-/// `pending`). With credentials the greeting needs its answer first (tor does not take a
-/// pipelined username/password), a round trip to the local SOCKS port only.
+/// whole handshake (greeting, credentials, request) goes out in one write, and the replies are
+/// left for the program's first read to consume (see `pending`). Nothing here waits for Tor.
 pub(crate) fn connect_nonblocking(
     fd: c_int,
     kind: SocketKind,
@@ -264,30 +256,9 @@ pub(crate) fn connect_nonblocking(
     let hs = prepare(Command::Connect, target, rt)?;
     let shown = crate::guard::Shown(target).to_string();
     via_tor(fd, kind, rt, deadline, OnSignal::Restart, |work| {
-        sys::send_all(work, hs.first_flight(), deadline, OnSignal::Restart)
-            .map_err(ProxyError::Io)?;
-        let mut method = [0u8; 2];
-        let mut have = 0;
-        if !hs.second_flight().is_empty() {
-            while have < 2 {
-                match sys::recv_some(work, &mut method[have..], deadline, OnSignal::Restart)
-                    .map_err(ProxyError::Io)?
-                {
-                    0 => return Err(ProxyError::Closed),
-                    n => have += n,
-                }
-            }
-            match hs.progress(&method, false).map_err(ProxyError::Socks)? {
-                Progress::SendAuth => {}
-                _ => return Err(ProxyError::Io(libc::EPROTO)),
-            }
-            sys::send_all(work, hs.second_flight(), deadline, OnSignal::Restart)
-                .map_err(ProxyError::Io)?;
-        }
-        pending::insert(
-            fd,
-            Pending::new(hs.replies(), &method[..have], shown.clone()),
-        );
+        sys::send_all(work, hs.flight(), deadline, OnSignal::Restart).map_err(ProxyError::Io)?;
+        let identity = sys::identity(work).ok_or(ProxyError::Io(libc::EBADF))?;
+        pending::insert(fd, Pending::new(hs.replies(), shown.clone(), identity));
         Ok(())
     })
     .inspect_err(|_| pending::remove(fd))

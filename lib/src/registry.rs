@@ -6,8 +6,9 @@
 //! program that never proxied anything costs one atomic load.
 
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering, fence};
+
+use crate::forksafe::Once;
 
 const CHUNK: usize = 1024;
 const CHUNKS: usize = 1024;
@@ -34,7 +35,7 @@ impl Slot {
 const STATIC_FDS: usize = 64 * CHUNK;
 static LOW: [Slot; STATIC_FDS] = [const { Slot::new() }; STATIC_FDS];
 /// Higher descriptors, in chunks made on first use.
-static TABLE: [OnceLock<Box<[Slot]>>; CHUNKS] = [const { OnceLock::new() }; CHUNKS];
+static TABLE: [Once<Box<[Slot]>>; CHUNKS] = [const { Once::new() }; CHUNKS];
 /// How many slots are in use; zero means every lookup can stop here.
 static LIVE: AtomicUsize = AtomicUsize::new(0);
 
@@ -87,7 +88,7 @@ fn slot(fd: i32, create: bool) -> Option<&'static Slot> {
     }
     let chunk = TABLE.get(fd / CHUNK)?;
     let slots = if create {
-        crate::forksafe::once(chunk, || (0..CHUNK).map(|_| Slot::new()).collect())
+        chunk.get_or_init(|| (0..CHUNK).map(|_| Slot::new()).collect())
     } else {
         chunk.get()?
     };

@@ -51,9 +51,6 @@ impl LookupError {
     }
 }
 
-/// The refusal kind used for name refusals in the once-per-kind log throttle.
-const NAME_REFUSAL_KIND: usize = 10;
-
 /// One SOCKS request of our own to Tor.
 fn ask_tor(rt: &Runtime, command: Command, target: &Target<'_>) -> Result<Answer, LookupError> {
     let deadline = sys::deadline_in(HANDSHAKE_SECS);
@@ -76,19 +73,19 @@ fn ask_tor(rt: &Runtime, command: Command, target: &Target<'_>) -> Result<Answer
     };
     match result {
         Ok(answer) => {
-            tracing::debug!("{what} of {} through Tor: {answer:?}", Shown(target));
+            log::debug!("{what} of {} through Tor: {answer:?}", Shown(target));
             Ok(answer)
         }
         Err(ProxyError::Socks(SocksError::Reply(ReplyCode::HostUnreachable))) => {
-            tracing::debug!("{what} of {} through Tor: not found", Shown(target));
+            log::debug!("{what} of {} through Tor: not found", Shown(target));
             Err(LookupError::NotFound)
         }
         Err(e @ ProxyError::Unreachable(..)) => {
-            tracing::error!("{what} of {} failed: {e}", Shown(target));
+            log::error!("{what} of {} failed: {e}", Shown(target));
             Err(LookupError::TryAgain)
         }
         Err(e) => {
-            tracing::error!("{what} of {} through Tor failed: {e}", Shown(target));
+            log::error!("{what} of {} through Tor failed: {e}", Shown(target));
             Err(LookupError::Failed)
         }
     }
@@ -106,22 +103,22 @@ pub(crate) fn runtime() -> Result<&'static Runtime, LookupError> {
 pub(crate) fn forward(rt: &Runtime, name: &str) -> Result<Vec<IpAddr>, LookupError> {
     match dns::classify(name, names::local()) {
         Lookup::Local(addrs) => {
-            tracing::debug!("lookup of {name}: local {addrs:?}");
+            log::debug!("lookup of {name}: local {addrs:?}");
             Ok(addrs)
         }
         Lookup::Onion(onion) => match names::assign(rt.settings.onion_range, &onion) {
             Ok(ip) => {
-                tracing::debug!("lookup of {onion}: stand-in {ip}");
+                log::debug!("lookup of {onion}: stand-in {ip}");
                 Ok(vec![IpAddr::V4(ip)])
             }
             Err(full) => {
-                tracing::error!("lookup of {onion} refused: {full}");
+                log::error!("lookup of {onion} refused: {full}");
                 Err(LookupError::Failed)
             }
         },
         Lookup::Refuse(why) => {
             log::refusal(
-                NAME_REFUSAL_KIND,
+                torify_core::refusal::Kind::Name,
                 &format_args!("refused lookup of {name:?}: {why}"),
             );
             Err(LookupError::NotFound)

@@ -1,6 +1,5 @@
 //! What the library knows about its setting, loaded on the first hooked call that needs it.
 
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use std::ffi::{CStr, CString};
@@ -8,8 +7,9 @@ use std::ffi::{CStr, CString};
 use torify_conf::{Isolation, SYSTEM_FILES, Settings, Sources};
 use torify_core::refusal::{Reason, Refusal};
 
+use crate::forksafe::Once;
 use crate::isolation::Token;
-use crate::{forksafe, log, sys};
+use crate::{log, sys};
 
 /// The variable through which the launcher hands the session's isolation token to every
 /// process it starts.
@@ -25,7 +25,7 @@ pub(crate) struct Runtime {
     local_session: Option<CString>,
 }
 
-static RUNTIME: OnceLock<Option<Runtime>> = OnceLock::new();
+static RUNTIME: Once<Option<Runtime>> = Once::new();
 /// Set by the first call that needs the settings.
 static STARTED: AtomicBool = AtomicBool::new(false);
 
@@ -60,7 +60,7 @@ fn load() -> Option<Runtime> {
         Ok(loaded) => {
             log::init(&loaded.settings.log);
             for note in &loaded.notes {
-                tracing::info!("{note}");
+                log::notice!("{note}");
             }
             let mut session = env(SESSION_VARIABLE).and_then(|t| Token::from_hex(&t));
             let mut local_session = None;
@@ -84,7 +84,7 @@ fn load() -> Option<Runtime> {
             // Whatever the settings say about logging cannot be trusted now; errors go to
             // stderr, and nothing leaves the process.
             log::init(&Settings::default().log);
-            tracing::error!("{e}");
+            log::error!("{e}");
             None
         }
     }
@@ -98,7 +98,7 @@ pub(crate) fn local_session_entry() -> Option<&'static CStr> {
 /// The runtime, or the refusal every network call gets when the settings are invalid.
 pub(crate) fn get() -> Result<&'static Runtime, Refusal> {
     STARTED.store(true, Ordering::Release);
-    forksafe::once(&RUNTIME, load).as_ref().ok_or(Refusal {
+    RUNTIME.get_or_init(load).as_ref().ok_or(Refusal {
         errno: libc::EPERM,
         reason: Reason::BadSettings,
     })

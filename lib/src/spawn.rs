@@ -1,47 +1,112 @@
 //! Vetting programs before they start: refused when the dynamic loader would run them without
-//! this library (secure-exec: setuid, setgid, file capabilities), reported when statically
-//! linked. Allocates nothing: exec hooks may run in a vfork child.
+//! this library (secure-exec: setuid, setgid, file capabilities), or when no preload can enter
+//! them at all (static, Go, another libc or architecture: `torify_core::elf`). A script is
+//! judged by its interpreter, as the kernel runs it. Allocates nothing: exec hooks may run in a
+//! vfork child.
 
 use std::ffi::CStr;
 
 use libc::{c_char, c_int};
-use torify_core::exec::{self, FileFacts, Loading};
+use torify_core::elf::{self, Entry, NATIVE, Refused, Unenterable};
+use torify_core::exec::{self, FileFacts};
+use torify_core::refusal::Kind;
 
 use crate::{log, runtime};
 
-/// Log throttle kinds.
-const PRIVILEGED_KIND: usize = 13;
-const STATIC_KIND: usize = 14;
-
-const HEAD: usize = 4096;
-
-/// Reads up to HEAD bytes of `path` into `buf`; the number read (0 when unreadable).
-fn read_head(path: &CStr, buf: &mut [u8; HEAD]) -> usize {
-    // SAFETY: path is NUL-terminated; the fd is ours and closed below.
-    let fd = unsafe { libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
-    if fd < 0 {
-        return 0;
-    }
-    // SAFETY: buf is writable for HEAD bytes; the real read (we hook read).
-    let n = unsafe { crate::libc_sym::real::read(fd, buf.as_mut_ptr().cast(), HEAD) }.unwrap_or(-1);
-    crate::sys::close(fd);
-    usize::try_from(n).unwrap_or(0)
-}
+/// How deep `#!` interpreters may nest (the kernel's own limit, BINPRM_MAX_RECURSION).
+const MAX_INTERPRETERS: u32 = 4;
 
 /// Checks the program at `path`: `Err(EPERM)` (logged) when it must not start.
 pub(crate) fn vet(path: &CStr) -> Result<(), c_int> {
+    vet_at_depth(path, 0)
+}
+
+fn settings_allow(pick: impl Fn(&torify_conf::Settings) -> bool) -> bool {
+    runtime::get().is_ok_and(|rt| pick(&rt.settings))
+}
+
+fn vet_at_depth(path: &CStr, depth: u32) -> Result<(), c_int> {
     // SAFETY: stat into a local.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
     // SAFETY: path is NUL-terminated; st is a local.
-    if unsafe { libc::stat(path.as_ptr(), &mut st) } != 0 {
+    if unsafe { libc::stat(path.as_ptr(), &mut st) } != 0
+        || st.st_mode & libc::S_IFMT != libc::S_IFREG
+    {
         // exec will report what is wrong with it.
         return Ok(());
     }
-    let mut head = [0u8; HEAD];
-    let n = read_head(path, &mut head);
-    let head = &head[..n];
-    // The kernel ignores set-ID bits on scripts: their interpreter is what runs.
-    let script = head.starts_with(b"#!");
+    let shown = path.to_string_lossy();
+    // SAFETY: path is NUL-terminated; the fd is ours and closed below.
+    let fd = unsafe { libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
+    if fd < 0 {
+        // An execute-only program: the kernel can run it, but what it is cannot be known.
+        return refuse_unenterable(&shown, Unenterable::Unreadable);
+    }
+    let mut read_at = |offset: u64, buf: &mut [u8]| -> usize {
+        let Ok(offset) = libc::off_t::try_from(offset) else {
+            return 0;
+        };
+        let mut done = 0;
+        while done < buf.len() {
+            // SAFETY: the rest of buf is writable; pread is not one of our hooks.
+            let n = unsafe {
+                libc::pread(
+                    fd,
+                    buf[done..].as_mut_ptr().cast(),
+                    buf.len() - done,
+                    offset + done as libc::off_t,
+                )
+            };
+            match usize::try_from(n) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => done += n,
+            }
+        }
+        done
+    };
+    let name = path.to_bytes().rsplit(|b| *b == b'/').next().unwrap_or(&[]);
+    let entry = elf::entry(&mut read_at, name, &NATIVE);
+    let mut interpreter = PathBuf4k::new();
+    if let Entry::Script { start, end } = entry {
+        let mut line = [0u8; 256];
+        let got = read_at(0, &mut line);
+        if let Some(interp) = line.get(start..end.min(got)) {
+            let _ = interpreter.push(interp);
+        }
+    }
+    crate::sys::close(fd);
+    match entry {
+        // The kernel ignores set-ID bits on scripts: their interpreter is what runs.
+        Entry::Script { .. } => {
+            if depth >= MAX_INTERPRETERS {
+                return Ok(());
+            }
+            match interpreter.as_c_str() {
+                Some(interp) => vet_at_depth(interp, depth + 1),
+                None => Ok(()),
+            }
+        }
+        Entry::Cannot(why) => refuse_unenterable(&shown, why),
+        Entry::Enters | Entry::Other => vet_privilege(path, &st, &shown),
+    }
+}
+
+fn refuse_unenterable(shown: &str, why: Unenterable) -> Result<(), c_int> {
+    if settings_allow(|s| s.allow_unproxied_exec) {
+        log::warning!("{shown} runs WITHOUT Tor: it is {why} (allow.unproxied_exec is set)");
+        return Ok(());
+    }
+    log::refusal(
+        Kind::Unenterable,
+        &Refused {
+            program: shown,
+            why,
+        },
+    );
+    Err(libc::EPERM)
+}
+
+fn vet_privilege(path: &CStr, st: &libc::stat, shown: &str) -> Result<(), c_int> {
     // SAFETY: both strings are NUL-terminated; a null buffer of size 0 only asks for the size.
     let caps = unsafe {
         libc::getxattr(
@@ -59,32 +124,20 @@ pub(crate) fn vet(path: &CStr) -> Result<(), c_int> {
     };
     // SAFETY: geteuid/getegid have no preconditions.
     let (euid, egid) = unsafe { (libc::geteuid(), libc::getegid()) };
-    let shown = path.to_string_lossy();
-    if let Some(privilege) = exec::privilege(&facts, euid, egid).filter(|_| !script) {
-        let allowed = runtime::get().is_ok_and(|rt| rt.settings.allow_privileged_exec);
-        if allowed {
-            tracing::warn!(
-                "{shown} is {privilege}: it runs WITHOUT Tor (allow.privileged_exec is set)"
-            );
-            return Ok(());
-        }
-        log::refusal(
-            PRIVILEGED_KIND,
-            &format_args!(
-                "refused to run {shown}: it is {privilege}, so the dynamic loader would drop LD_PRELOAD and run it without Tor; allow.privileged_exec = true permits it (unsafe)"
-            ),
-        );
-        return Err(libc::EPERM);
+    let Some(privilege) = exec::privilege(&facts, euid, egid) else {
+        return Ok(());
+    };
+    if settings_allow(|s| s.allow_privileged_exec) {
+        log::warning!("{shown} is {privilege}: it runs WITHOUT Tor (allow.privileged_exec is set)");
+        return Ok(());
     }
-    if exec::loading(head) == Loading::Static {
-        log::refusal(
-            STATIC_KIND,
-            &format_args!(
-                "warning: {shown} is statically linked: torify cannot follow it, and any connection it makes bypasses Tor"
-            ),
-        );
-    }
-    Ok(())
+    log::refusal(
+        Kind::Privileged,
+        &format_args!(
+            "refused to run {shown}: it is {privilege}, so the dynamic loader would drop LD_PRELOAD and run it without Tor; allow.privileged_exec = true permits it (unsafe)"
+        ),
+    );
+    Err(libc::EPERM)
 }
 
 /// A path assembled in a stack buffer, NUL-terminated.
@@ -94,14 +147,14 @@ pub(crate) struct PathBuf4k {
 }
 
 impl PathBuf4k {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         PathBuf4k {
             buf: [0; 4096],
             len: 0,
         }
     }
 
-    fn push(&mut self, bytes: &[u8]) -> Option<()> {
+    pub(crate) fn push(&mut self, bytes: &[u8]) -> Option<()> {
         self.buf
             .get_mut(self.len..self.len + bytes.len())?
             .copy_from_slice(bytes);
@@ -123,7 +176,7 @@ impl PathBuf4k {
         self.push(&digits[i..])
     }
 
-    fn as_c_str(&mut self) -> Option<&CStr> {
+    pub(crate) fn as_c_str(&mut self) -> Option<&CStr> {
         *self.buf.get_mut(self.len)? = 0;
         CStr::from_bytes_with_nul(&self.buf[..=self.len]).ok()
     }

@@ -41,25 +41,50 @@ pub(crate) fn secure_exec() -> bool {
 fn sockopt_int(fd: c_int, level: c_int, name: c_int) -> Result<c_int, Errno> {
     let mut value: c_int = 0;
     let mut len = size_of::<c_int>() as libc::socklen_t;
-    // SAFETY: value/len point to locals of the right size.
-    check(unsafe {
-        libc::getsockopt(
+    // SAFETY: value/len point to locals of the right size. The real getsockopt, found after
+    // this library: a program defining its own cannot answer for the kernel.
+    let ret = unsafe {
+        real::getsockopt(
             fd,
             level,
             name,
             std::ptr::from_mut(&mut value).cast(),
             &mut len,
         )
-    })?;
+    }
+    .ok_or(libc::ENOSYS)?;
+    check(ret)?;
     Ok(value)
 }
 
-/// The family and type of socket `fd` (ENOTSOCK/EBADF when it is none).
-pub(crate) fn socket_kind(fd: c_int) -> Result<SocketKind, Errno> {
-    Ok(SocketKind {
-        family: sockopt_int(fd, libc::SOL_SOCKET, libc::SO_DOMAIN)?,
-        ty: sockopt_int(fd, libc::SOL_SOCKET, libc::SO_TYPE)?,
-    })
+/// The family and type of socket `fd`: `Ok(None)` when `fd` is not an open socket (the kernel
+/// then gives the call its own error), `Err` when that could not be found out (a seccomp
+/// filter refusing getsockopt, say): the caller must refuse, never guess.
+pub(crate) fn socket_kind(fd: c_int) -> Result<Option<SocketKind>, Errno> {
+    let family = match sockopt_int(fd, libc::SOL_SOCKET, libc::SO_DOMAIN) {
+        Ok(f) => f,
+        Err(libc::ENOTSOCK | libc::EBADF) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let ty = sockopt_int(fd, libc::SOL_SOCKET, libc::SO_TYPE)?;
+    Ok(Some(SocketKind { family, ty }))
+}
+
+/// Which open file a descriptor is (device and inode), to tell a socket from whatever later
+/// gets its number.
+pub(crate) type Identity = (u64, u64);
+
+/// The identity of the file `fd` names, if it is open.
+pub(crate) fn identity(fd: c_int) -> Option<Identity> {
+    // SAFETY: stat is plain old data.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: st is a local of the right size.
+    (unsafe { libc::fstat(fd, &mut st) } == 0).then_some((st.st_dev, st.st_ino))
+}
+
+/// True when `fd` is listening (SO_ACCEPTCONN).
+pub(crate) fn listening(fd: c_int) -> bool {
+    sockopt_int(fd, libc::SOL_SOCKET, libc::SO_ACCEPTCONN).is_ok_and(|v| v != 0)
 }
 
 /// The pending error of a socket (SO_ERROR), clearing it.
@@ -185,15 +210,16 @@ pub(crate) fn send_all(
     on_signal: OnSignal,
 ) -> Result<(), Errno> {
     while !buf.is_empty() {
-        // SAFETY: buf is a valid slice.
+        // SAFETY: buf is a valid slice; the real send (we hook send).
         let n = unsafe {
-            libc::send(
+            real::send(
                 fd,
                 buf.as_ptr().cast(),
                 buf.len(),
                 libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT,
             )
-        };
+        }
+        .ok_or(libc::ENOSYS)?;
         match usize::try_from(n) {
             Ok(n) => buf = buf.get(n..).unwrap_or(&[]),
             Err(_) => match errno() {
@@ -245,14 +271,14 @@ pub(crate) fn send_timeout(fd: c_int) -> Option<Duration> {
     let mut len = size_of::<libc::timeval>() as libc::socklen_t;
     // SAFETY: tv/len are locals of the right size.
     let rc = unsafe {
-        libc::getsockopt(
+        real::getsockopt(
             fd,
             libc::SOL_SOCKET,
             libc::SO_SNDTIMEO,
             std::ptr::from_mut(&mut tv).cast(),
             &mut len,
         )
-    };
+    }?;
     let d = Duration::from_secs(u64::try_from(tv.tv_sec).ok()?)
         + Duration::from_micros(u64::try_from(tv.tv_usec).ok()?);
     (rc == 0 && !d.is_zero()).then_some(d)
@@ -290,8 +316,10 @@ pub(crate) fn deadline_in(secs: u64) -> Instant {
 pub(crate) fn write_log(fd: c_int, line: &[u8]) {
     let mut rest = line;
     while !rest.is_empty() {
-        // SAFETY: rest is a valid slice.
-        let n = unsafe { libc::write(fd, rest.as_ptr().cast(), rest.len()) };
+        // SAFETY: rest is a valid slice; the real write (we hook write).
+        let Some(n) = (unsafe { real::write(fd, rest.as_ptr().cast(), rest.len()) }) else {
+            return;
+        };
         match usize::try_from(n) {
             Ok(0) => return,
             Ok(n) => rest = rest.get(n..).unwrap_or(&[]),
@@ -350,8 +378,8 @@ pub(crate) fn local_addr(fd: c_int) -> Option<std::net::SocketAddr> {
     // SAFETY: storage/len are locals of the right size.
     let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
     let mut len = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-    // SAFETY: as above.
-    if unsafe { libc::getsockname(fd, std::ptr::from_mut(&mut storage).cast(), &mut len) } != 0 {
+    // SAFETY: as above; the real getsockname.
+    if unsafe { real::getsockname(fd, std::ptr::from_mut(&mut storage).cast(), &mut len) }? != 0 {
         return None;
     }
     // SAFETY: the kernel filled len bytes.

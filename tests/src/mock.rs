@@ -3,7 +3,8 @@
 //!
 //! It answers the way tor does where that matters (tor `proto_socks.c`): it picks
 //! username/password whenever it is offered, accepts any credentials, answers a failed RESOLVE
-//! with address type 0, and parses a pipelined greeting and request.
+//! with address type 0, and parses a pipelined greeting and request (and, asked to, leaves out
+//! the method choice before a pipelined username/password's reply, as tor 0.4.9 does).
 
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -39,6 +40,11 @@ pub struct Behaviour {
     pub after: After,
     /// Refuse clients that do not offer username/password.
     pub require_auth: bool,
+    /// Wait this long before answering the greeting (a slow or busy SOCKS port).
+    pub greeting_delay: Duration,
+    /// Answer username/password without the method choice before it, as tor 0.4.9 does when
+    /// the client sends greeting and credentials in one write.
+    pub tor_auth_reply: bool,
 }
 
 /// One request as the mock saw it.
@@ -149,8 +155,11 @@ pub fn serve(mut s: TcpStream, b: &Behaviour, seen: &Mutex<Vec<Seen>>) -> io::Re
         return Ok(());
     }
     let methods = read_exact(&mut s, usize::from(head[1]))?;
+    std::thread::sleep(b.greeting_delay);
     let auth = if methods.contains(&2) {
-        s.write_all(&[5, 2])?;
+        if !b.tor_auth_reply {
+            s.write_all(&[5, 2])?;
+        }
         let v = read_exact(&mut s, 2)?;
         let user = read_exact(&mut s, usize::from(v[1]))?;
         let plen = read_exact(&mut s, 1)?;
@@ -196,6 +205,12 @@ pub fn serve(mut s: TcpStream, b: &Behaviour, seen: &Mutex<Vec<Seen>>) -> io::Re
         0x01 => {
             reply(&mut s, b.reply, &[1, 0, 0, 0, 0])?;
             if b.reply != 0 {
+                // Read what the client sent ahead before closing: closing with it unread would
+                // reset the connection, and the client could lose the reply to the reset.
+                let _ = s.shutdown(Shutdown::Write);
+                let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+                let mut sink = [0u8; 4096];
+                while matches!(s.read(&mut sink), Ok(n) if n > 0) {}
                 return Ok(());
             }
             match &b.after {

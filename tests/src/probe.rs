@@ -80,3 +80,51 @@ pub fn run(cmd: &mut Command) -> Run {
 pub fn probe<S: AsRef<OsStr>>(socks_port: u16, args: &[S]) -> Run {
     run(torify(socks_port).arg(artifacts::probe("probe")).args(args))
 }
+
+/// Runs `cmd` while tcpdump watches every interface; returns the run and every packet that was
+/// not the conversation with the SOCKS port on `socks_port` (a short wait lets late packets in).
+pub fn captured(socks_port: u16, cmd: &mut Command) -> (Run, Vec<String>) {
+    let cap = crate::capture::Capture::start(&crate::capture::leak_filter(socks_port));
+    let run = run(cmd);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    (run, cap.stop())
+}
+
+/// A command that runs `program args` in a mount and UTS namespace of its own where
+/// /etc/resolv.conf names the "remote" host (a query that escapes goes on the wire), the host
+/// name is `escape-host`, which /etc/hosts does not know, and /etc/hostid is empty. With
+/// `launcher`, under `torify -a 127.0.0.1 -P PORT`.
+pub fn in_sealed_etc(
+    dir: &std::path::Path,
+    launcher: Option<u16>,
+    program: &std::path::Path,
+) -> Command {
+    let resolv = dir.join("resolv.conf");
+    std::fs::write(
+        &resolv,
+        "nameserver 198.51.100.7\noptions timeout:1 attempts:1\n",
+    )
+    .expect("resolv.conf");
+    let empty = dir.join("empty");
+    std::fs::write(&empty, "").expect("empty file");
+    let mut cmd = Command::new("unshare");
+    cmd.env_clear()
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin")
+        .env("TORIFY_BACKEND", "tor")
+        .stdin(Stdio::null())
+        .args([
+            "--mount",
+            "--uts",
+            "sh",
+            "-c",
+            "mount --bind \"$0\" /etc/resolv.conf && { [ ! -e /etc/hostid ] || mount --bind \"$1\" /etc/hostid; } && hostname escape-host && shift && exec \"$@\"",
+        ])
+        .arg(&resolv)
+        .arg(&empty);
+    if let Some(port) = launcher {
+        cmd.arg(artifacts::torify())
+            .args(["-a", "127.0.0.1", "-P", &port.to_string()]);
+    }
+    cmd.arg(program);
+    cmd
+}

@@ -21,7 +21,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use torify_core::socks5::{Command as SocksCommand, Handshake, MAX_REPLIES, Progress, Target};
+use torify_core::socks5::{Command as SocksCommand, Handshake, Io as SocksIo, Target};
 
 use crate::netns::{self, REMOTE_V4, Remote};
 
@@ -740,22 +740,16 @@ pub fn http_get_via_socks(socks: SocketAddr, host: &str, port: u16) -> Result<St
         .map_err(|e| e.to_string())?;
     let hs = Handshake::new(SocksCommand::Connect, &Target::Name(host, port), None)
         .map_err(|e| e.to_string())?;
-    s.write_all(hs.first_flight()).map_err(|e| e.to_string())?;
-    let mut buf = [0u8; MAX_REPLIES];
-    let mut have = 0;
-    loop {
-        match hs.progress(&buf[..have], true).map_err(|e| e.to_string())? {
-            Progress::Need(n) => {
-                let got = s.read(&mut buf[have..n]).map_err(|e| e.to_string())?;
-                if got == 0 {
-                    return Err("the SOCKS port closed the connection".into());
-                }
-                have += got;
+    hs.drive(
+        |io| {
+            match io {
+                SocksIo::Send(bytes) => s.write_all(bytes).map(|()| bytes.len()),
+                SocksIo::Recv(window) => s.read(window),
             }
-            Progress::Done(..) => break,
-            other => return Err(format!("unexpected {other:?}")),
-        }
-    }
+            .map_err(|e| e.to_string())
+        },
+        |ended| format!("SOCKS handshake: {ended:?}"),
+    )?;
     s.write_all(format!("GET / HTTP/1.0\r\nHost: {host}\r\n\r\n").as_bytes())
         .map_err(|e| e.to_string())?;
     let mut body = String::new();

@@ -63,10 +63,12 @@ pub(crate) fn run(
     lib: &Path,
     changes: &EnvChanges,
     extra: &[(&str, String)],
+    filters: Option<crate::seccomp::Filters>,
 ) -> Result<u8, (u8, String)> {
     let mut cmd = Command::new(program);
     cmd.arg0(&command[0]).args(&command[1..]);
     launch::apply(&mut cmd, lib, changes);
+    launch::filter(&mut cmd, filters);
     cmd.envs(extra.iter().map(|(k, v)| (k, v)));
     install_forwarding();
     let mut child = cmd.spawn().map_err(|e| {

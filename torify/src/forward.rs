@@ -301,7 +301,6 @@ pub(crate) fn serve(
     let endpoint = match endpoint {
         SocksEndpoint::Inet(a) => OwnedEndpoint::Inet(a),
         SocksEndpoint::Unix(p) => OwnedEndpoint::Unix(p.to_owned()),
-        _ => return Err("forward: unsupported SOCKS endpoint".to_owned()),
     };
     let listener = TcpListener::bind(listen).map_err(|e| {
         format!("cannot listen on {listen}: {e}; choose another with --listen ADDRESS:PORT")

@@ -8,7 +8,10 @@ use std::path::Path;
 use std::process::Command;
 
 use torify_conf::{Isolation, KEYS, Key, Loaded, Origin, Settings};
+use torify_core::elf::{self, Entry, NATIVE, Unenterable};
 use torify_core::exec::{self, FileFacts, Privilege};
+
+use crate::seccomp::Filters;
 
 /// Exit status for a failure of torify itself (as env(1) uses it).
 pub(crate) const EXIT_TORIFY: u8 = 125;
@@ -64,6 +67,7 @@ fn env_text(key: Key, s: &Settings) -> Option<String> {
             .collect::<Vec<_>>()
             .join(","),
         Key::AllowPrivilegedExec => u8::from(s.allow_privileged_exec).to_string(),
+        Key::AllowUnproxiedExec => u8::from(s.allow_unproxied_exec).to_string(),
         Key::LogLevel => s.log.level.number().to_string(),
         Key::LogTime => u8::from(s.log.time).to_string(),
         Key::LogFile => s.log.file.as_ref()?.display().to_string(),
@@ -145,10 +149,63 @@ pub(crate) fn privileged(path: &Path) -> Option<Privilege> {
     exec::privilege(&facts, euid, egid)
 }
 
-/// Gives `cmd` the library and the settings' environment.
+/// How deep `#!` interpreters may nest (the kernel's BINPRM_MAX_RECURSION).
+const MAX_INTERPRETERS: u32 = 4;
+
+/// Why the library could not enter the program at `path` (a script: its interpreter), if it
+/// could not.
+pub(crate) fn unenterable(path: &Path) -> Option<Unenterable> {
+    unenterable_at(path, 0)
+}
+
+fn unenterable_at(path: &Path, depth: u32) -> Option<Unenterable> {
+    use std::os::unix::fs::FileExt;
+    let file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            return Some(Unenterable::Unreadable);
+        }
+        // Not there, or not a file: exec says what is wrong.
+        Err(_) => return None,
+    };
+    if !file.metadata().is_ok_and(|m| m.is_file()) {
+        return None;
+    }
+    let mut read_at = |offset: u64, buf: &mut [u8]| {
+        let mut done = 0;
+        while done < buf.len() {
+            match file.read_at(&mut buf[done..], offset + done as u64) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => done += n,
+            }
+        }
+        done
+    };
+    let name = path.file_name().map_or(&[][..], |n| n.as_bytes());
+    match elf::entry(&mut read_at, name, &NATIVE) {
+        Entry::Enters | Entry::Other => None,
+        Entry::Cannot(why) => Some(why),
+        Entry::Script { start, end } if depth < MAX_INTERPRETERS => {
+            let mut line = [0u8; 256];
+            let got = read_at(0, &mut line);
+            let interpreter = Path::new(OsStr::from_bytes(line.get(start..end.min(got))?));
+            unenterable_at(interpreter, depth + 1)
+        }
+        Entry::Script { .. } => None,
+    }
+}
+
+/// Gives `cmd` the library and the settings' environment. A variable to drop that this
+/// process has is set empty rather than removed (the settings read an empty one as unset): in
+/// a torified shell the launcher runs with the library, whose exec hook gives a child back
+/// each torify variable the caller leaves out, but keeps one the caller sets.
 pub(crate) fn apply(cmd: &mut Command, lib: &Path, changes: &EnvChanges) {
     for var in &changes.remove {
-        cmd.env_remove(var);
+        if std::env::var_os(var).is_some() {
+            cmd.env(var, "");
+        } else {
+            cmd.env_remove(var);
+        }
     }
     for (var, value) in &changes.set {
         cmd.env(var, value);
@@ -159,16 +216,27 @@ pub(crate) fn apply(cmd: &mut Command, lib: &Path, changes: &EnvChanges) {
     );
 }
 
+/// Installs `filters` in the command's process just before it starts.
+pub(crate) fn filter(cmd: &mut Command, filters: Option<Filters>) {
+    if let Some(filters) = filters {
+        // SAFETY: installing a compiled filter makes two system calls and allocates nothing,
+        // which is all that may happen between fork and exec.
+        unsafe { cmd.pre_exec(move || filters.install()) };
+    }
+}
+
 /// Execs the command; returns only on failure, with the exit status and the message.
 pub(crate) fn exec(
     command: &[OsString],
     program: &Path,
     lib: &Path,
     changes: &EnvChanges,
+    filters: Option<Filters>,
 ) -> (u8, String) {
     let mut cmd = Command::new(program);
     cmd.arg0(&command[0]).args(&command[1..]);
     apply(&mut cmd, lib, changes);
+    filter(&mut cmd, filters);
     let err = cmd.exec();
     let status = if err.kind() == std::io::ErrorKind::NotFound {
         EXIT_NOT_FOUND

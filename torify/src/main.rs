@@ -8,8 +8,10 @@ mod check;
 mod child;
 mod cli;
 mod forward;
+mod inherited;
 mod launch;
 mod library;
+mod seccomp;
 mod session;
 mod socks_client;
 mod ui;
@@ -68,7 +70,7 @@ fn prepare(cli: &Cli) -> Result<Prepared, Failure> {
     let lib = library::find().map_err(|e| (EXIT_TORIFY, e))?;
     let session = launch::session_token(&loaded.settings).map_err(|e| (EXIT_TORIFY, e))?;
     let changes = launch::env_changes(&loaded, cli.config.as_deref(), session);
-    let backend = backend::choose(&loaded.settings);
+    let backend = backend::choose(&loaded, cli.quiet);
     Ok(Prepared {
         loaded,
         lib,
@@ -95,6 +97,23 @@ fn run(cli: &Cli, command: &[OsString], p: Prepared) -> Result<ExitCode, Failure
                 format!("{}: command not found", command[0].to_string_lossy()),
             )
         })?;
+    if let Some(why) = launch::unenterable(&program) {
+        let shown = program.display().to_string();
+        if p.loaded.settings.allow_unproxied_exec {
+            ui::error(format!(
+                "warning: {shown} runs WITHOUT Tor: it is {why} (allow.unproxied_exec is set)"
+            ));
+        } else {
+            return Err((
+                launch::EXIT_CANNOT_RUN,
+                torify_core::elf::Refused {
+                    program: &shown,
+                    why,
+                }
+                .to_string(),
+            ));
+        }
+    }
     if let Some(why) = launch::privileged(&program) {
         if p.loaded.settings.allow_privileged_exec {
             ui::error(format!(
@@ -111,9 +130,14 @@ fn run(cli: &Cli, command: &[OsString], p: Prepared) -> Result<ExitCode, Failure
             ));
         }
     }
+    for line in inherited::seal(&p.loaded.settings) {
+        ui::error(line);
+    }
+    let filters = seccomp::Filters::for_settings(&p.loaded.settings)
+        .map_err(|e| (EXIT_TORIFY, format!("cannot build the kernel filter: {e}")))?;
     match p.backend {
-        Chosen::Daemon => Err(launch::exec(command, &program, &p.lib, &p.changes)),
-        Chosen::Embedded => embedded_run(cli, &p, command, &program),
+        Chosen::Daemon => Err(launch::exec(command, &program, &p.lib, &p.changes, filters)),
+        Chosen::Embedded => embedded_run(cli, &p, command, &program, filters),
     }
 }
 
@@ -340,10 +364,11 @@ fn embedded_run(
     p: &Prepared,
     command: &[OsString],
     program: &Path,
+    filters: Option<seccomp::Filters>,
 ) -> Result<ExitCode, Failure> {
     library::refuse_if_loaded_here().map_err(|e| (EXIT_TORIFY, e))?;
     arti::run(
-        &p.loaded, command, program, &p.lib, &p.changes, cli.debug, cli.quiet,
+        &p.loaded, command, program, &p.lib, &p.changes, filters, cli.debug, cli.quiet,
     )
     .map(ExitCode::from)
 }
@@ -367,7 +392,13 @@ fn no_arti() -> Failure {
 }
 
 #[cfg(not(feature = "arti"))]
-fn embedded_run(_: &Cli, _: &Prepared, _: &[OsString], _: &Path) -> Result<ExitCode, Failure> {
+fn embedded_run(
+    _: &Cli,
+    _: &Prepared,
+    _: &[OsString],
+    _: &Path,
+    _: Option<seccomp::Filters>,
+) -> Result<ExitCode, Failure> {
     Err(no_arti())
 }
 

@@ -8,9 +8,7 @@ use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
 use torify_conf::{Settings, SocksEndpoint};
-use torify_core::socks5::{
-    Answer, Command, Credentials, Handshake, MAX_REPLIES, Progress, SocksError, Target,
-};
+use torify_core::socks5::{Answer, Command, Credentials, Ended, Handshake, Io, SocksError, Target};
 
 /// A connection to the SOCKS port, whichever kind it is.
 pub(crate) enum Stream {
@@ -102,7 +100,6 @@ fn connect(endpoint: SocksEndpoint<'_>, wait: Duration) -> io::Result<Stream> {
     let stream = match endpoint {
         SocksEndpoint::Inet(addr) => Stream::Tcp(TcpStream::connect_timeout(&addr, wait)?),
         SocksEndpoint::Unix(path) => Stream::Unix(UnixStream::connect(path)?),
-        _ => return Err(io::Error::other("unsupported SOCKS endpoint")),
     };
     stream.set_read_timeout(Some(wait))?;
     Ok(stream)
@@ -155,30 +152,21 @@ fn exchange_with(
 ) -> Result<(Answer, Stream), Failure> {
     let hs = Handshake::new(command, target, creds).map_err(Failure::Socks)?;
     let mut s = connect(endpoint, wait).map_err(Failure::Io)?;
-    s.write_all(hs.first_flight()).map_err(Failure::Io)?;
-    let mut buf = [0u8; MAX_REPLIES];
-    let (mut have, mut auth_sent) = (0, false);
-    loop {
-        match hs
-            .progress(&buf[..have], auth_sent)
-            .map_err(Failure::Socks)?
-        {
-            // Reads stop at the end of the replies: what follows belongs to the destination.
-            Progress::Need(n) => {
-                let got = s.read(&mut buf[have..n]).map_err(Failure::Io)?;
-                if got == 0 {
-                    return Err(Failure::Io(io::ErrorKind::UnexpectedEof.into()));
-                }
-                have += got;
+    // Reads stop at the end of the replies: what follows belongs to the destination.
+    let answer = hs.drive(
+        |io| {
+            match io {
+                Io::Send(bytes) => s.write_all(bytes).map(|()| bytes.len()),
+                Io::Recv(window) => s.read(window),
             }
-            Progress::SendAuth => {
-                s.write_all(hs.second_flight()).map_err(Failure::Io)?;
-                auth_sent = true;
-            }
-            Progress::Done(answer, _) => return Ok((answer, s)),
-            _ => return Err(Failure::Socks(SocksError::UnexpectedAnswer)),
-        }
-    }
+            .map_err(Failure::Io)
+        },
+        |ended| match ended {
+            Ended::Closed => Failure::Io(io::ErrorKind::UnexpectedEof.into()),
+            Ended::Refused(e) => Failure::Socks(e),
+        },
+    )?;
+    Ok((answer, s))
 }
 
 /// How long Tor may take to build a circuit and reach a destination (an onion service takes

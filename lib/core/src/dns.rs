@@ -10,7 +10,6 @@ use crate::onion::{self, OnionError};
 
 /// What to do with a name.
 #[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum Lookup {
     /// An address written as text: parsed locally (libc may parse it again, numerically).
     Numeric,
@@ -26,7 +25,6 @@ pub enum Lookup {
 
 /// Why a name is not looked up at all.
 #[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum NameRefusal {
     /// `.exit` notation would let the program pick the exit relay.
     ExitNotation,

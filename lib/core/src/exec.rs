@@ -2,8 +2,8 @@
 //! environment every child must start with.
 //!
 //! The dynamic loader ignores LD_PRELOAD for secure-exec programs (setuid, setgid, file
-//! capabilities: AT_SECURE), and a statically linked program has no loader at all. Either would
-//! run without torify, so the first kind is refused and the second reported.
+//! capabilities: AT_SECURE): they would run without torify, so they are refused. Programs no
+//! preload can enter at all (static, Go, another libc) are told apart in [`crate::elf`].
 
 use std::fmt;
 
@@ -22,7 +22,6 @@ pub struct FileFacts {
 
 /// Why an executable would run with LD_PRELOAD dropped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum Privilege {
     /// Set-user-ID to another user.
     Setuid(u32),
@@ -60,80 +59,6 @@ pub fn privilege(facts: &FileFacts, euid: u32, egid: u32) -> Option<Privilege> {
     None
 }
 
-/// What the first bytes of an executable say about how it is loaded.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Loading {
-    /// An ELF file with an interpreter (the dynamic loader): LD_PRELOAD applies.
-    Dynamic,
-    /// An ELF file without one: nothing can be preloaded into it.
-    Static,
-    /// A script (`#!`) or something else: its interpreter decides.
-    Other,
-}
-
-fn u16_at(b: &[u8], at: usize, le: bool) -> Option<u16> {
-    let s: [u8; 2] = b.get(at..at + 2)?.try_into().ok()?;
-    Some(if le {
-        u16::from_le_bytes(s)
-    } else {
-        u16::from_be_bytes(s)
-    })
-}
-
-fn u32_at(b: &[u8], at: usize, le: bool) -> Option<u32> {
-    let s: [u8; 4] = b.get(at..at + 4)?.try_into().ok()?;
-    Some(if le {
-        u32::from_le_bytes(s)
-    } else {
-        u32::from_be_bytes(s)
-    })
-}
-
-fn u64_at(b: &[u8], at: usize, le: bool) -> Option<u64> {
-    let s: [u8; 8] = b.get(at..at + 8)?.try_into().ok()?;
-    Some(if le {
-        u64::from_le_bytes(s)
-    } else {
-        u64::from_be_bytes(s)
-    })
-}
-
-/// Reads the ELF header and program headers in `head` (the file's first bytes) looking for
-/// PT_INTERP. Program headers past `head` count as "no interpreter seen": callers read enough
-/// (a 4 KiB head holds them in every ordinary binary).
-pub fn loading(head: &[u8]) -> Loading {
-    const PT_INTERP: u32 = 3;
-    if head.get(..4) != Some(b"\x7fELF") {
-        return Loading::Other;
-    }
-    let class64 = head.get(4) == Some(&2);
-    let le = head.get(5) != Some(&2);
-    let parsed = (|| {
-        let (phoff, phentsize, phnum) = if class64 {
-            (
-                u64_at(head, 0x20, le)? as usize,
-                u16_at(head, 0x36, le)?,
-                u16_at(head, 0x38, le)?,
-            )
-        } else {
-            (
-                u32_at(head, 0x1C, le)? as usize,
-                u16_at(head, 0x2A, le)?,
-                u16_at(head, 0x2C, le)?,
-            )
-        };
-        for i in 0..usize::from(phnum) {
-            let at = phoff.checked_add(i.checked_mul(usize::from(phentsize))?)?;
-            if u32_at(head, at, le)? == PT_INTERP {
-                return Some(Loading::Dynamic);
-            }
-        }
-        Some(Loading::Static)
-    })();
-    parsed.unwrap_or(Loading::Other)
-}
-
 /// Where `command` would be found, as execvp(3) looks for it (a name with a slash is a path).
 pub fn locate(
     command: &std::ffi::OsStr,
@@ -154,19 +79,22 @@ pub fn locate(
         })
 }
 
-/// True for the variables torify owns: they are set for every child from the torify process's
-/// own initial environment, whatever the caller passes.
+/// True for the variables torify owns. A child gets each one the caller passes, and the torify
+/// process's own (from its initial environment) for each one the caller leaves out: a program
+/// that scrubs its environment cannot drop a setting, and one that sets a variable (a shell
+/// running `TORSOCKS_TOR_PORT=9150 cmd`, a nested `torify -i`) changes it as it would outside.
 pub fn is_torify_variable(name: &[u8]) -> bool {
     name.starts_with(b"TORSOCKS_") || name.starts_with(b"TORIFY_")
 }
 
-fn name_of(entry: &[u8]) -> &[u8] {
+/// The NAME of a NAME=value entry.
+pub fn name_of(entry: &[u8]) -> &[u8] {
     entry.split(|b| *b == b'=').next().unwrap_or(entry)
 }
 
 /// Walks the caller's environment (NAME=value entries) and hands every entry a child keeps to
-/// `keep`: all but LD_PRELOAD and torify's own variables. Returns the caller's LD_PRELOAD
-/// value, for [`preload_entry`]. Allocates nothing (the exec hooks run in vfork children).
+/// `keep`: all but LD_PRELOAD. Returns the caller's LD_PRELOAD value, for [`preload_entry`].
+/// Allocates nothing (the exec hooks run in vfork children).
 pub fn filter_environment<'a>(
     env: impl IntoIterator<Item = &'a [u8]>,
     mut keep: impl FnMut(&'a [u8]),
@@ -176,11 +104,16 @@ pub fn filter_environment<'a>(
         let name = name_of(entry);
         if name == b"LD_PRELOAD" {
             preload = entry.get(name.len() + 1..);
-        } else if !is_torify_variable(name) {
+        } else {
             keep(entry);
         }
     }
     preload
+}
+
+/// True when the environment `env` has a variable called `name` (empty or not).
+pub fn has_variable<'a>(env: impl IntoIterator<Item = &'a [u8]>, name: &[u8]) -> bool {
+    env.into_iter().any(|e| name_of(e) == name)
 }
 
 /// Writes `LD_PRELOAD=<library>[:<the caller's other preloads>]` into `out` and returns its
@@ -205,13 +138,18 @@ pub fn preload_entry(library: &[u8], callers: Option<&[u8]>, out: &mut [u8]) -> 
     Some(at)
 }
 
-/// The environment a child starts with: the caller's `env` without torify's variables, then
-/// `ours` (torify's variables), then LD_PRELOAD with `library` first and the caller's other
-/// preloads after it. (The exec hooks build the same without allocating.)
+/// The environment a child starts with: the caller's `env` without LD_PRELOAD, then those of
+/// `ours` (torify's variables) the caller did not pass, then LD_PRELOAD with `library` first
+/// and the caller's other preloads after it. (The exec hooks build the same without
+/// allocating.)
 pub fn child_environment(env: &[&[u8]], ours: &[&[u8]], library: &[u8]) -> Vec<Vec<u8>> {
     let mut out: Vec<Vec<u8>> = Vec::with_capacity(env.len() + ours.len() + 1);
     let callers = filter_environment(env.iter().copied(), |e| out.push(e.to_vec()));
-    out.extend(ours.iter().map(|e| e.to_vec()));
+    out.extend(
+        ours.iter()
+            .filter(|e| !has_variable(env.iter().copied(), name_of(e)))
+            .map(|e| e.to_vec()),
+    );
     let mut buf = vec![0u8; 64 + library.len() + callers.map_or(0, <[u8]>::len)];
     let n = preload_entry(library, callers, &mut buf).unwrap_or(0);
     buf.truncate(n);
@@ -266,34 +204,6 @@ mod tests {
         }
     }
 
-    fn elf64(with_interp: bool) -> Vec<u8> {
-        let mut b = vec![0u8; 0x40 + 2 * 0x38];
-        b[..4].copy_from_slice(b"\x7fELF");
-        b[4] = 2;
-        b[5] = 1;
-        b[0x20..0x28].copy_from_slice(&0x40u64.to_le_bytes());
-        b[0x36..0x38].copy_from_slice(&0x38u16.to_le_bytes());
-        b[0x38..0x3A].copy_from_slice(&2u16.to_le_bytes());
-        b[0x40..0x44].copy_from_slice(&6u32.to_le_bytes());
-        let second = if with_interp { 3u32 } else { 1 };
-        b[0x78..0x7C].copy_from_slice(&second.to_le_bytes());
-        b
-    }
-
-    #[test]
-    fn elf_loading() {
-        assert_eq!(loading(&elf64(true)), Loading::Dynamic);
-        assert_eq!(loading(&elf64(false)), Loading::Static);
-        assert_eq!(loading(b"#!/bin/sh\n"), Loading::Other);
-        assert_eq!(loading(b"\x7fEL"), Loading::Other);
-        let mut truncated = elf64(true);
-        truncated.truncate(0x50);
-        assert_eq!(loading(&truncated), Loading::Other);
-        // The real thing: the shell is dynamic on every Debian machine.
-        let sh = std::fs::read("/bin/sh").unwrap();
-        assert_eq!(loading(&sh[..sh.len().min(4096)]), Loading::Dynamic);
-    }
-
     #[test]
     fn commands_are_located_like_execvp() {
         use std::ffi::OsStr;
@@ -334,6 +244,8 @@ mod tests {
                     "LD_PRELOAD=/usr/lib/torify/libtorify.so",
                 ],
             ),
+            // What the caller sets wins (a nested torify, `VAR=x cmd` in a torified shell);
+            // what it left out comes from torify's own environment.
             (
                 &[
                     b"PATH=/bin",
@@ -343,9 +255,21 @@ mod tests {
                 ],
                 &[
                     "PATH=/bin",
-                    "TORSOCKS_TOR_PORT=9150",
+                    "TORSOCKS_TOR_PORT=1",
+                    "TORIFY_ALLOW_OUTBOUND_LOCALHOST=2",
                     "TORIFY_SESSION=abc",
                     "LD_PRELOAD=/usr/lib/torify/libtorify.so:/x.so",
+                ],
+            ),
+            // An empty value is the caller's way to unset one (the launcher's, for a setting
+            // its flags drop): kept, and read as unset.
+            (
+                &[b"TORIFY_SESSION=", b"HOME=/"],
+                &[
+                    "TORIFY_SESSION=",
+                    "HOME=/",
+                    "TORSOCKS_TOR_PORT=9150",
+                    "LD_PRELOAD=/usr/lib/torify/libtorify.so",
                 ],
             ),
             (

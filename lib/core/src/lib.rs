@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 pub mod dns;
+pub mod elf;
 pub mod exec;
 pub mod onion;
 pub mod policy;

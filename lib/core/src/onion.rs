@@ -17,7 +17,6 @@ use torify_conf::Ipv4Net;
 /// Why a `.onion` name is not a valid v3 onion address (rend-spec-v3 §6, "Encoding onion
 /// addresses": base32(PUBKEY | CHECKSUM | VERSION) + ".onion").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum OnionError {
     /// The label before `.onion` is not 56 characters (v2 addresses, 16 characters, are no
     /// longer served by Tor).

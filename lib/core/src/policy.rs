@@ -37,7 +37,6 @@ pub fn is_local_family(family: i32) -> bool {
 
 /// The answer for socket().
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum SocketVerdict {
     /// Let libc create it.
     Libc,
@@ -67,7 +66,6 @@ pub fn socket(family: i32, ty: i32, protocol: i32, s: &Settings) -> SocketVerdic
 
 /// Where a connect() (or a sendto()) points.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum Destination {
     /// An internet address.
     Inet(SocketAddr),
@@ -79,7 +77,6 @@ pub enum Destination {
 
 /// The answer for connect().
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum ConnectVerdict {
     /// Let libc connect directly (local sockets, Tor itself, allowed loopback).
     Libc,
@@ -227,7 +224,6 @@ pub fn may_pass(kind: SocketKind) -> Result<(), Refusal> {
 
 /// What a socket received from another process is doing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum SocketState {
     /// Not connected: a later connect() here goes through Tor.
     Unconnected,
@@ -250,7 +246,11 @@ pub fn may_receive(kind: SocketKind, state: SocketState, s: &Settings) -> Result
         return Ok(());
     }
     if !kind.is_inet() || kind.ty != libc::SOCK_STREAM {
-        return refuse(None);
+        let peer = match state {
+            SocketState::Connected(peer) => Some(peer),
+            SocketState::Listening(_) | SocketState::Unconnected => None,
+        };
+        return refuse(peer);
     }
     match state {
         SocketState::Unconnected => Ok(()),

@@ -14,7 +14,6 @@ pub struct Refusal {
 
 /// The reasons a call is refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum Reason {
     /// A socket family Tor cannot carry (AF_PACKET, AF_BLUETOOTH, …).
     Family(i32),
@@ -46,24 +45,85 @@ pub enum Reason {
     /// An internet socket received from another process that would bypass Tor (its peer, if
     /// connected).
     ReceivedSocket(Option<SocketAddr>),
+    /// A socket this process did not open through torify (inherited, or taken from another
+    /// process) that would carry data around Tor (its peer, if connected).
+    ForeignSocket(Option<SocketAddr>),
+    /// What a descriptor is could not be found out (getsockopt failed with this errno), so
+    /// the call cannot be judged.
+    Unclassified(i32),
+}
+
+/// Kinds of refusal, each reported a few times per process before it goes quiet (a program
+/// retrying in a loop must not flood its stderr).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// [`Reason::Family`].
+    Family,
+    /// [`Reason::SocketType`].
+    SocketType,
+    /// [`Reason::Protocol`].
+    Protocol,
+    /// [`Reason::Unspecified`].
+    Unspecified,
+    /// [`Reason::Loopback`].
+    Loopback,
+    /// [`Reason::Datagram`].
+    Datagram,
+    /// [`Reason::UnknownCookie`].
+    UnknownCookie,
+    /// [`Reason::BadSettings`].
+    BadSettings,
+    /// [`Reason::FamilyMismatch`].
+    FamilyMismatch,
+    /// [`Reason::Inbound`].
+    Inbound,
+    /// A name that may not be resolved.
+    Name,
+    /// A DNS question that cannot be answered through Tor.
+    Question,
+    /// rcmd, rexec, ruserok and friends.
+    RemoteLogin,
+    /// A setuid, setgid or file-capability program.
+    Privileged,
+    /// A program the library cannot enter (static, Go, another libc).
+    Unenterable,
+    /// [`Reason::PassSocket`].
+    PassSocket,
+    /// [`Reason::ReceivedSocket`].
+    ReceivedSocket,
+    /// io_uring.
+    IoUring,
+    /// [`Reason::Unclassified`].
+    Unclassified,
+    /// [`Reason::ForeignSocket`].
+    ForeignSocket,
+    /// The Sun RPC functions of libc.
+    Rpc,
+}
+
+impl Kind {
+    /// How many kinds there are (the size of a table indexed by `kind as usize`).
+    pub const COUNT: usize = Kind::Rpc as usize + 1;
 }
 
 impl Reason {
-    /// A small number per kind of reason, so each kind can be reported once per process.
-    pub fn kind(&self) -> usize {
+    /// The kind of this reason, for the log throttle.
+    pub fn kind(&self) -> Kind {
         match self {
-            Reason::Family(_) => 0,
-            Reason::SocketType { .. } => 1,
-            Reason::Protocol(_) => 2,
-            Reason::Unspecified(_) => 3,
-            Reason::Loopback(_) => 4,
-            Reason::Datagram(_) => 5,
-            Reason::UnknownCookie(_) => 6,
-            Reason::BadSettings => 7,
-            Reason::FamilyMismatch(_) => 8,
-            Reason::Inbound(_) => 9,
-            Reason::PassSocket(_) => 15,
-            Reason::ReceivedSocket(_) => 16,
+            Reason::Family(_) => Kind::Family,
+            Reason::SocketType { .. } => Kind::SocketType,
+            Reason::Protocol(_) => Kind::Protocol,
+            Reason::Unspecified(_) => Kind::Unspecified,
+            Reason::Loopback(_) => Kind::Loopback,
+            Reason::Datagram(_) => Kind::Datagram,
+            Reason::UnknownCookie(_) => Kind::UnknownCookie,
+            Reason::BadSettings => Kind::BadSettings,
+            Reason::FamilyMismatch(_) => Kind::FamilyMismatch,
+            Reason::Inbound(_) => Kind::Inbound,
+            Reason::PassSocket(_) => Kind::PassSocket,
+            Reason::ReceivedSocket(_) => Kind::ReceivedSocket,
+            Reason::ForeignSocket(_) => Kind::ForeignSocket,
+            Reason::Unclassified(_) => Kind::Unclassified,
         }
     }
 }
@@ -103,6 +163,24 @@ fn type_name(ty: i32) -> &'static str {
         libc::SOCK_RDM => "RDM",
         SOCK_PACKET => "packet",
         _ => "non-stream",
+    }
+}
+
+/// A socket described for a person: "a UDP socket", "a TCP socket", "an AF_PACKET socket".
+pub struct SocketNoun(pub crate::policy::SocketKind);
+
+impl fmt::Display for SocketNoun {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let crate::policy::SocketKind { family, ty } = self.0;
+        if family == libc::AF_INET || family == libc::AF_INET6 {
+            match ty {
+                libc::SOCK_STREAM => f.write_str("a TCP socket"),
+                libc::SOCK_DGRAM => f.write_str("a UDP socket"),
+                other => write!(f, "a {} socket", type_name(other)),
+            }
+        } else {
+            write!(f, "a socket of family {}", family_name(family))
+        }
     }
 }
 
@@ -163,9 +241,46 @@ impl fmt::Display for Refusal {
                 Some(a) => write!(f, "refused an internet socket received from another process: it is connected to {a}, not through Tor; no setting allows it"),
                 None => f.write_str("refused an internet socket received from another process: Tor cannot carry it; no setting allows it"),
             },
+            Reason::ForeignSocket(peer) => match peer {
+                Some(a) => write!(f, "refused sending on a socket torify did not open (inherited or taken from another process): it is connected to {a}, not through Tor; no setting allows it"),
+                None => f.write_str("refused sending on a socket torify did not open (inherited or taken from another process): Tor cannot carry it; no setting allows it"),
+            },
+            Reason::Unclassified(errno) => write!(
+                f,
+                "refused a call on a descriptor whose kind could not be found out (getsockopt failed: {}); it might have gone around Tor",
+                errno_name(errno)
+            ),
             Reason::BadSettings => f.write_str(
                 "refused all network access: the settings are invalid (the error above says where); fix them",
             ),
         }
+    }
+}
+
+/// The conventional name of an errno value, for messages.
+pub fn errno_name(e: i32) -> &'static str {
+    match e {
+        libc::EPERM => "EPERM",
+        libc::EACCES => "EACCES",
+        libc::EBADF => "EBADF",
+        libc::EFAULT => "EFAULT",
+        libc::EINVAL => "EINVAL",
+        libc::ENOSYS => "ENOSYS",
+        libc::ENOTSOCK => "ENOTSOCK",
+        libc::ENOPROTOOPT => "ENOPROTOOPT",
+        libc::EMFILE => "EMFILE",
+        libc::ENOMEM => "ENOMEM",
+        _ => "another error",
+    }
+}
+
+#[cfg(test)]
+mod kind_tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_fits_the_table() {
+        assert_eq!(Kind::COUNT, 21);
+        assert!((Kind::ForeignSocket as usize) < Kind::COUNT);
     }
 }

@@ -3,7 +3,7 @@
 use libc::c_int;
 
 use crate::libc_sym::real;
-use crate::{guard, log, registry};
+use crate::{fdstate, guard};
 
 /// close(2).
 ///
@@ -13,9 +13,7 @@ use crate::{guard, log, registry};
 pub(super) unsafe extern "C" fn close(fd: c_int) -> c_int {
     // Forgetting cannot fail the close: the descriptor is closed whatever happens here.
     let _ = guard::hook("close", 0, || {
-        registry::remove(fd);
-        crate::pending::remove(fd);
-        log::forget_fd(fd);
+        fdstate::forget(fd);
         0
     });
     // SAFETY: close(2) takes no pointers.

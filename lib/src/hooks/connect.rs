@@ -10,6 +10,7 @@ use torify_core::socks5::Target;
 
 use crate::guard::{self, Shown};
 use crate::libc_sym::real;
+use crate::log;
 use crate::proxy::ProxyError;
 use crate::registry::{self, Entry};
 use crate::runtime::{self, Runtime};
@@ -26,10 +27,11 @@ pub(super) unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: s
         unsafe { real::connect(fd, addr, len) }.unwrap_or_else(guard::unavailable)
     };
     guard::hook("connect", libc::ECONNREFUSED, || {
-        let kind = match sys::socket_kind(fd) {
-            Ok(kind) => kind,
+        let kind = match guard::classify(fd) {
+            Ok(Some(kind)) => kind,
             // Not a socket, or not open: the kernel gives the right error.
-            Err(_) => return pass(),
+            Ok(None) => return pass(),
+            Err(refused) => return refused,
         };
         if policy::is_local_family(kind.family) {
             return pass();
@@ -50,7 +52,7 @@ pub(super) unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: s
         }
         match open(fd, kind, dest, rt) {
             Ok(Opened::Direct) => {
-                tracing::debug!("connect({fd}, {dest:?}): direct");
+                log::debug!("connect({fd}, {dest:?}): direct");
                 pass()
             }
             Ok(Opened::Connected) => 0,
@@ -100,7 +102,6 @@ pub(super) fn open(
                 reason: Reason::UnknownCookie(SocketAddr::new(ip.into(), port)),
             })),
         },
-        _ => Err(guard::fail(libc::EPERM)),
     }
 }
 
@@ -115,9 +116,9 @@ fn say_direct(fd: c_int, to: SocketAddr) {
         // At error level, the default one, though it is a warning: traffic outside Tor deserves
         // one visible line even when the settings ask for it (a forgotten TORIFY_DIRECT in a
         // shell's environment). Log level 1 (-q) silences it like everything else.
-        tracing::error!("warning: connecting to {to} directly, not through Tor (allow.direct)");
+        log::error!("warning: connecting to {to} directly, not through Tor (allow.direct)");
     } else {
-        tracing::debug!("connect({fd}, {to}): directly, not through Tor (allow.direct)");
+        log::debug!("connect({fd}, {to}): directly, not through Tor (allow.direct)");
     }
 }
 
@@ -141,22 +142,22 @@ fn through_tor(
         Ok(()) => {
             registry::insert(fd, Entry { peer: asked });
             if nonblocking {
-                tracing::debug!(
+                log::debug!(
                     "connect({fd}, {}): request sent to Tor, in progress",
                     Shown(target)
                 );
                 Ok(Opened::InProgress)
             } else {
-                tracing::debug!("connect({fd}, {}): through Tor", Shown(target));
+                log::debug!("connect({fd}, {}): through Tor", Shown(target));
                 Ok(Opened::Connected)
             }
         }
         Err(ProxyError::Io(e @ (libc::EINTR | libc::ETIMEDOUT))) => {
-            tracing::debug!("connect({fd}, {}): interrupted ({e})", Shown(target));
+            log::debug!("connect({fd}, {}): interrupted ({e})", Shown(target));
             Err(guard::fail(e))
         }
         Err(e) => {
-            tracing::error!("connection to {} through Tor failed: {e}", Shown(target));
+            log::error!("connection to {} through Tor failed: {e}", Shown(target));
             Err(guard::fail(e.errno()))
         }
     }

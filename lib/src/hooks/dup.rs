@@ -6,7 +6,7 @@
 use libc::{c_int, c_uint, c_ulong};
 
 use crate::libc_sym::real;
-use crate::{guard, log, pending, registry};
+use crate::{fdstate, guard, pending};
 
 /// Before copying `fd`: the SOCKS reply it waits for is consumed.
 fn settle(fd: c_int) -> Result<(), c_int> {
@@ -19,9 +19,7 @@ fn settle(fd: c_int) -> Result<(), c_int> {
 /// After `to` became a copy of `from`.
 fn copied(from: c_int, to: c_int) -> c_int {
     if to >= 0 && to != from {
-        pending::remove(to);
-        log::forget_fd(to);
-        registry::copy(from, to);
+        fdstate::copied(from, to);
     }
     to
 }
@@ -119,9 +117,7 @@ pub(super) unsafe extern "C" fn fcntl64(fd: c_int, cmd: c_int, arg: c_ulong) -> 
 }
 
 fn forget(first: c_uint, last: c_uint) {
-    registry::remove_range(first, last);
-    pending::remove_range(first, last);
-    log::forget_range(first, last);
+    fdstate::forget_range(first, last);
 }
 
 /// close_range(2).

@@ -3,9 +3,8 @@
 //! without the library (setuid, setgid, file capabilities) are refused with EPERM.
 //!
 //! glibc implements execv, execvp, execl* and friends with internal calls to execve that no
-//! preload sees, so each is intercepted here. The execl* functions are variadic: on x86_64 and
-//! aarch64 Linux, variadic pointer arguments travel exactly where fixed ones would, so a fixed
-//! signature of 31 argument slots reads them, up to the terminating NULL.
+//! preload sees, so each is intercepted here. The execl* functions are variadic, which stable
+//! Rust cannot define: a C shim reads their lists with va_arg (lib/shim/execl.c).
 
 use std::ffi::CStr;
 
@@ -14,6 +13,7 @@ use libc::{c_char, c_int, pid_t};
 use crate::environ::{self, with_child_env};
 use crate::guard;
 use crate::libc_sym::real;
+use crate::log;
 use crate::spawn;
 
 unsafe extern "C" {
@@ -28,7 +28,7 @@ fn current_environ() -> *const *const c_char {
 
 /// Refuses an exec whose child could not be given the library.
 fn unarmed() -> c_int {
-    tracing::error!(
+    log::error!(
         "refused to start a program: this library's own path is unknown, so the child could not be torified"
     );
     guard::fail(libc::EPERM)
@@ -104,7 +104,7 @@ pub(super) unsafe extern "C" fn execve(
 /// # Safety
 /// C contract.
 #[unsafe(no_mangle)]
-unsafe extern "C" fn execv(path: *const c_char, argv: *const *const c_char) -> c_int {
+pub(super) unsafe extern "C" fn execv(path: *const c_char, argv: *const *const c_char) -> c_int {
     // SAFETY: the caller's arguments.
     guard::hook("execv", libc::EPERM, || unsafe {
         exec_vetted(path, argv, current_environ())
@@ -116,7 +116,7 @@ unsafe extern "C" fn execv(path: *const c_char, argv: *const *const c_char) -> c
 /// # Safety
 /// C contract.
 #[unsafe(no_mangle)]
-unsafe extern "C" fn execvp(file: *const c_char, argv: *const *const c_char) -> c_int {
+pub(super) unsafe extern "C" fn execvp(file: *const c_char, argv: *const *const c_char) -> c_int {
     // SAFETY: the caller's arguments.
     guard::hook("execvp", libc::EPERM, || unsafe {
         execp_vetted(file, argv, current_environ())
@@ -128,7 +128,7 @@ unsafe extern "C" fn execvp(file: *const c_char, argv: *const *const c_char) -> 
 /// # Safety
 /// C contract.
 #[unsafe(no_mangle)]
-unsafe extern "C" fn execvpe(
+pub(super) unsafe extern "C" fn execvpe(
     file: *const c_char,
     argv: *const *const c_char,
     envp: *const *const c_char,
@@ -167,7 +167,7 @@ pub(super) unsafe extern "C" fn execveat(
 /// # Safety
 /// C contract.
 #[unsafe(no_mangle)]
-unsafe extern "C" fn fexecve(
+pub(super) unsafe extern "C" fn fexecve(
     fd: c_int,
     argv: *const *const c_char,
     envp: *const *const c_char,
@@ -181,100 +181,62 @@ unsafe extern "C" fn fexecve(
     })
 }
 
-/// The argument list of an execl-style call, NULL-terminated, and the slot after the NULL
-/// (execle's envp). `None` when no NULL is among the slots.
-fn collect(slots: &[*const c_char; 31]) -> Option<([*const c_char; 32], *const c_char)> {
-    let end = slots.iter().position(|p| p.is_null())?;
-    let mut argv = [std::ptr::null(); 32];
-    argv[..end].copy_from_slice(&slots[..end]);
-    Some((
-        argv,
-        slots.get(end + 1).copied().unwrap_or(std::ptr::null()),
-    ))
+/// Where an execl-style argument list arrives from the C shim (lib/shim/execl.c), which
+/// reads the C varargs with va_arg: `which` is 0 for execl, 1 for execlp, 2 for execle.
+///
+/// # Safety
+/// `path` and the NULL-terminated `argv` (and for execle, `envp`) as the exec functions take
+/// them.
+#[unsafe(no_mangle)]
+pub(super) unsafe extern "C" fn __torify_exec_list(
+    which: c_int,
+    path: *const c_char,
+    argv: *const *const c_char,
+    envp: *const *const c_char,
+) -> c_int {
+    guard::hook("execl", libc::EPERM, || {
+        // SAFETY: the caller's arguments, as the shim collected them.
+        unsafe {
+            match which {
+                0 => exec_vetted(path, argv, current_environ()),
+                1 => execp_vetted(path, argv, current_environ()),
+                _ => exec_vetted(path, argv, envp),
+            }
+        }
+    })
 }
 
-fn too_many_arguments(name: &str) -> c_int {
-    tracing::error!("refused {name}(): more than 31 arguments reach it; use execv instead");
-    guard::fail(libc::E2BIG)
-}
-
-/// Defines an execl-style hook. The list is C varargs, which stable Rust cannot define: the
-/// hook reads 31 pointer slots after the first argument (on x86_64 and aarch64 they travel as
-/// fixed arguments would) and stops at the NULL; `$argv` and `$envp` are what `collect` found.
+/// Defines an exported variadic exec function as a jump to its C shim: the caller's registers
+/// and stack (the varargs) reach the shim untouched.
 macro_rules! list_exec {
-    ($(#[$doc:meta])* $name:ident($first:ident), |$argv:ident, $envp:pat_param| $call:expr) => {
+    ($(#[$doc:meta])* $name:ident => $shim:ident) => {
+        unsafe extern "C" {
+            fn $shim();
+        }
+
         $(#[$doc])*
+        ///
+        /// # Safety
+        /// C contract: a NULL-terminated list of NUL-terminated strings (execle: then envp).
+        #[unsafe(naked)]
         #[unsafe(no_mangle)]
-        unsafe extern "C" fn $name(
-            $first: *const c_char,
-            a0: *const c_char,
-            a1: *const c_char,
-            a2: *const c_char,
-            a3: *const c_char,
-            a4: *const c_char,
-            a5: *const c_char,
-            a6: *const c_char,
-            a7: *const c_char,
-            a8: *const c_char,
-            a9: *const c_char,
-            a10: *const c_char,
-            a11: *const c_char,
-            a12: *const c_char,
-            a13: *const c_char,
-            a14: *const c_char,
-            a15: *const c_char,
-            a16: *const c_char,
-            a17: *const c_char,
-            a18: *const c_char,
-            a19: *const c_char,
-            a20: *const c_char,
-            a21: *const c_char,
-            a22: *const c_char,
-            a23: *const c_char,
-            a24: *const c_char,
-            a25: *const c_char,
-            a26: *const c_char,
-            a27: *const c_char,
-            a28: *const c_char,
-            a29: *const c_char,
-            a30: *const c_char,
-        ) -> c_int {
-            guard::hook(stringify!($name), libc::EPERM, || {
-                match collect(&[a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, a21, a22, a23, a24, a25, a26, a27, a28, a29, a30]) {
-                    // SAFETY: the caller's arguments (execle: the slot after the NULL is envp).
-                    Some(($argv, $envp)) => unsafe { $call },
-                    None => too_many_arguments(stringify!($name)),
-                }
-            })
+        pub(super) unsafe extern "C" fn $name() {
+            core::arch::naked_asm!(super::tail_jump!(), target = sym $shim);
         }
     };
 }
 
 list_exec!(
     /// execl(3).
-    ///
-    /// # Safety
-    /// C contract: a NULL-terminated list of NUL-terminated strings.
-    execl(path),
-    |argv, _| exec_vetted(path, argv.as_ptr(), current_environ())
+    execl => torify_shim_execl
 );
-
 list_exec!(
     /// execlp(3).
-    ///
-    /// # Safety
-    /// C contract: a NULL-terminated list of NUL-terminated strings.
-    execlp(file),
-    |argv, _| execp_vetted(file, argv.as_ptr(), current_environ())
+    execlp => torify_shim_execlp
 );
-
 list_exec!(
     /// execle(3).
-    ///
-    /// # Safety
-    /// C contract: a NULL-terminated list of NUL-terminated strings, then envp.
-    execle(path),
-    |argv, envp| exec_vetted(path, argv.as_ptr(), envp.cast())
+    execle => torify_shim_execle
 );
 
 /// The error number posix_spawn returns for an exec outcome.
@@ -294,7 +256,7 @@ fn spawn_outcome(ret: Option<Option<c_int>>) -> c_int {
 /// # Safety
 /// C contract.
 #[unsafe(no_mangle)]
-unsafe extern "C" fn posix_spawn(
+pub(super) unsafe extern "C" fn posix_spawn(
     pid: *mut pid_t,
     path: *const c_char,
     actions: *const libc::posix_spawn_file_actions_t,
@@ -328,7 +290,7 @@ unsafe extern "C" fn posix_spawn(
 /// # Safety
 /// C contract.
 #[unsafe(no_mangle)]
-unsafe extern "C" fn posix_spawnp(
+pub(super) unsafe extern "C" fn posix_spawnp(
     pid: *mut pid_t,
     file: *const c_char,
     actions: *const libc::posix_spawn_file_actions_t,
@@ -363,7 +325,7 @@ unsafe extern "C" fn posix_spawnp(
 /// # Safety
 /// C contract.
 #[unsafe(no_mangle)]
-unsafe extern "C" fn system(command: *const c_char) -> c_int {
+pub(super) unsafe extern "C" fn system(command: *const c_char) -> c_int {
     guard::catch(
         "system",
         || -1,
@@ -372,7 +334,7 @@ unsafe extern "C" fn system(command: *const c_char) -> c_int {
                 environ::repair();
             }
             // SAFETY: the caller's argument.
-            unsafe { real::system(command) }.unwrap_or(-1)
+            unsafe { real::system(command) }.unwrap_or_else(guard::unavailable)
         },
     )
 }
@@ -382,10 +344,13 @@ unsafe extern "C" fn system(command: *const c_char) -> c_int {
 /// # Safety
 /// C contract.
 #[unsafe(no_mangle)]
-unsafe extern "C" fn popen(command: *const c_char, mode: *const c_char) -> *mut libc::FILE {
+pub(super) unsafe extern "C" fn popen(
+    command: *const c_char,
+    mode: *const c_char,
+) -> *mut libc::FILE {
     guard::catch("popen", std::ptr::null_mut, || {
         environ::repair();
         // SAFETY: the caller's arguments.
-        unsafe { real::popen(command, mode) }.unwrap_or(std::ptr::null_mut())
+        unsafe { real::popen(command, mode) }.unwrap_or_else(guard::unavailable_ptr)
     })
 }

@@ -142,7 +142,7 @@ pub(super) unsafe fn lookup_for_gaicb(
 /// # Safety
 /// C contract.
 #[unsafe(no_mangle)]
-unsafe extern "C" fn getaddrinfo(
+pub(super) unsafe extern "C" fn getaddrinfo(
     node: *const c_char,
     service: *const c_char,
     hints: *const addrinfo,

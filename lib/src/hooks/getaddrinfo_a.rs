@@ -55,7 +55,7 @@ unsafe fn notify(sevp: *const sigevent) {
 /// # Safety
 /// C contract.
 #[unsafe(no_mangle)]
-unsafe extern "C" fn getaddrinfo_a(
+pub(super) unsafe extern "C" fn getaddrinfo_a(
     mode: c_int,
     list: *mut *mut c_void,
     nitems: c_int,
@@ -95,7 +95,7 @@ unsafe extern "C" fn getaddrinfo_a(
 /// # Safety
 /// C contract.
 #[unsafe(no_mangle)]
-unsafe extern "C" fn gai_error(req: *mut c_void) -> c_int {
+pub(super) unsafe extern "C" fn gai_error(req: *mut c_void) -> c_int {
     if req.is_null() {
         return libc::EAI_SYSTEM;
     }
@@ -108,7 +108,7 @@ unsafe extern "C" fn gai_error(req: *mut c_void) -> c_int {
 /// # Safety
 /// C contract.
 #[unsafe(no_mangle)]
-unsafe extern "C" fn gai_suspend(
+pub(super) unsafe extern "C" fn gai_suspend(
     _list: *const *const c_void,
     _nitems: c_int,
     _timeout: *const timespec,
@@ -121,6 +121,6 @@ unsafe extern "C" fn gai_suspend(
 /// # Safety
 /// C contract.
 #[unsafe(no_mangle)]
-unsafe extern "C" fn gai_cancel(_req: *mut c_void) -> c_int {
+pub(super) unsafe extern "C" fn gai_cancel(_req: *mut c_void) -> c_int {
     EAI_ALLDONE
 }

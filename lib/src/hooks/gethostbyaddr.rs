@@ -26,7 +26,7 @@ fn lookup(
 /// # Safety
 /// C contract: `addr` points to `len` bytes.
 #[unsafe(no_mangle)]
-unsafe extern "C" fn gethostbyaddr(
+pub(super) unsafe extern "C" fn gethostbyaddr(
     addr: *const c_void,
     len: socklen_t,
     family: c_int,
@@ -43,7 +43,7 @@ unsafe extern "C" fn gethostbyaddr(
 /// # Safety
 /// As gethostbyaddr.
 #[unsafe(no_mangle)]
-unsafe extern "C" fn res_gethostbyaddr(
+pub(super) unsafe extern "C" fn res_gethostbyaddr(
     addr: *const c_void,
     len: socklen_t,
     family: c_int,
@@ -61,7 +61,7 @@ unsafe extern "C" fn res_gethostbyaddr(
 /// C contract: the pointers are valid for what gethostbyaddr_r reads and writes.
 #[unsafe(no_mangle)]
 #[allow(clippy::too_many_arguments)]
-unsafe extern "C" fn gethostbyaddr_r(
+pub(super) unsafe extern "C" fn gethostbyaddr_r(
     addr: *const c_void,
     len: socklen_t,
     family: c_int,

@@ -26,7 +26,7 @@ fn classic(name: *const c_char, family: c_int) -> *mut hostent {
 /// # Safety
 /// C contract: `name` is a NUL-terminated string.
 #[unsafe(no_mangle)]
-unsafe extern "C" fn gethostbyname(name: *const c_char) -> *mut hostent {
+pub(super) unsafe extern "C" fn gethostbyname(name: *const c_char) -> *mut hostent {
     classic(name, libc::AF_INET)
 }
 
@@ -35,7 +35,7 @@ unsafe extern "C" fn gethostbyname(name: *const c_char) -> *mut hostent {
 /// # Safety
 /// C contract: `name` is a NUL-terminated string.
 #[unsafe(no_mangle)]
-unsafe extern "C" fn gethostbyname2(name: *const c_char, af: c_int) -> *mut hostent {
+pub(super) unsafe extern "C" fn gethostbyname2(name: *const c_char, af: c_int) -> *mut hostent {
     classic(name, af)
 }
 
@@ -44,7 +44,7 @@ unsafe extern "C" fn gethostbyname2(name: *const c_char, af: c_int) -> *mut host
 /// # Safety
 /// As gethostbyname.
 #[unsafe(no_mangle)]
-unsafe extern "C" fn res_gethostbyname(name: *const c_char) -> *mut hostent {
+pub(super) unsafe extern "C" fn res_gethostbyname(name: *const c_char) -> *mut hostent {
     classic(name, libc::AF_INET)
 }
 
@@ -53,7 +53,7 @@ unsafe extern "C" fn res_gethostbyname(name: *const c_char) -> *mut hostent {
 /// # Safety
 /// As gethostbyname2.
 #[unsafe(no_mangle)]
-unsafe extern "C" fn res_gethostbyname2(name: *const c_char, af: c_int) -> *mut hostent {
+pub(super) unsafe extern "C" fn res_gethostbyname2(name: *const c_char, af: c_int) -> *mut hostent {
     classic(name, af)
 }
 
@@ -81,7 +81,7 @@ fn reentrant(
 /// # Safety
 /// C contract: the pointers are valid for what gethostbyname_r writes.
 #[unsafe(no_mangle)]
-unsafe extern "C" fn gethostbyname_r(
+pub(super) unsafe extern "C" fn gethostbyname_r(
     name: *const c_char,
     ret: *mut hostent,
     buf: *mut c_char,
@@ -97,7 +97,7 @@ unsafe extern "C" fn gethostbyname_r(
 /// # Safety
 /// C contract: the pointers are valid for what gethostbyname2_r writes.
 #[unsafe(no_mangle)]
-unsafe extern "C" fn gethostbyname2_r(
+pub(super) unsafe extern "C" fn gethostbyname2_r(
     name: *const c_char,
     af: c_int,
     ret: *mut hostent,

@@ -56,7 +56,7 @@ unsafe fn lookup(
 /// # Safety
 /// C contract.
 #[unsafe(no_mangle)]
-unsafe extern "C" fn getnameinfo(
+pub(super) unsafe extern "C" fn getnameinfo(
     sa: *const sockaddr,
     salen: socklen_t,
     host: *mut c_char,

@@ -35,7 +35,6 @@ fn peer_is_tor(storage: &sockaddr_storage, len: socklen_t) -> bool {
                 want_len == len && a == b
             })
         }
-        _ => false,
     }
 }
 

@@ -6,11 +6,11 @@ use libc::{c_int, sockaddr, socklen_t};
 use torify_core::policy::{self, SocketVerdict};
 
 use crate::libc_sym::real;
-use crate::{guard, pending, registry, runtime, sys};
+use crate::{guard, runtime, sys};
 
 /// Whether `fd` may listen or accept.
 fn allowed(fd: c_int) -> Result<(), c_int> {
-    let Ok(kind) = sys::socket_kind(fd) else {
+    let Some(kind) = guard::classify(fd)? else {
         return Ok(());
     };
     if policy::is_local_family(kind.family) {
@@ -20,15 +20,13 @@ fn allowed(fd: c_int) -> Result<(), c_int> {
     match policy::inbound(kind, sys::local_addr(fd), &rt.settings) {
         SocketVerdict::Libc => Ok(()),
         SocketVerdict::Refuse(refusal) => Err(guard::refuse(refusal)),
-        _ => Err(guard::fail(libc::EPERM)),
     }
 }
 
 /// A descriptor just made by accept: whatever an earlier holder of the number left is void.
 fn fresh(fd: c_int) -> c_int {
     if fd >= 0 {
-        registry::remove(fd);
-        pending::remove(fd);
+        crate::fdstate::forget(fd);
     }
     fd
 }

@@ -1,15 +1,13 @@
-//! rcmd(3), rexec(3), ruserok(3): they resolve and connect inside libc, where no preload can
+//! rcmd(3), rexec(3), ruserok(3), iruserok(3): they resolve and connect inside libc, where no preload can
 //! route them through Tor (and rcmd needs privileged source ports Tor cannot give). Refused.
 
 use libc::{c_char, c_int, c_ushort};
 
 use crate::{guard, log};
 
-const KIND: usize = 12;
-
 fn refuse(what: &str) -> c_int {
     log::refusal(
-        KIND,
+        torify_core::refusal::Kind::RemoteLogin,
         &format_args!(
             "refused {what}(): it resolves and connects inside libc, out of torify's reach; use ssh through torify instead"
         ),
@@ -22,7 +20,7 @@ fn refuse(what: &str) -> c_int {
 /// # Safety
 /// C contract.
 #[unsafe(no_mangle)]
-unsafe extern "C" fn rcmd(
+pub(super) unsafe extern "C" fn rcmd(
     _ahost: *mut *mut c_char,
     _port: c_ushort,
     _locuser: *const c_char,
@@ -38,7 +36,7 @@ unsafe extern "C" fn rcmd(
 /// # Safety
 /// C contract.
 #[unsafe(no_mangle)]
-unsafe extern "C" fn rcmd_af(
+pub(super) unsafe extern "C" fn rcmd_af(
     _ahost: *mut *mut c_char,
     _port: c_ushort,
     _locuser: *const c_char,
@@ -55,7 +53,7 @@ unsafe extern "C" fn rcmd_af(
 /// # Safety
 /// C contract.
 #[unsafe(no_mangle)]
-unsafe extern "C" fn rexec(
+pub(super) unsafe extern "C" fn rexec(
     _ahost: *mut *mut c_char,
     _port: c_int,
     _user: *const c_char,
@@ -71,7 +69,7 @@ unsafe extern "C" fn rexec(
 /// # Safety
 /// C contract.
 #[unsafe(no_mangle)]
-unsafe extern "C" fn rexec_af(
+pub(super) unsafe extern "C" fn rexec_af(
     _ahost: *mut *mut c_char,
     _port: c_int,
     _user: *const c_char,
@@ -88,7 +86,7 @@ unsafe extern "C" fn rexec_af(
 /// # Safety
 /// C contract.
 #[unsafe(no_mangle)]
-unsafe extern "C" fn ruserok(
+pub(super) unsafe extern "C" fn ruserok(
     _rhost: *const c_char,
     _superuser: c_int,
     _ruser: *const c_char,
@@ -102,7 +100,7 @@ unsafe extern "C" fn ruserok(
 /// # Safety
 /// C contract.
 #[unsafe(no_mangle)]
-unsafe extern "C" fn ruserok_af(
+pub(super) unsafe extern "C" fn ruserok_af(
     _rhost: *const c_char,
     _superuser: c_int,
     _ruser: *const c_char,
@@ -110,4 +108,47 @@ unsafe extern "C" fn ruserok_af(
     _af: libc::sa_family_t,
 ) -> c_int {
     refuse("ruserok_af")
+}
+
+/// iruserok(3): checks hosts.equiv and .rhosts, resolving the names in them inside libc.
+///
+/// # Safety
+/// C contract.
+#[unsafe(no_mangle)]
+pub(super) unsafe extern "C" fn iruserok(
+    _raddr: u32,
+    _superuser: c_int,
+    _ruser: *const c_char,
+    _luser: *const c_char,
+) -> c_int {
+    refuse("iruserok")
+}
+
+/// iruserok_af(3).
+///
+/// # Safety
+/// C contract.
+#[unsafe(no_mangle)]
+pub(super) unsafe extern "C" fn iruserok_af(
+    _raddr: *const libc::c_void,
+    _superuser: c_int,
+    _ruser: *const c_char,
+    _luser: *const c_char,
+    _af: libc::sa_family_t,
+) -> c_int {
+    refuse("iruserok_af")
+}
+
+/// __ivaliduser: ruserok's check of one hosts.equiv-style file, which resolves its names.
+///
+/// # Safety
+/// C contract.
+#[unsafe(no_mangle)]
+pub(super) unsafe extern "C" fn __ivaliduser(
+    _hostf: *mut libc::FILE,
+    _raddr: u32,
+    _luser: *const c_char,
+    _ruser: *const c_char,
+) -> c_int {
+    refuse("__ivaliduser")
 }

@@ -9,13 +9,7 @@ use libc::{
 
 use crate::libc_sym::real;
 use crate::pending::{self, Settled};
-use crate::{fdpass, guard, sys};
-
-/// -1 with errno, for the ssize_t-returning calls.
-fn fail(errno: c_int) -> ssize_t {
-    sys::set_errno(errno);
-    -1
-}
+use crate::{fdpass, guard};
 
 /// Settles a pending SOCKS reply on `fd`; `Some(errno)` fails the read.
 fn before_read(fd: c_int, flags: c_int) -> Option<c_int> {
@@ -33,12 +27,12 @@ macro_rules! read_hook {
         /// C contract.
         #[unsafe(no_mangle)]
         pub(super) unsafe extern "C" fn $name($fd: c_int $(, $arg: $ty)*) -> ssize_t {
-            guard::catch(stringify!($name), || fail(libc::EIO), || {
+            guard::catch(stringify!($name), || guard::fail_len(libc::EIO), || {
                 if let Some(e) = before_read($fd, $flags) {
-                    return fail(e);
+                    return guard::fail_len(e);
                 }
                 // SAFETY: the caller's arguments.
-                unsafe { real::$name($fd $(, $arg)*) }.unwrap_or(-1)
+                unsafe { real::$name($fd $(, $arg)*) }.unwrap_or_else(guard::unavailable_len)
             })
         }
     };
@@ -67,13 +61,13 @@ read_hook!(/// recvfrom(2) with _FORTIFY_SOURCE.
 pub(super) unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> ssize_t {
     guard::catch(
         "recvmsg",
-        || fail(libc::EIO),
+        || guard::fail_len(libc::EIO),
         || {
             if let Some(e) = before_read(fd, flags) {
-                return fail(e);
+                return guard::fail_len(e);
             }
             // SAFETY: the caller's arguments.
-            let n = unsafe { real::recvmsg(fd, msg, flags) }.unwrap_or(-1);
+            let n = unsafe { real::recvmsg(fd, msg, flags) }.unwrap_or_else(guard::unavailable_len);
             if n < 0 {
                 return n;
             }
@@ -104,7 +98,8 @@ pub(super) unsafe extern "C" fn recvmmsg(
             return guard::fail(e);
         }
         // SAFETY: the caller's arguments.
-        let n = unsafe { real::recvmmsg(fd, msgs, vlen, flags, timeout) }.unwrap_or(-1);
+        let n = unsafe { real::recvmmsg(fd, msgs, vlen, flags, timeout) }
+            .unwrap_or_else(guard::unavailable);
         for i in 0..usize::try_from(n).unwrap_or(0) {
             // SAFETY: the kernel filled the first n messages.
             let hdr = unsafe { std::ptr::addr_of_mut!((*msgs.add(i)).msg_hdr) };

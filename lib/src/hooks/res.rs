@@ -54,7 +54,7 @@ macro_rules! query_hooks {
         /// # Safety
         /// C contract.
         #[unsafe(no_mangle)]
-        unsafe extern "C" fn $name(name: *const c_char, class: c_int, qtype: c_int, answer: *mut c_uchar, anslen: c_int) -> c_int {
+        pub(super) unsafe extern "C" fn $name(name: *const c_char, class: c_int, qtype: c_int, answer: *mut c_uchar, anslen: c_int) -> c_int {
             // SAFETY: the caller's arguments.
             unsafe { query(name, std::ptr::null(), class, qtype, answer, anslen) }
         }
@@ -68,7 +68,7 @@ macro_rules! nquery_hooks {
         /// # Safety
         /// C contract.
         #[unsafe(no_mangle)]
-        unsafe extern "C" fn $name(_state: *mut c_void, name: *const c_char, class: c_int, qtype: c_int, answer: *mut c_uchar, anslen: c_int) -> c_int {
+        pub(super) unsafe extern "C" fn $name(_state: *mut c_void, name: *const c_char, class: c_int, qtype: c_int, answer: *mut c_uchar, anslen: c_int) -> c_int {
             // SAFETY: the caller's arguments.
             unsafe { query(name, std::ptr::null(), class, qtype, answer, anslen) }
         }
@@ -85,7 +85,7 @@ macro_rules! querydomain_hooks {
         /// # Safety
         /// C contract.
         #[unsafe(no_mangle)]
-        unsafe extern "C" fn $name(name: *const c_char, domain: *const c_char, class: c_int, qtype: c_int, answer: *mut c_uchar, anslen: c_int) -> c_int {
+        pub(super) unsafe extern "C" fn $name(name: *const c_char, domain: *const c_char, class: c_int, qtype: c_int, answer: *mut c_uchar, anslen: c_int) -> c_int {
             // SAFETY: the caller's arguments.
             unsafe { query(name, domain, class, qtype, answer, anslen) }
         }
@@ -99,7 +99,7 @@ macro_rules! nquerydomain_hooks {
         /// # Safety
         /// C contract.
         #[unsafe(no_mangle)]
-        unsafe extern "C" fn $name(_state: *mut c_void, name: *const c_char, domain: *const c_char, class: c_int, qtype: c_int, answer: *mut c_uchar, anslen: c_int) -> c_int {
+        pub(super) unsafe extern "C" fn $name(_state: *mut c_void, name: *const c_char, domain: *const c_char, class: c_int, qtype: c_int, answer: *mut c_uchar, anslen: c_int) -> c_int {
             // SAFETY: the caller's arguments.
             unsafe { query(name, domain, class, qtype, answer, anslen) }
         }
@@ -114,7 +114,7 @@ nquerydomain_hooks!(res_nquerydomain, __res_nquerydomain);
 /// # Safety
 /// C contract.
 #[unsafe(no_mangle)]
-unsafe extern "C" fn res_send(
+pub(super) unsafe extern "C" fn res_send(
     msg: *const c_uchar,
     msglen: c_int,
     answer: *mut c_uchar,
@@ -129,7 +129,7 @@ unsafe extern "C" fn res_send(
 /// # Safety
 /// C contract.
 #[unsafe(no_mangle)]
-unsafe extern "C" fn __res_send(
+pub(super) unsafe extern "C" fn __res_send(
     msg: *const c_uchar,
     msglen: c_int,
     answer: *mut c_uchar,
@@ -144,7 +144,7 @@ unsafe extern "C" fn __res_send(
 /// # Safety
 /// C contract.
 #[unsafe(no_mangle)]
-unsafe extern "C" fn res_nsend(
+pub(super) unsafe extern "C" fn res_nsend(
     _state: *mut c_void,
     msg: *const c_uchar,
     msglen: c_int,
@@ -160,7 +160,7 @@ unsafe extern "C" fn res_nsend(
 /// # Safety
 /// C contract.
 #[unsafe(no_mangle)]
-unsafe extern "C" fn __res_nsend(
+pub(super) unsafe extern "C" fn __res_nsend(
     _state: *mut c_void,
     msg: *const c_uchar,
     msglen: c_int,

@@ -8,13 +8,9 @@ use torify_core::refusal::{Reason, Refusal};
 
 use super::connect::{Opened, open};
 use crate::libc_sym::real;
+use crate::log;
 use crate::sockaddr::destination;
-use crate::{fdpass, guard, registry, runtime, sys};
-
-fn fail(errno: c_int) -> ssize_t {
-    sys::set_errno(errno);
-    -1
-}
+use crate::{fdpass, guard, registry, runtime};
 
 /// What a send naming a destination may do.
 enum Judged {
@@ -32,8 +28,10 @@ fn judge(fd: c_int, addr: *const sockaddr, len: socklen_t, flags: c_int) -> Judg
     if addr.is_null() && !fast_open {
         return Judged::Pass;
     }
-    let Ok(kind) = sys::socket_kind(fd) else {
-        return Judged::Pass;
+    let kind = match guard::classify(fd) {
+        Ok(Some(kind)) => kind,
+        Ok(None) => return Judged::Pass,
+        Err(_) => return Judged::Failed,
     };
     if policy::is_local_family(kind.family) {
         return Judged::Pass;
@@ -107,12 +105,13 @@ pub(super) unsafe extern "C" fn sendto(
 ) -> ssize_t {
     guard::catch(
         "sendto",
-        || fail(libc::EPERM),
+        || guard::fail_len(libc::EPERM),
         || {
             match judge(fd, addr, addrlen, flags) {
                 Judged::Pass => {
                     // SAFETY: the caller's arguments.
-                    unsafe { real::sendto(fd, buf, len, flags, addr, addrlen) }.unwrap_or(-1)
+                    unsafe { real::sendto(fd, buf, len, flags, addr, addrlen) }
+                        .unwrap_or_else(guard::unavailable_len)
                 }
                 // SAFETY: the caller's buffer, without the destination now connected.
                 Judged::Opened => unsafe {
@@ -125,7 +124,7 @@ pub(super) unsafe extern "C" fn sendto(
                         0,
                     )
                 }
-                .unwrap_or(-1),
+                .unwrap_or_else(guard::unavailable_len),
                 Judged::Failed => -1,
             }
         },
@@ -140,11 +139,12 @@ pub(super) unsafe extern "C" fn sendto(
 pub(super) unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) -> ssize_t {
     guard::catch(
         "sendmsg",
-        || fail(libc::EPERM),
+        || guard::fail_len(libc::EPERM),
         || {
             if msg.is_null() {
                 // SAFETY: the kernel reports EFAULT.
-                return unsafe { real::sendmsg(fd, msg, flags) }.unwrap_or(-1);
+                return unsafe { real::sendmsg(fd, msg, flags) }
+                    .unwrap_or_else(guard::unavailable_len);
             }
             // SAFETY: a msghdr of the caller's.
             if let Err(refusal) = unsafe { fdpass::check_outgoing(msg) } {
@@ -159,15 +159,18 @@ pub(super) unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_
                 )
             };
             match judge(fd, name, namelen, flags) {
-                // SAFETY: the caller's arguments.
-                Judged::Pass => unsafe { real::sendmsg(fd, msg, flags) }.unwrap_or(-1),
+                Judged::Pass => {
+                    // SAFETY: the caller's arguments.
+                    unsafe { real::sendmsg(fd, msg, flags) }.unwrap_or_else(guard::unavailable_len)
+                }
                 Judged::Opened => {
                     // SAFETY: a copy of the caller's msghdr without the destination.
                     let mut copy = unsafe { *msg };
                     copy.msg_name = std::ptr::null_mut();
                     copy.msg_namelen = 0;
                     // SAFETY: as above.
-                    unsafe { real::sendmsg(fd, &copy, flags & !libc::MSG_FASTOPEN) }.unwrap_or(-1)
+                    unsafe { real::sendmsg(fd, &copy, flags & !libc::MSG_FASTOPEN) }
+                        .unwrap_or_else(guard::unavailable_len)
                 }
                 Judged::Failed => -1,
             }
@@ -187,10 +190,12 @@ pub(super) unsafe extern "C" fn sendmmsg(
     flags: c_int,
 ) -> c_int {
     guard::hook("sendmmsg", libc::EPERM, || {
-        if flags & libc::MSG_FASTOPEN != 0
-            && sys::socket_kind(fd).is_ok_and(|k| k.ty == libc::SOCK_STREAM)
-        {
-            tracing::error!(
+        let kind = match guard::classify(fd) {
+            Ok(kind) => kind,
+            Err(refused) => return refused,
+        };
+        if flags & libc::MSG_FASTOPEN != 0 && kind.is_some_and(|k| k.ty == libc::SOCK_STREAM) {
+            log::error!(
                 "refused sendmmsg() with MSG_FASTOPEN: use connect() or sendto() to open the connection"
             );
             return guard::fail(libc::EOPNOTSUPP);

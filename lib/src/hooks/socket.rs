@@ -5,7 +5,8 @@ use torify_core::policy::{self, SocketVerdict};
 
 use crate::guard;
 use crate::libc_sym::real;
-use crate::{registry, runtime};
+use crate::log;
+use crate::runtime;
 
 /// socket(2).
 ///
@@ -29,7 +30,7 @@ pub(super) unsafe extern "C" fn socket(domain: c_int, ty: c_int, protocol: c_int
                 libc::SOCK_DGRAM => "SOCK_DGRAM",
                 _ => "another type",
             };
-            tracing::debug!(
+            log::debug!(
                 "socket({}, {kind}, {protocol}): allowed; connect decides where it goes",
                 torify_core::refusal::family_name(domain)
             );
@@ -38,7 +39,7 @@ pub(super) unsafe extern "C" fn socket(domain: c_int, ty: c_int, protocol: c_int
         match unsafe { real::socket(domain, ty, protocol) } {
             Some(fd) => {
                 // A fresh descriptor: whatever an earlier holder of the number left is void.
-                registry::remove(fd);
+                crate::fdstate::forget(fd);
                 fd
             }
             None => guard::unavailable(),

@@ -8,7 +8,7 @@
 
 use libc::{c_int, c_long};
 
-use super::{connect, dup, exec, getpeername, inbound, recv, send, socket};
+use super::{connect, dup, exec, getpeername, inbound, pidfd, recv, send, socket, write};
 use crate::libc_sym::real;
 use crate::{guard, log};
 
@@ -16,7 +16,7 @@ use crate::{guard, log};
 /// called: refused, and programs fall back to ordinary calls when they see ENOSYS.
 fn refuse_io_uring() -> c_long {
     log::refusal(
-        17,
+        torify_core::refusal::Kind::IoUring,
         &format_args!(
             "refused io_uring_setup(): io_uring opens connections and sends without any call torify sees; the program falls back to ordinary calls"
         ),
@@ -24,12 +24,42 @@ fn refuse_io_uring() -> c_long {
     guard::fail(libc::ENOSYS) as c_long
 }
 
+/// preadv2/pwritev2 as system calls: the kernel takes the offset in two halves (low, high),
+/// so the call is judged here and made with the caller's own arguments.
+///
+/// # Safety
+/// The system call's contract.
+#[allow(clippy::too_many_arguments)]
+unsafe fn raw_v2(
+    n: c_long,
+    a1: c_long,
+    a2: c_long,
+    a3: c_long,
+    a4: c_long,
+    a5: c_long,
+    a6: c_long,
+    sends: bool,
+) -> c_long {
+    let fd = a1 as c_int;
+    let judged = if sends {
+        write::judge_send(fd)
+    } else {
+        write::settle_read(fd, a6 as c_int & libc::RWF_NOWAIT != 0)
+    };
+    match judged {
+        // SAFETY: the caller's arguments, unchanged.
+        Ok(()) => unsafe { real::syscall(n, a1, a2, a3, a4, a5, a6) }
+            .unwrap_or_else(|| c_long::from(guard::unavailable())),
+        Err(ret) => ret as c_long,
+    }
+}
+
 /// syscall(2).
 ///
 /// # Safety
 /// C contract: the arguments the system call `n` takes.
 #[unsafe(no_mangle)]
-unsafe extern "C" fn syscall(
+pub(super) unsafe extern "C" fn syscall(
     n: c_long,
     a1: c_long,
     a2: c_long,
@@ -74,7 +104,20 @@ unsafe extern "C" fn syscall(
             libc::SYS_execveat => {
                 c_long::from(exec::execveat(i1, a2 as _, a3 as _, a4 as _, a5 as _))
             }
-            libc::SYS_io_uring_setup => refuse_io_uring(),
+            libc::SYS_write => write::write(i1, a2 as _, a3 as _) as c_long,
+            libc::SYS_writev => write::writev(i1, a2 as _, i3) as c_long,
+            libc::SYS_sendfile => write::sendfile(i1, i2, a3 as _, a4 as _) as c_long,
+            libc::SYS_splice => write::splice(i1, a2 as _, i3, a4 as _, a5 as _, a6 as _) as c_long,
+            libc::SYS_pwritev2 => raw_v2(n, a1, a2, a3, a4, a5, a6, true),
+            libc::SYS_preadv2 => raw_v2(n, a1, a2, a3, a4, a5, a6, false),
+            libc::SYS_pidfd_getfd => {
+                let fd = real::syscall(n, a1, a2, a3, a4, a5, a6)
+                    .unwrap_or_else(|| c_long::from(guard::unavailable()));
+                c_long::from(pidfd::taken(fd as c_int))
+            }
+            libc::SYS_io_uring_setup | libc::SYS_io_uring_enter | libc::SYS_io_uring_register => {
+                refuse_io_uring()
+            }
             _ => real::syscall(n, a1, a2, a3, a4, a5, a6)
                 .unwrap_or_else(|| c_long::from(guard::unavailable())),
         }

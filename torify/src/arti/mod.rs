@@ -3,6 +3,7 @@
 //! pointed there, forwards signals, and stops the client when the command exits.
 
 mod config;
+mod offline;
 mod progress;
 mod socks;
 
@@ -52,12 +53,14 @@ fn init_logging(debug: bool, quiet: bool) {
 }
 
 /// Runs `command` through the embedded client; the exit status is the command's.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn run(
     loaded: &Loaded,
     command: &[OsString],
     program: &Path,
     lib: &Path,
     changes: &EnvChanges,
+    filters: Option<crate::seccomp::Filters>,
     debug: bool,
     quiet: bool,
 ) -> Result<u8, Failure> {
@@ -72,7 +75,7 @@ pub(crate) fn run(
             ("TORSOCKS_TOR_ADDRESS", socks.ip().to_string()),
             ("TORSOCKS_TOR_PORT", socks.port().to_string()),
         ];
-        child::run(&command, &program, &lib, &changes, &extra)
+        child::run(&command, &program, &lib, &changes, &extra, filters)
     })?
 }
 
@@ -95,17 +98,35 @@ pub(crate) fn serve<T: Send + 'static>(
         .build()
         .map_err(|e| fail(format!("cannot start the async runtime: {e}")))?;
     let timeout = Duration::from_secs(loaded.settings.arti.bootstrap_timeout);
+    // The public network needs a route off this machine; a private one may live on loopback.
+    if loaded.settings.arti.network.is_none()
+        && !offline::has_default_route(
+            &std::fs::read_to_string("/proc/net/route").unwrap_or_default(),
+            &std::fs::read_to_string("/proc/net/ipv6_route").unwrap_or_default(),
+        )
+    {
+        return Err(fail(
+            "this machine has no route to the internet, so the embedded Tor client cannot reach any Tor relay; nothing was run. Connect to a network, or point torify at a tor daemon (--backend tor, -P PORT)",
+        ));
+    }
     let outcome = runtime.block_on(async {
         let client = create(config).await?;
         let started = Instant::now();
         let show = progress::Show::new(quiet);
         let progress = tokio::spawn(progress::follow(client.bootstrap_events(), show));
-        match tokio::time::timeout(timeout, client.bootstrap()).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                return Err(fail(format!(
+        let bootstrap = async {
+            tokio::select! {
+                done = client.bootstrap() => done.map_err(|e| format!(
                     "the embedded Tor client could not bootstrap: {e}; nothing was run"
-                )));
+                )),
+                blocked = offline::blocked(&client) => Err(blocked),
+            }
+        };
+        match tokio::time::timeout(timeout, bootstrap).await {
+            Ok(Ok(())) => {}
+            Ok(Err(why)) => {
+                progress.abort();
+                return Err(fail(why));
             }
             Err(_) => {
                 progress.abort();

@@ -28,7 +28,6 @@ const HEADER: usize = 12;
 
 /// Why a message cannot be parsed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum MessageError {
     /// Shorter than its own header or records say.
     Truncated,
@@ -151,7 +150,6 @@ fn write_name(out: &mut Vec<u8>, name: &str) -> Result<(), MessageError> {
 
 /// One answer record's data.
 #[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum Rdata {
     /// An A or AAAA record.
     Address(IpAddr),

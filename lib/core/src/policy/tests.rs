@@ -10,9 +10,10 @@ use libc::{
 use torify_conf::{Ipv4Net, TorAddress};
 
 fn settings(localhost: Localhost) -> Settings {
-    let mut s = Settings::default();
-    s.allow_outbound_localhost = localhost;
-    s
+    Settings {
+        allow_outbound_localhost: localhost,
+        ..Settings::default()
+    }
 }
 
 #[derive(Debug, PartialEq)]
@@ -231,9 +232,11 @@ fn tor_on_another_address_or_a_unix_socket() {
         family: AF_INET,
         ty: SOCK_STREAM,
     };
-    let mut s = Settings::default();
-    s.tor_address = TorAddress::Ip("10.0.0.5".parse().unwrap());
-    s.tor_port = 9150;
+    let mut s = Settings {
+        tor_address: TorAddress::Ip("10.0.0.5".parse().unwrap()),
+        tor_port: 9150,
+        ..Settings::default()
+    };
     let at = |a: &str| connect(tcp4, Destination::Inet(a.parse().unwrap()), &s);
     assert_eq!(at("10.0.0.5:9150"), ConnectVerdict::Libc);
     assert_eq!(
@@ -252,8 +255,10 @@ fn a_moved_onion_range_is_honoured() {
         family: AF_INET,
         ty: SOCK_STREAM,
     };
-    let mut s = Settings::default();
-    s.onion_range = "10.192.0.0/10".parse::<Ipv4Net>().unwrap();
+    let s = Settings {
+        onion_range: "10.192.0.0/10".parse::<Ipv4Net>().unwrap(),
+        ..Settings::default()
+    };
     let at = |a: &str| connect(tcp4, Destination::Inet(a.parse().unwrap()), &s);
     assert!(matches!(
         at("10.200.0.1:80"),
@@ -303,8 +308,10 @@ fn inbound_table() {
         family: AF_UNIX,
         ty: SOCK_STREAM,
     };
-    let mut open = Settings::default();
-    open.allow_inbound = true;
+    let open = Settings {
+        allow_inbound: true,
+        ..Settings::default()
+    };
     let closed = Settings::default();
     let rows: &[(SocketKind, Option<&str>, &Settings, bool)] = &[
         (tcp4, Some("0.0.0.0:8080"), &closed, false),
@@ -405,12 +412,14 @@ fn direct_networks_table() {
         family: AF_INET6,
         ty: SOCK_DGRAM,
     };
-    let mut s = Settings::default();
-    s.allow_direct = ["192.168.77.0/24", "10.1.2.3", "fd00::/8"]
-        .iter()
-        .map(|n| n.parse().unwrap())
-        .collect();
-    s.allow_outbound_localhost = Localhost::TcpUdp;
+    let s = Settings {
+        allow_direct: ["192.168.77.0/24", "10.1.2.3", "fd00::/8"]
+            .iter()
+            .map(|n| n.parse().unwrap())
+            .collect(),
+        allow_outbound_localhost: Localhost::TcpUdp,
+        ..Settings::default()
+    };
     let rows: &[(SocketKind, &str, D)] = &[
         (tcp4, "192.168.77.5:631", D::Direct("192.168.77.5:631")),
         (tcp4, "192.168.77.255:80", D::Direct("192.168.77.255:80")),

@@ -16,11 +16,9 @@ fn creds() -> Credentials<'static> {
 /// Feeds `replies` one byte at a time and checks that the handshake never asks for a byte past
 /// the end of the replies (which would swallow application data) and ends exactly there.
 fn drive(hs: &Handshake, replies: &[u8]) -> Result<(Answer, usize), SocksError> {
-    let auth_needed = !hs.second_flight().is_empty();
     let mut have = 0;
-    let mut auth_sent = false;
     loop {
-        match hs.progress(&replies[..have], auth_sent)? {
+        match hs.progress(&replies[..have])? {
             Progress::Need(n) => {
                 assert!(n > have, "asked for {n} with {have} already there");
                 assert!(
@@ -29,10 +27,6 @@ fn drive(hs: &Handshake, replies: &[u8]) -> Result<(Answer, usize), SocksError> 
                     replies.len()
                 );
                 have += 1;
-            }
-            Progress::SendAuth => {
-                assert!(auth_needed && !auth_sent);
-                auth_sent = true;
             }
             Progress::Done(answer, used) => return Ok((answer, used)),
         }
@@ -77,23 +71,21 @@ fn first_flights() {
     ];
     for (cmd, target, want) in rows {
         let hs = Handshake::new(*cmd, target, None).unwrap();
-        assert_eq!(hs.first_flight(), *want, "{cmd:?} {target:?}");
-        assert!(hs.second_flight().is_empty());
+        assert_eq!(hs.flight(), *want, "{cmd:?} {target:?}");
     }
 }
 
 #[test]
-fn with_credentials_the_greeting_goes_alone() {
+fn with_credentials_greeting_auth_and_request_go_together() {
     let hs = Handshake::new(
         Command::Connect,
         &Target::Name("a.onion", 22),
         Some(&creds()),
     )
     .unwrap();
-    assert_eq!(hs.first_flight(), b"\x05\x01\x02");
     assert_eq!(
-        hs.second_flight(),
-        b"\x01\x04user\x02pw\x05\x01\x00\x03\x07a.onion\x00\x16"
+        hs.flight(),
+        b"\x05\x01\x02\x01\x04user\x02pw\x05\x01\x00\x03\x07a.onion\x00\x16"
     );
 }
 
@@ -202,6 +194,21 @@ fn successful_replies() {
             b"\x05\x02\x01\x00\x05\x00\x00\x01\0\0\0\0\0\0",
             Answer::Connected,
         ),
+        // tor 0.4.9 answers a pipelined greeting + auth without its method choice.
+        (
+            Command::Connect,
+            conn,
+            true,
+            b"\x01\x00\x05\x00\x00\x01\0\0\0\0\0\0",
+            Answer::Connected,
+        ),
+        (
+            Command::Resolve,
+            name,
+            true,
+            b"\x01\x00\x05\x00\x00\x01\xc6\x33\x64\x07\0\0",
+            Answer::Address("198.51.100.7".parse().unwrap()),
+        ),
         (
             Command::Resolve,
             name,
@@ -235,7 +242,7 @@ fn successful_replies() {
         assert_eq!(answer, *want, "{cmd:?}");
         assert_eq!(used, replies.len());
         assert_eq!(
-            hs.progress(&with_app_data, true).unwrap(),
+            hs.progress(&with_app_data).unwrap(),
             Progress::Done(*want, replies.len())
         );
     }
@@ -306,6 +313,9 @@ fn malformed_and_hostile_replies_are_errors() {
         (&authed, b"\x05\x00", SocksError::UnexpectedMethod(0)),
         (&authed, b"\x05\x02\x05\x00", SocksError::BadAuthVersion(5)),
         (&authed, b"\x05\x02\x01\x01", SocksError::AuthRejected(1)),
+        // tor's form, without the method choice.
+        (&authed, b"\x01\x01", SocksError::AuthRejected(1)),
+        (&authed, b"\x05\x02\x06\x00", SocksError::BadAuthVersion(6)),
         (
             &plain,
             b"\x05\x00\x04\x00\x00\x01",
@@ -418,9 +428,47 @@ fn random_replies_never_panic() {
             buf[1] = [0, 2][(next() % 2) as usize];
         }
         for hs in &handshakes {
-            if let Ok(Progress::Need(n)) = hs.progress(&buf, true) {
+            if let Ok(Progress::Need(n)) = hs.progress(&buf) {
                 assert!(n <= MAX_REPLIES && n > buf.len().min(n - 1));
             }
         }
     }
+}
+
+#[test]
+fn drive_sends_one_flight_and_reads_no_further_than_the_replies() {
+    let hs = Handshake::new(
+        Command::Connect,
+        &Target::Name("a.test", 80),
+        Some(&creds()),
+    )
+    .unwrap();
+    let mut wire = b"\x01\x00\x05\x00\x00\x01\0\0\0\0\0\0app".to_vec();
+    let mut sent = Vec::new();
+    let answer = hs.drive(
+        |io| match io {
+            Io::Send(b) => {
+                sent.push(b.to_vec());
+                Ok::<usize, Ended>(b.len())
+            }
+            Io::Recv(window) => {
+                let n = window.len().min(wire.len()).min(3);
+                window[..n].copy_from_slice(&wire[..n]);
+                wire.drain(..n);
+                Ok(n)
+            }
+        },
+        |e| e,
+    );
+    assert_eq!(answer, Ok(Answer::Connected));
+    assert_eq!(sent, vec![hs.flight().to_vec()]);
+    assert_eq!(wire, b"app");
+    let closed = hs.drive(
+        |io| match io {
+            Io::Send(b) => Ok::<usize, Ended>(b.len()),
+            Io::Recv(_) => Ok(0),
+        },
+        |e| e,
+    );
+    assert_eq!(closed, Err(Ended::Closed));
 }
