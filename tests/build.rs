@@ -29,6 +29,12 @@ fn main() {
             .arg(out.join(&output))
             .arg(&path)
             .args(["-ldl", "-lresolv", "-lanl"])
+            // liburing (liburing-dev) for the probe of what only the kernel filter catches.
+            .args(if stem == "uring" {
+                &["-luring"][..]
+            } else {
+                &[]
+            })
             .status()
             .unwrap_or_else(|e| panic!("cannot run {cc} (install gcc): {e}"));
         assert!(status.success(), "{cc} failed on {}", path.display());

@@ -70,10 +70,52 @@ impl ConfError {
     pub(crate) fn new(origin: Origin, problem: impl Into<String>, fix: impl Into<String>) -> Self {
         ConfError {
             origin,
-            problem: problem.into(),
-            fix: fix.into(),
+            problem: cut(&problem.into()),
+            fix: cut(&fix.into()),
         }
     }
+}
+
+/// How much of a quoted value a message shows, and how long a message may be at all: a bad
+/// value of megabytes (an environment variable, a line of a file) is not echoed whole.
+const QUOTED_MAX: usize = 64;
+const MESSAGE_MAX: usize = 400;
+
+/// `text` with every quoted value longer than [`QUOTED_MAX`] shortened to its start, and the
+/// whole kept under [`MESSAGE_MAX`].
+pub(crate) fn cut(text: &str) -> String {
+    let mut out = String::with_capacity(text.len().min(MESSAGE_MAX + 16));
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        out.push(c);
+        if c != '"' {
+            continue;
+        }
+        // Inside a Debug-quoted value: copy up to QUOTED_MAX characters, skip the rest.
+        let (mut kept, mut skipped, mut escaped) = (0usize, 0usize, false);
+        for c in chars.by_ref() {
+            let closing = c == '"' && !escaped;
+            escaped = c == '\\' && !escaped;
+            if closing {
+                if skipped > 0 {
+                    out.push_str(&format!("… ({skipped} more characters)"));
+                }
+                out.push('"');
+                break;
+            }
+            if kept < QUOTED_MAX {
+                out.push(c);
+                kept += 1;
+            } else {
+                skipped += 1;
+            }
+        }
+    }
+    if out.chars().count() > MESSAGE_MAX {
+        let short: String = out.chars().take(MESSAGE_MAX).collect();
+        return format!("{short}…");
+    }
+    out
 }
 
 impl fmt::Display for ConfError {
@@ -105,6 +147,24 @@ mod tests {
         assert_eq!(line_col(text, 6), (2, 1));
         assert_eq!(line_col(text, 19), (3, 8));
         assert_eq!(line_col(text, 1000), (4, 1));
+    }
+
+    #[test]
+    fn huge_values_are_cut_in_messages() {
+        let value = "x".repeat(3_000_000);
+        let e = ConfError::new(
+            Origin::Env("TORSOCKS_TOR_PORT"),
+            format!("{value:?} is not a number"),
+            "set a port",
+        );
+        let line = e.to_string();
+        assert!(line.len() < 300, "{} bytes", line.len());
+        assert!(
+            line.contains("(2999936 more characters)\" is not a number"),
+            "{line}"
+        );
+        assert_eq!(cut("\"a\\\"b\" ok"), "\"a\\\"b\" ok");
+        assert!(cut(&"y".repeat(5000)).chars().count() <= 401);
     }
 
     #[test]

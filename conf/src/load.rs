@@ -94,12 +94,75 @@ fn choose_file(src: &Sources<'_>) -> Option<(PathBuf, Origin, bool)> {
         .map(|p| (p, Origin::Default, false))
 }
 
+/// The largest settings file read: a real one is a few kilobytes.
+pub(crate) const MAX_FILE_BYTES: u64 = 1 << 20;
+
+/// Why a settings file could not be read: it is not there or not readable, or it is no
+/// settings file at all.
+enum Unread {
+    Io(String),
+    NotSettings(String),
+}
+
+/// The text of a settings file: only a regular file, and only up to [`MAX_FILE_BYTES`] (a
+/// device such as /dev/zero or a FIFO named by mistake would be read without end).
+fn read_text(path: &Path) -> Result<String, Unread> {
+    use std::io::Read;
+    let unreadable =
+        |e: std::io::Error| Unread::Io(format!("cannot read the configuration file: {e}"));
+    let not_a_file = || {
+        Unread::NotSettings(
+            "the configuration file is not a regular file (a directory, a device or a FIFO)"
+                .to_owned(),
+        )
+    };
+    // Looked at before opening: opening a FIFO would wait for a writer.
+    if !std::fs::metadata(path).map_err(unreadable)?.is_file() {
+        return Err(not_a_file());
+    }
+    let file = std::fs::File::open(path).map_err(unreadable)?;
+    let meta = file.metadata().map_err(unreadable)?;
+    if !meta.is_file() {
+        return Err(not_a_file());
+    }
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(Unread::NotSettings(format!(
+            "the configuration file is {} bytes, more than a settings file can be ({MAX_FILE_BYTES})",
+            meta.len()
+        )));
+    }
+    let mut text = String::new();
+    file.take(MAX_FILE_BYTES + 1)
+        .read_to_string(&mut text)
+        .map_err(unreadable)?;
+    if text.len() as u64 > MAX_FILE_BYTES {
+        return Err(Unread::NotSettings(format!(
+            "the configuration file grew past {MAX_FILE_BYTES} bytes while it was read"
+        )));
+    }
+    Ok(text)
+}
+
 /// Reads and checks one file: TOML when the name ends in `.toml`, torsocks.conf otherwise.
 fn read_file(path: &Path, named_by: &Origin) -> Result<Layer, ConfError> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        let fix = match named_by {
-            Origin::Default => "fix its permissions, or name another file with -c".to_owned(),
-            other => format!("fix the path or its permissions ({other} names it)"),
+    let text = read_text(path).map_err(|unread| {
+        let (problem, fix) = match (unread, named_by) {
+            (Unread::Io(p), Origin::Default) => (
+                p,
+                "fix its permissions, or name another file with -c".to_owned(),
+            ),
+            (Unread::Io(p), other) => (
+                p,
+                format!("fix the path or its permissions ({other} names it)"),
+            ),
+            (Unread::NotSettings(p), Origin::Default) => (
+                p,
+                "replace it with a settings file, or name another with -c".to_owned(),
+            ),
+            (Unread::NotSettings(p), other) => (
+                p,
+                format!("name a settings file instead ({other} names this one)"),
+            ),
         };
         ConfError::new(
             Origin::File {
@@ -107,7 +170,7 @@ fn read_file(path: &Path, named_by: &Origin) -> Result<Layer, ConfError> {
                 line: 0,
                 col: 0,
             },
-            format!("cannot read the configuration file: {e}"),
+            problem,
             fix,
         )
     })?;

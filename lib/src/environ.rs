@@ -129,8 +129,10 @@ const INLINE_PRELOAD: usize = 4096;
 /// during the call.
 pub(crate) unsafe fn with_child_env<R>(
     envp: *const *const c_char,
+    arm: crate::spawn::Arm,
     f: impl FnOnce(*const *const c_char) -> R,
 ) -> Option<R> {
+    let armed = arm == crate::spawn::Arm::Library;
     let lib = library()?;
     let mut inline_vars: [*const c_char; INLINE_VARS] = [std::ptr::null(); INLINE_VARS];
     let mut heap_vars: Vec<*const c_char> = Vec::new();
@@ -157,15 +159,20 @@ pub(crate) unsafe fn with_child_env<R>(
     }
     let mut inline_preload = [0u8; INLINE_PRELOAD];
     let mut heap_preload: Vec<u8>;
+    // Unarmed (a program whose loader cannot take this library): the caller's other preloads
+    // only.
+    let ours: &[u8] = if armed { lib.to_bytes() } else { b"" };
+    let skip = lib.to_bytes();
     let preload: &[u8] = match preload_entry(
-        lib.to_bytes(),
+        ours,
+        skip,
         callers,
         &mut inline_preload[..INLINE_PRELOAD - 1],
     ) {
         Some(len) => &inline_preload[..=len],
         None => {
             heap_preload = vec![0u8; lib.to_bytes().len() + callers.map_or(0, <[u8]>::len) + 64];
-            let len = preload_entry(lib.to_bytes(), callers, &mut heap_preload).unwrap_or(0);
+            let len = preload_entry(ours, skip, callers, &mut heap_preload).unwrap_or(0);
             heap_preload.truncate(len);
             heap_preload.push(0);
             &heap_preload
@@ -205,7 +212,7 @@ pub(crate) fn repair() {
     });
     if !armed {
         let mut buf = vec![0u8; lib.to_bytes().len() + current_bytes.map_or(0, <[u8]>::len) + 64];
-        if let Some(len) = preload_entry(lib.to_bytes(), current_bytes, &mut buf) {
+        if let Some(len) = preload_entry(lib.to_bytes(), lib.to_bytes(), current_bytes, &mut buf) {
             set(b"LD_PRELOAD", &buf[b"LD_PRELOAD=".len()..len]);
         }
     }

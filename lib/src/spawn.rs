@@ -16,8 +16,18 @@ use crate::{log, runtime};
 /// How deep `#!` interpreters may nest (the kernel's own limit, BINPRM_MAX_RECURSION).
 const MAX_INTERPRETERS: u32 = 4;
 
+/// How a vetted program starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Arm {
+    /// With the library preloaded: every program it can enter.
+    Library,
+    /// Without it: a program for another C library or architecture that allow.unproxied_exec
+    /// lets run (its loader would fail on this library instead of running it).
+    Without,
+}
+
 /// Checks the program at `path`: `Err(EPERM)` (logged) when it must not start.
-pub(crate) fn vet(path: &CStr) -> Result<(), c_int> {
+pub(crate) fn vet(path: &CStr) -> Result<Arm, c_int> {
     vet_at_depth(path, 0)
 }
 
@@ -25,7 +35,7 @@ fn settings_allow(pick: impl Fn(&torify_conf::Settings) -> bool) -> bool {
     runtime::get().is_ok_and(|rt| pick(&rt.settings))
 }
 
-fn vet_at_depth(path: &CStr, depth: u32) -> Result<(), c_int> {
+fn vet_at_depth(path: &CStr, depth: u32) -> Result<Arm, c_int> {
     // SAFETY: stat into a local.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
     // SAFETY: path is NUL-terminated; st is a local.
@@ -33,7 +43,7 @@ fn vet_at_depth(path: &CStr, depth: u32) -> Result<(), c_int> {
         || st.st_mode & libc::S_IFMT != libc::S_IFREG
     {
         // exec will report what is wrong with it.
-        return Ok(());
+        return Ok(Arm::Library);
     }
     let shown = path.to_string_lossy();
     // SAFETY: path is NUL-terminated; the fd is ours and closed below.
@@ -79,22 +89,25 @@ fn vet_at_depth(path: &CStr, depth: u32) -> Result<(), c_int> {
         // The kernel ignores set-ID bits on scripts: their interpreter is what runs.
         Entry::Script { .. } => {
             if depth >= MAX_INTERPRETERS {
-                return Ok(());
+                return Ok(Arm::Library);
             }
             match interpreter.as_c_str() {
                 Some(interp) => vet_at_depth(interp, depth + 1),
-                None => Ok(()),
+                None => Ok(Arm::Library),
             }
         }
         Entry::Cannot(why) => refuse_unenterable(&shown, why),
-        Entry::Enters | Entry::Other => vet_privilege(path, &st, &shown),
+        Entry::Enters | Entry::Other => vet_privilege(path, &st, &shown).map(|()| Arm::Library),
     }
 }
 
-fn refuse_unenterable(shown: &str, why: Unenterable) -> Result<(), c_int> {
+fn refuse_unenterable(shown: &str, why: Unenterable) -> Result<Arm, c_int> {
     if settings_allow(|s| s.allow_unproxied_exec) {
         log::warning!("{shown} runs WITHOUT Tor: it is {why} (allow.unproxied_exec is set)");
-        return Ok(());
+        return Ok(match why {
+            Unenterable::ForeignLoader | Unenterable::ForeignMachine { .. } => Arm::Without,
+            Unenterable::Static | Unenterable::Go | Unenterable::Unreadable => Arm::Library,
+        });
     }
     log::refusal(
         Kind::Unenterable,
@@ -184,7 +197,7 @@ impl PathBuf4k {
 
 /// Vets what execvp(3) would run for `file`: itself when it names a path, else the first
 /// executable of that name on PATH.
-pub(crate) fn vet_search(file: &CStr) -> Result<(), c_int> {
+pub(crate) fn vet_search(file: &CStr) -> Result<Arm, c_int> {
     if file.to_bytes().contains(&b'/') {
         return vet(file);
     }
@@ -214,12 +227,12 @@ pub(crate) fn vet_search(file: &CStr) -> Result<(), c_int> {
             return vet(candidate);
         }
     }
-    Ok(())
+    Ok(Arm::Library)
 }
 
 /// Vets the program execveat(2)/fexecve(3) would run: `path` relative to `dirfd`, or the file
 /// `dirfd` itself (AT_EMPTY_PATH, fexecve), seen through /proc/self/fd.
-pub(crate) fn vet_at(dirfd: c_int, path: *const c_char, flags: c_int) -> Result<(), c_int> {
+pub(crate) fn vet_at(dirfd: c_int, path: *const c_char, flags: c_int) -> Result<Arm, c_int> {
     let rel = if path.is_null() {
         &[] as &[u8]
     } else {
@@ -243,6 +256,6 @@ pub(crate) fn vet_at(dirfd: c_int, path: *const c_char, flags: c_int) -> Result<
     };
     match built.and_then(|()| p.as_c_str()) {
         Some(c) => vet(c),
-        None => Ok(()),
+        None => Ok(Arm::Library),
     }
 }

@@ -81,8 +81,13 @@ fn torify_curl_fetches_the_page_by_name_through_an_exit() {
         let run = torify(&["curl", "-s", "-m", "120", &format!("http://{DEST_NAME}/")]);
         assert_eq!(run.stdout, PAGE, "{run:?}");
         assert_eq!(run.code, 0);
-        assert_eq!(
-            run.stderr, "",
+        // curl checks for IPv6 with a UDP socket it never sends on; refused, and said once.
+        let lines: Vec<&str> = run.stderr.lines().collect();
+        assert!(
+            lines.len() <= 1
+                && lines
+                    .iter()
+                    .all(|l| l.contains("refused a UDP (datagram) socket (AF_INET6)")),
             "curl through torify printed: {}",
             run.stderr
         );
@@ -450,7 +455,7 @@ fn arti_backend_isolates_by_socks_credentials() {
 }
 
 #[test]
-fn auto_backend_picks_the_daemon_when_it_answers_and_arti_otherwise() {
+fn auto_backend_picks_the_daemon_when_it_answers_and_never_stands_in_for_a_named_port() {
     in_net(|net| {
         let port = |extra: &[&str]| {
             let mut cmd = Command::new(artifacts::torify());
@@ -465,20 +470,11 @@ fn auto_backend_picks_the_daemon_when_it_answers_and_arti_otherwise() {
         let run = port(&[]);
         assert!(run.stdout.contains("port=default"), "{run:?}");
         assert!(!run.stderr.contains("embedded"), "{}", run.stderr);
-        // Nothing answers on 9999: the embedded client serves the command on a port of its own.
+        // Nothing answers on 9999, but the user named it: the daemon there, not the embedded
+        // client (which would reach relays the user did not choose).
         let run = port(&["-P", "9999"]);
-        let served: u16 = run
-            .stdout
-            .trim()
-            .strip_prefix("port=")
-            .and_then(|p| p.parse().ok())
-            .unwrap_or(0);
-        assert!(served > 0 && served != 9999, "{run:?}");
-        assert!(
-            run.stderr.contains("Tor is ready (embedded client"),
-            "{}",
-            run.stderr
-        );
+        assert!(run.stdout.contains("port=9999"), "{run:?}");
+        assert!(!run.stderr.contains("embedded"), "{}", run.stderr);
     });
 }
 

@@ -32,9 +32,14 @@ pub(crate) struct Cli {
     #[arg(short = 'u', long = "user", value_name = "NAME", global = true)]
     pub(crate) user: Option<String>,
 
-    /// SOCKS5 password, for stream isolation; needs --user [TORSOCKS_PASSWORD]
+    /// SOCKS5 password, for stream isolation; needs --user (blanked in the launcher's own
+    /// command line; --pass-file keeps it off it) [TORSOCKS_PASSWORD]
     #[arg(short = 'p', long = "pass", value_name = "PASS", global = true)]
     pub(crate) pass: Option<String>,
+
+    /// Read the SOCKS5 password from FILE (its first line)
+    #[arg(long = "pass-file", value_name = "FILE", global = true, conflicts_with = "pass", value_hint = ValueHint::FilePath)]
+    pub(crate) pass_file: Option<PathBuf>,
 
     /// Isolate each process on its own circuits (torsocks' IsolatePID) [TORSOCKS_ISOLATE_PID]
     #[arg(short = 'i', long = "isolate", global = true)]
@@ -124,8 +129,9 @@ pub(crate) enum Sub {
 }
 
 impl Cli {
-    /// The flags that are settings, for the settings loader (later sources win; flags last).
-    pub(crate) fn setting_flags(&self) -> Vec<FlagValue> {
+    /// The flags that are settings, for the settings loader (later sources win; flags last);
+    /// `Err` with a line when --pass-file cannot be read.
+    pub(crate) fn setting_flags(&self) -> Result<Vec<FlagValue>, String> {
         let mut flags = Vec::new();
         let mut push = |key, value: &str, flag| {
             flags.push(FlagValue {
@@ -146,6 +152,20 @@ impl Cli {
         if let Some(p) = &self.pass {
             push(Key::Password, p, "-p");
         }
+        if let Some(file) = &self.pass_file {
+            let mut text = std::fs::read_to_string(file).map_err(|e| {
+                format!(
+                    "--pass-file {}: cannot read it: {e}; name a readable file holding the password",
+                    file.display()
+                )
+            })?;
+            push(
+                Key::Password,
+                text.lines().next().unwrap_or(""),
+                "--pass-file",
+            );
+            zeroize::Zeroize::zeroize(&mut text);
+        }
         if let Some(b) = &self.backend {
             push(Key::Backend, b, "--backend");
         }
@@ -158,6 +178,6 @@ impl Cli {
         if self.quiet {
             push(Key::LogLevel, "1", "-q");
         }
-        flags
+        Ok(flags)
     }
 }

@@ -28,6 +28,9 @@ pub(crate) const SESSION_VARIABLE: &str = "TORIFY_SESSION";
 pub(crate) struct EnvChanges {
     pub(crate) set: Vec<(&'static str, OsString)>,
     pub(crate) remove: Vec<&'static str>,
+    /// Start the command without the library (a program for another C library that
+    /// allow.unproxied_exec lets run: its loader would fail on the library).
+    pub(crate) unarmed: bool,
 }
 
 /// LD_PRELOAD with the library first, keeping whatever the user had (once).
@@ -210,10 +213,19 @@ pub(crate) fn apply(cmd: &mut Command, lib: &Path, changes: &EnvChanges) {
     for (var, value) in &changes.set {
         cmd.env(var, value);
     }
-    cmd.env(
-        "LD_PRELOAD",
-        preload_value(lib, std::env::var_os("LD_PRELOAD").as_deref()),
-    );
+    let current = std::env::var_os("LD_PRELOAD");
+    if changes.unarmed {
+        let others: Vec<&[u8]> = current
+            .as_deref()
+            .map(OsStrExt::as_bytes)
+            .unwrap_or_default()
+            .split(|b| *b == b':' || *b == b' ')
+            .filter(|e| !e.is_empty() && *e != lib.as_os_str().as_bytes())
+            .collect();
+        cmd.env("LD_PRELOAD", OsStr::from_bytes(&others.join(&b':')));
+    } else {
+        cmd.env("LD_PRELOAD", preload_value(lib, current.as_deref()));
+    }
 }
 
 /// Installs `filters` in the command's process just before it starts.

@@ -1,5 +1,6 @@
 //! The torify launcher.
 
+mod argv;
 #[cfg(feature = "arti")]
 mod arti;
 mod backend;
@@ -46,7 +47,7 @@ fn load_settings(cli: &Cli) -> Result<Loaded, Failure> {
             std::env::var(name).ok()
         }
     };
-    let flags = cli.setting_flags();
+    let flags = cli.setting_flags().map_err(|e| (EXIT_TORIFY, e))?;
     torify_conf::load(&Sources {
         env: &env,
         secure,
@@ -89,7 +90,7 @@ fn show(cli: &Cli) -> Result<ExitCode, Failure> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn run(cli: &Cli, command: &[OsString], p: Prepared) -> Result<ExitCode, Failure> {
+fn run(cli: &Cli, command: &[OsString], mut p: Prepared) -> Result<ExitCode, Failure> {
     let program = torify_core::exec::locate(&command[0], std::env::var_os("PATH").as_deref())
         .ok_or_else(|| {
             (
@@ -103,6 +104,11 @@ fn run(cli: &Cli, command: &[OsString], p: Prepared) -> Result<ExitCode, Failure
             ui::error(format!(
                 "warning: {shown} runs WITHOUT Tor: it is {why} (allow.unproxied_exec is set)"
             ));
+            p.changes.unarmed = matches!(
+                why,
+                torify_core::elf::Unenterable::ForeignLoader
+                    | torify_core::elf::Unenterable::ForeignMachine { .. }
+            );
         } else {
             return Err((
                 launch::EXIT_CANNOT_RUN,
@@ -412,7 +418,10 @@ fn with_embedded<T: Send + 'static>(
 }
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let parsed = Cli::try_parse();
+    // Parsed: the password need not stay in /proc/PID/cmdline.
+    argv::scrub_password();
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();

@@ -117,8 +117,15 @@ pub fn has_variable<'a>(env: impl IntoIterator<Item = &'a [u8]>, name: &[u8]) ->
 }
 
 /// Writes `LD_PRELOAD=<library>[:<the caller's other preloads>]` into `out` and returns its
-/// length, or `None` when `out` is too small. Allocates nothing.
-pub fn preload_entry(library: &[u8], callers: Option<&[u8]>, out: &mut [u8]) -> Option<usize> {
+/// length, or `None` when `out` is too small: the caller's entries without `skip` (this
+/// library's own path) or any other libtorify.so (a second copy would proxy twice), after
+/// `library` (empty: none first). Allocates nothing.
+pub fn preload_entry(
+    library: &[u8],
+    skip: &[u8],
+    callers: Option<&[u8]>,
+    out: &mut [u8],
+) -> Option<usize> {
     let mut at = 0;
     let mut put = |bytes: &[u8]| -> Option<()> {
         out.get_mut(at..at + bytes.len())?.copy_from_slice(bytes);
@@ -127,12 +134,16 @@ pub fn preload_entry(library: &[u8], callers: Option<&[u8]>, out: &mut [u8]) -> 
     };
     put(b"LD_PRELOAD=")?;
     put(library)?;
+    let mut first = library.is_empty();
     for other in callers
         .unwrap_or(&[])
         .split(|b| *b == b':' || *b == b' ')
-        .filter(|p| !p.is_empty() && *p != library)
+        .filter(|p| !p.is_empty() && *p != skip && !p.ends_with(b"/libtorify.so"))
     {
-        put(b":")?;
+        if !first {
+            put(b":")?;
+        }
+        first = false;
         put(other)?;
     }
     Some(at)
@@ -151,7 +162,7 @@ pub fn child_environment(env: &[&[u8]], ours: &[&[u8]], library: &[u8]) -> Vec<V
             .map(|e| e.to_vec()),
     );
     let mut buf = vec![0u8; 64 + library.len() + callers.map_or(0, <[u8]>::len)];
-    let n = preload_entry(library, callers, &mut buf).unwrap_or(0);
+    let n = preload_entry(library, library, callers, &mut buf).unwrap_or(0);
     buf.truncate(n);
     out.push(buf);
     out
@@ -222,13 +233,22 @@ mod tests {
     #[test]
     fn preload_entry_fails_rather_than_truncates() {
         let mut small = [0u8; 16];
-        assert_eq!(
-            preload_entry(b"/usr/lib/torify/libtorify.so", None, &mut small),
-            None
-        );
+        let lib = b"/usr/lib/torify/libtorify.so";
+        assert_eq!(preload_entry(lib, lib, None, &mut small), None);
         let mut big = [0u8; 128];
-        let n = preload_entry(b"/l.so", Some(b"/a.so /l.so:/b.so"), &mut big).unwrap();
+        let n = preload_entry(b"/l.so", b"/l.so", Some(b"/a.so /l.so:/b.so"), &mut big).unwrap();
         assert_eq!(&big[..n], b"LD_PRELOAD=/l.so:/a.so:/b.so");
+        // Another build's libtorify.so never rides along; unarmed, only the others remain.
+        let n = preload_entry(lib, lib, Some(b"/opt/t/libtorify.so:/a.so"), &mut big).unwrap();
+        assert_eq!(&big[..n], b"LD_PRELOAD=/usr/lib/torify/libtorify.so:/a.so");
+        let n = preload_entry(
+            b"",
+            lib,
+            Some(b"/usr/lib/torify/libtorify.so:/a.so"),
+            &mut big,
+        )
+        .unwrap();
+        assert_eq!(&big[..n], b"LD_PRELOAD=/a.so");
     }
 
     #[test]

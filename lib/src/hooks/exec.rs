@@ -56,11 +56,12 @@ unsafe fn exec_vetted(
         return guard::fail(libc::EFAULT);
     }
     // SAFETY: non-null, NUL-terminated (C contract).
-    if let Err(e) = spawn::vet(unsafe { CStr::from_ptr(path) }) {
-        return guard::fail(e);
-    }
+    let arm = match spawn::vet(unsafe { CStr::from_ptr(path) }) {
+        Ok(arm) => arm,
+        Err(e) => return guard::fail(e),
+    };
     // SAFETY: the caller's arguments, with our environment.
-    outcome(unsafe { with_child_env(envp, |env| real::execve(path, argv, env)) })
+    outcome(unsafe { with_child_env(envp, arm, |env| real::execve(path, argv, env)) })
 }
 
 /// execvpe with the program vetted by a PATH search like libc's.
@@ -76,11 +77,12 @@ unsafe fn execp_vetted(
         return guard::fail(libc::EFAULT);
     }
     // SAFETY: non-null, NUL-terminated (C contract).
-    if let Err(e) = spawn::vet_search(unsafe { CStr::from_ptr(file) }) {
-        return guard::fail(e);
-    }
+    let arm = match spawn::vet_search(unsafe { CStr::from_ptr(file) }) {
+        Ok(arm) => arm,
+        Err(e) => return guard::fail(e),
+    };
     // SAFETY: the caller's arguments, with our environment.
-    outcome(unsafe { with_child_env(envp, |env| real::execvpe(file, argv, env)) })
+    outcome(unsafe { with_child_env(envp, arm, |env| real::execvpe(file, argv, env)) })
 }
 
 /// execve(2).
@@ -152,12 +154,15 @@ pub(super) unsafe extern "C" fn execveat(
     flags: c_int,
 ) -> c_int {
     guard::hook("execveat", libc::EPERM, || {
-        if let Err(e) = spawn::vet_at(dirfd, path, flags) {
-            return guard::fail(e);
-        }
+        let arm = match spawn::vet_at(dirfd, path, flags) {
+            Ok(arm) => arm,
+            Err(e) => return guard::fail(e),
+        };
         // SAFETY: the caller's arguments, with our environment.
         outcome(unsafe {
-            with_child_env(envp, |env| real::execveat(dirfd, path, argv, env, flags))
+            with_child_env(envp, arm, |env| {
+                real::execveat(dirfd, path, argv, env, flags)
+            })
         })
     })
 }
@@ -173,11 +178,12 @@ pub(super) unsafe extern "C" fn fexecve(
     envp: *const *const c_char,
 ) -> c_int {
     guard::hook("fexecve", libc::EPERM, || {
-        if let Err(e) = spawn::vet_at(fd, std::ptr::null(), libc::AT_EMPTY_PATH) {
-            return guard::fail(e);
-        }
+        let arm = match spawn::vet_at(fd, std::ptr::null(), libc::AT_EMPTY_PATH) {
+            Ok(arm) => arm,
+            Err(e) => return guard::fail(e),
+        };
         // SAFETY: the caller's arguments, with our environment.
-        outcome(unsafe { with_child_env(envp, |env| real::fexecve(fd, argv, env)) })
+        outcome(unsafe { with_child_env(envp, arm, |env| real::fexecve(fd, argv, env)) })
     })
 }
 
@@ -272,12 +278,13 @@ pub(super) unsafe extern "C" fn posix_spawn(
                 return libc::EFAULT;
             }
             // SAFETY: non-null, NUL-terminated.
-            if let Err(e) = spawn::vet(unsafe { CStr::from_ptr(path) }) {
-                return e;
-            }
+            let arm = match spawn::vet(unsafe { CStr::from_ptr(path) }) {
+                Ok(arm) => arm,
+                Err(e) => return e,
+            };
             // SAFETY: the caller's arguments, with our environment.
             spawn_outcome(unsafe {
-                with_child_env(envp.cast(), |env| {
+                with_child_env(envp.cast(), arm, |env| {
                     real::posix_spawn(pid, path, actions, attr, argv, env.cast())
                 })
             })
@@ -306,12 +313,13 @@ pub(super) unsafe extern "C" fn posix_spawnp(
                 return libc::EFAULT;
             }
             // SAFETY: non-null, NUL-terminated.
-            if let Err(e) = spawn::vet_search(unsafe { CStr::from_ptr(file) }) {
-                return e;
-            }
+            let arm = match spawn::vet_search(unsafe { CStr::from_ptr(file) }) {
+                Ok(arm) => arm,
+                Err(e) => return e,
+            };
             // SAFETY: the caller's arguments, with our environment.
             spawn_outcome(unsafe {
-                with_child_env(envp.cast(), |env| {
+                with_child_env(envp.cast(), arm, |env| {
                     real::posix_spawnp(pid, file, actions, attr, argv, env.cast())
                 })
             })

@@ -88,16 +88,6 @@ pub(crate) fn serve<T: Send + 'static>(
     quiet: bool,
     work: impl FnOnce(SocketAddr) -> T + Send + 'static,
 ) -> Result<T, Failure> {
-    // arti's TLS stack expects a process-wide crypto provider.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    init_logging(debug, quiet);
-    let config = config::build(&loaded.settings.arti).map_err(fail)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| fail(format!("cannot start the async runtime: {e}")))?;
-    let timeout = Duration::from_secs(loaded.settings.arti.bootstrap_timeout);
     // The public network needs a route off this machine; a private one may live on loopback.
     if loaded.settings.arti.network.is_none()
         && !offline::has_default_route(
@@ -109,6 +99,16 @@ pub(crate) fn serve<T: Send + 'static>(
             "this machine has no route to the internet, so the embedded Tor client cannot reach any Tor relay; nothing was run. Connect to a network, or point torify at a tor daemon (--backend tor, -P PORT)",
         ));
     }
+    // arti's TLS stack expects a process-wide crypto provider.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    init_logging(debug, quiet);
+    let config = config::build(&loaded.settings.arti).map_err(fail)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| fail(format!("cannot start the async runtime: {e}")))?;
+    let timeout = Duration::from_secs(loaded.settings.arti.bootstrap_timeout);
     let outcome = runtime.block_on(async {
         let client = create(config).await?;
         let started = Instant::now();

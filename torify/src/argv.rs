@@ -1,0 +1,165 @@
+//! The launcher's own command line in memory, so that a password given with `-p` does not stay
+//! readable in /proc/PID/cmdline for as long as the launcher lives (`torify forward` and the
+//! embedded client run for hours). glibc hands `argc, argv, envp` to the executable's
+//! `.init_array` functions (as it does for Rust's std, which reads the same memory); the value
+//! of the launcher's `-p`/`--pass` is zeroed there once the command line has been parsed.
+
+use std::ffi::CStr;
+use std::sync::atomic::{AtomicIsize, AtomicPtr, Ordering};
+
+use libc::{c_char, c_int};
+
+static ARGC: AtomicIsize = AtomicIsize::new(0);
+static ARGV: AtomicPtr<*mut c_char> = AtomicPtr::new(std::ptr::null_mut());
+
+extern "C" fn capture(argc: c_int, argv: *mut *mut c_char, _envp: *const *const c_char) {
+    ARGC.store(argc as isize, Ordering::Relaxed);
+    ARGV.store(argv, Ordering::Relaxed);
+}
+
+#[used]
+#[unsafe(link_section = ".init_array")]
+static CAPTURE: extern "C" fn(c_int, *mut *mut c_char, *const *const c_char) = capture;
+
+/// Options of the launcher that take a value (the value may follow, or be joined).
+const WITH_VALUE_SHORT: &[u8] = b"aPupc";
+const WITH_VALUE_LONG: &[&str] = &[
+    "--address",
+    "--port",
+    "--user",
+    "--pass",
+    "--backend",
+    "--config",
+    "--pass-file",
+    "--listen",
+    "--name",
+];
+/// Subcommands after which the launcher's (global) options may still come.
+const SUBCOMMANDS: &[&str] = &[
+    "show",
+    "check",
+    "resolve",
+    "on",
+    "off",
+    "forward",
+    "completions",
+];
+
+/// Where the password is among `args` (argv without argv[0]): (argument index, byte offset of
+/// the value in it). Only the launcher's own options count: scanning stops at `--` and at the
+/// command to run, whose own `-p` is its business.
+pub(crate) fn password_at(args: &[&[u8]]) -> Vec<(usize, usize)> {
+    let mut found = Vec::new();
+    let mut i = 0;
+    let mut in_subcommand = false;
+    while i < args.len() {
+        let a = args[i];
+        if a == b"--" {
+            break;
+        }
+        if let Some(long) = a.strip_prefix(b"--") {
+            let (name, joined) = match long.iter().position(|b| *b == b'=') {
+                Some(eq) => (&long[..eq], Some(eq + 3)),
+                None => (long, None),
+            };
+            let is_pass = name == b"pass";
+            let takes = WITH_VALUE_LONG
+                .iter()
+                .any(|o| o.as_bytes().get(2..) == Some(name));
+            match joined {
+                Some(at) if is_pass => found.push((i, at)),
+                None if takes => {
+                    if is_pass && i + 1 < args.len() {
+                        found.push((i + 1, 0));
+                    }
+                    i += 1;
+                }
+                _ => {}
+            }
+        } else if a.len() > 1 && a[0] == b'-' {
+            // A cluster of short options: the first that takes a value takes the rest of the
+            // cluster, or the next argument.
+            for (k, c) in a.iter().enumerate().skip(1) {
+                if WITH_VALUE_SHORT.contains(c) {
+                    let rest = k + 1 < a.len();
+                    if *c == b'p' {
+                        found.push(if rest { (i, k + 1) } else { (i + 1, 0) });
+                    }
+                    if !rest {
+                        i += 1;
+                    }
+                    break;
+                }
+            }
+        } else if !in_subcommand && SUBCOMMANDS.iter().any(|s| s.as_bytes() == a) {
+            in_subcommand = true;
+        } else if !in_subcommand {
+            // The command to run: the rest is its own.
+            break;
+        }
+        i += 1;
+    }
+    found.retain(|(index, _)| *index < args.len());
+    found
+}
+
+/// Zeroes the launcher's password in its command line as the kernel shows it.
+pub(crate) fn scrub_password() {
+    let argc = usize::try_from(ARGC.load(Ordering::Relaxed)).unwrap_or(0);
+    let argv = ARGV.load(Ordering::Relaxed);
+    if argv.is_null() || argc < 2 {
+        return;
+    }
+    // SAFETY: glibc's argv: argc pointers to NUL-terminated strings in the process's argument
+    // area, which stays mapped and writable for the life of the process.
+    let args: Vec<*mut c_char> = (1..argc).map(|i| unsafe { *argv.add(i) }).collect();
+    let bytes: Vec<&[u8]> = args
+        .iter()
+        .map(|p| {
+            if p.is_null() {
+                &[][..]
+            } else {
+                // SAFETY: as above.
+                unsafe { CStr::from_ptr(*p) }.to_bytes()
+            }
+        })
+        .collect();
+    for (index, offset) in password_at(&bytes) {
+        let len = bytes[index].len();
+        if offset < len {
+            // SAFETY: zeroing bytes offset..len of a string that is len bytes long.
+            unsafe { std::ptr::write_bytes(args[index].add(offset), 0, len - offset) };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(line: &str) -> Vec<(usize, usize)> {
+        let args: Vec<&[u8]> = line.split(' ').map(str::as_bytes).collect();
+        password_at(&args)
+    }
+
+    #[test]
+    fn the_launcher_s_password_is_found_and_nothing_of_the_command_s() {
+        let rows: &[(&str, &[(usize, usize)])] = &[
+            ("-p secret curl x", &[(1, 0)]),
+            ("-u me --pass secret ssh -p 22 host", &[(3, 0)]),
+            ("--pass=secret forward h:22", &[(0, 7)]),
+            ("-psecret curl", &[(0, 2)]),
+            ("-ip secret curl", &[(1, 0)]),
+            ("-ipsecret curl", &[(0, 3)]),
+            ("forward --listen 2222 -p secret host:22", &[(4, 0)]),
+            ("forward host:22 -p secret", &[(3, 0)]),
+            ("ssh -p 22 host", &[]),
+            ("-P 9150 ssh -p 22 host", &[]),
+            ("-c /x -- -p 1", &[]),
+            ("-p", &[]),
+        ];
+        for (line, want) in rows {
+            assert_eq!(at(line), *want, "{line}");
+        }
+    }
+}
