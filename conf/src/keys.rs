@@ -47,6 +47,8 @@ pub enum Key {
     AllowUnproxiedExec,
     /// tor, arti or auto.
     Backend,
+    /// tor.strict: run commands in the kernel cage.
+    Strict,
 }
 
 /// A setting's names and documentation.
@@ -119,6 +121,13 @@ pub const KEYS: &[KeyInfo] = &[
         None,
         Some("TORIFY_BACKEND"),
         "tor, arti or auto",
+    ),
+    info(
+        Key::Strict,
+        Some("tor.strict"),
+        None,
+        Some("TORIFY_STRICT"),
+        "0 or 1 (true or false in torify.toml)",
     ),
     info(
         Key::Isolation,
@@ -311,7 +320,8 @@ pub(crate) fn parse_value(key: Key, raw: Raw<'_>) -> Result<Value, String> {
         | Key::LogTime
         | Key::EnableIpv6
         | Key::AllowPrivilegedExec
-        | Key::AllowUnproxiedExec => bool_of(raw).map(Value::Flag),
+        | Key::AllowUnproxiedExec
+        | Key::Strict => bool_of(raw).map(Value::Flag),
         Key::OnionRange => text_of(raw)?.parse().map(Value::Range),
         Key::AllowOutboundLocalhost => {
             let n = int_of(raw)?;

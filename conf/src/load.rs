@@ -263,6 +263,7 @@ fn build(values: BTreeMap<Key, (Value, Origin)>, notes: Vec<String>) -> Result<L
             (Key::Password, Value::Secret(p)) => password = Some((p, origin.clone())),
             (Key::Isolation, Value::Isolation(m)) => s.isolation = m,
             (Key::Backend, Value::Backend(b)) => s.backend = b,
+            (Key::Strict, Value::Flag(b)) => s.strict = b,
             (Key::OnionRange, Value::Range(r)) => s.onion_range = r,
             (Key::AllowInbound, Value::Flag(b)) => s.allow_inbound = b,
             (Key::AllowOutboundLocalhost, Value::Localhost(l)) => s.allow_outbound_localhost = l,

@@ -75,18 +75,18 @@ impl Ipv4Net {
     pub const MIN_PREFIX: u8 = 8;
 
     /// A block; `None` when `prefix` is over 32 or `base` has host bits set.
-    pub fn new(base: Ipv4Addr, prefix: u8) -> Option<Self> {
-        if prefix > 32 || u32::from(base) & !Self::mask(prefix) != 0 {
+    pub const fn new(base: Ipv4Addr, prefix: u8) -> Option<Self> {
+        if prefix > 32 || base.to_bits() & !Self::mask(prefix) != 0 {
             return None;
         }
         Some(Ipv4Net { base, prefix })
     }
 
-    fn mask(prefix: u8) -> u32 {
+    const fn mask(prefix: u8) -> u32 {
         if prefix == 0 {
             0
         } else {
-            u32::MAX << (32 - u32::from(prefix))
+            u32::MAX << (32 - prefix as u32)
         }
     }
 
@@ -409,6 +409,8 @@ pub struct Settings {
     pub log: LogSettings,
     /// Which Tor the launcher uses.
     pub backend: Backend,
+    /// Run commands in the kernel cage (`--strict`).
+    pub strict: bool,
     /// The embedded Tor client's settings.
     pub arti: crate::arti::ArtiSettings,
 }
@@ -447,6 +449,7 @@ impl Default for Settings {
                 time: false,
                 file: None,
             },
+            strict: false,
             backend: Backend::Auto,
             arti: crate::arti::ArtiSettings::default(),
         }

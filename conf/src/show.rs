@@ -30,7 +30,7 @@ pub fn render(loaded: &Loaded) -> String {
             .collect::<Vec<_>>()
             .join(", ")
     };
-    let rows: [(&str, String, Key); 14] = [
+    let rows: [(&str, String, Key); 15] = [
         ("tor.address", s.tor_address.to_string(), Key::TorAddress),
         ("tor.port", s.tor_port.to_string(), Key::TorPort),
         (
@@ -45,6 +45,7 @@ pub fn render(loaded: &Loaded) -> String {
         ),
         ("tor.isolation", s.isolation.to_string(), Key::Isolation),
         ("tor.backend", s.backend.to_string(), Key::Backend),
+        ("tor.strict", s.strict.to_string(), Key::Strict),
         (
             "dns.onion_range",
             s.onion_range.to_string(),

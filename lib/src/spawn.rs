@@ -101,7 +101,56 @@ fn vet_at_depth(path: &CStr, depth: u32) -> Result<Arm, c_int> {
     }
 }
 
+/// True when this process runs in torify's kernel cage: the launcher said so (TORIFY_CAGE
+/// names the cage's TUN device) and the network namespace agrees (its only interfaces are
+/// loopback and that device), so what the library cannot enter still goes through Tor.
+fn caged() -> bool {
+    let Some(tun) = crate::environ::initial_var("TORIFY_CAGE") else {
+        return false;
+    };
+    let mut buf = [0u8; 4096];
+    // SAFETY: a NUL-terminated path; the descriptor is ours and closed below.
+    let fd = unsafe {
+        libc::open(
+            c"/proc/self/net/dev".as_ptr(),
+            libc::O_RDONLY | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        return false;
+    }
+    // SAFETY: buf is writable for its length; the real read (we hook read).
+    let n = unsafe { crate::libc_sym::real::read(fd, buf.as_mut_ptr().cast(), buf.len()) }
+        .unwrap_or(-1);
+    crate::sys::close(fd);
+    let Ok(n) = usize::try_from(n) else {
+        return false;
+    };
+    // Two header lines, then `  name: counters…` per interface.
+    let names = buf[..n]
+        .split(|b| *b == b'\n')
+        .skip(2)
+        .filter_map(|line| line.split(|b| *b == b':').next())
+        .map(|name| name.trim_ascii())
+        .filter(|name| !name.is_empty());
+    let mut saw_tun = false;
+    for name in names {
+        if name == tun.as_bytes() {
+            saw_tun = true;
+        } else if name != b"lo" {
+            return false;
+        }
+    }
+    saw_tun
+}
+
 fn refuse_unenterable(shown: &str, why: Unenterable) -> Result<Arm, c_int> {
+    if caged() {
+        log::debug!(
+            "{shown} is {why}: it runs in torify's kernel cage, where its traffic goes through Tor"
+        );
+        return Ok(Arm::Library);
+    }
     if settings_allow(|s| s.allow_unproxied_exec) {
         log::warning!("{shown} runs WITHOUT Tor: it is {why} (allow.unproxied_exec is set)");
         return Ok(match why {

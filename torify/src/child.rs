@@ -1,19 +1,24 @@
 //! Running the command as a child (when the launcher must stay, serving the embedded Tor
 //! client): signals sent to the launcher reach the command, and its exit status is ours.
 
+#[cfg(feature = "arti")]
 use std::ffi::OsString;
+#[cfg(feature = "arti")]
 use std::os::unix::process::{CommandExt, ExitStatusExt};
+#[cfg(feature = "arti")]
 use std::path::Path;
+#[cfg(feature = "arti")]
 use std::process::Command;
 use std::sync::atomic::{AtomicI32, Ordering};
 
+#[cfg(feature = "arti")]
 use crate::launch::{self, EnvChanges};
 
 /// The child's pid, for the signal handler.
 static CHILD: AtomicI32 = AtomicI32::new(0);
 
 /// Signals the launcher passes on.
-const FORWARDED: [libc::c_int; 8] = [
+pub(crate) const FORWARDED: [libc::c_int; 8] = [
     libc::SIGINT,
     libc::SIGTERM,
     libc::SIGHUP,
@@ -41,6 +46,12 @@ extern "C" fn forward(sig: libc::c_int, info: *mut libc::siginfo_t, _ctx: *mut l
     }
 }
 
+/// Passes the signals in [`FORWARDED`] that a process sends to this one on to `pid`.
+pub(crate) fn forward_signals_to(pid: i32) {
+    CHILD.store(pid, Ordering::Relaxed);
+    install_forwarding();
+}
+
 fn install_forwarding() {
     for sig in FORWARDED {
         // SAFETY: a zeroed sigaction with our handler and SA_SIGINFO; the handler only makes an
@@ -57,6 +68,7 @@ fn install_forwarding() {
 
 /// Runs the command with the library and `changes` (plus `extra` variables), forwards signals,
 /// and returns its exit status (128 + N when signal N ended it, as shells report it).
+#[cfg(feature = "arti")]
 pub(crate) fn run(
     command: &[OsString],
     program: &Path,

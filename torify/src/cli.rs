@@ -66,6 +66,11 @@ pub(crate) struct Cli {
     #[arg(long = "shell")]
     pub(crate) shell: bool,
 
+    /// Run the command in the kernel cage: new namespaces whose only way out is Tor, so static
+    /// and Go programs, io_uring and raw system calls go through Tor too [TORIFY_STRICT]
+    #[arg(long = "strict")]
+    pub(crate) strict: bool,
+
     #[command(subcommand)]
     pub(crate) sub: Option<Sub>,
 }
@@ -177,6 +182,9 @@ impl Cli {
         }
         if self.quiet {
             push(Key::LogLevel, "1", "-q");
+        }
+        if self.strict {
+            push(Key::Strict, "1", "--strict");
         }
         Ok(flags)
     }

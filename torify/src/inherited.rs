@@ -69,6 +69,16 @@ fn inspect(fd: BorrowedFd<'_>, raw: RawFd) -> Option<Inherited> {
 /// Marks close-on-exec every inherited socket that would go around Tor; returns one line per
 /// socket so closed.
 pub(crate) fn seal(settings: &Settings) -> Vec<String> {
+    seal_where(|socket| policy::may_receive(socket.kind, socket.state, settings).is_err())
+}
+
+/// For the cage: every inherited internet (or other non-local) socket belongs to the network
+/// outside it, so all of them are closed.
+pub(crate) fn seal_all() -> Vec<String> {
+    seal_where(|_| true)
+}
+
+fn seal_where(refused: impl Fn(&Inherited) -> bool) -> Vec<String> {
     let Ok(dir) = std::fs::read_dir("/proc/self/fd") else {
         return Vec::new();
     };
@@ -87,7 +97,7 @@ pub(crate) fn seal(settings: &Settings) -> Vec<String> {
         if policy::is_local_family(socket.kind.family) {
             continue;
         }
-        if policy::may_receive(socket.kind, socket.state, settings).is_err() {
+        if refused(&socket) {
             let flags = fcntl_getfd(fd).unwrap_or(FdFlags::empty());
             if fcntl_setfd(fd, flags | FdFlags::CLOEXEC).is_ok() {
                 lines.push(describe(&socket));

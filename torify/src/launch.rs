@@ -71,6 +71,7 @@ fn env_text(key: Key, s: &Settings) -> Option<String> {
             .join(","),
         Key::AllowPrivilegedExec => u8::from(s.allow_privileged_exec).to_string(),
         Key::AllowUnproxiedExec => u8::from(s.allow_unproxied_exec).to_string(),
+        Key::Strict => u8::from(s.strict).to_string(),
         Key::LogLevel => s.log.level.number().to_string(),
         Key::LogTime => u8::from(s.log.time).to_string(),
         Key::LogFile => s.log.file.as_ref()?.display().to_string(),

@@ -41,14 +41,19 @@ pub(crate) fn find() -> Result<PathBuf, String> {
         })
 }
 
+/// True when the library is loaded into this launcher (it runs in a torified shell).
+pub(crate) fn loaded_here() -> bool {
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap_or_default();
+    maps.lines().any(|l| l.ends_with(&format!("/{LIBRARY}")))
+}
+
 /// The embedded client cannot run with the library loaded into the launcher (in a shell
 /// torified by `torify on` or `--shell`): its listener would be refused and its connections to
 /// relays sent into Tor. Nor can the launcher shed the library by running itself again: the
 /// library gives every child LD_PRELOAD back, which is the point of it. So it refuses.
 #[cfg(feature = "arti")]
 pub(crate) fn refuse_if_loaded_here() -> Result<(), String> {
-    let maps = std::fs::read_to_string("/proc/self/maps").unwrap_or_default();
-    if maps.lines().any(|l| l.ends_with(&format!("/{LIBRARY}"))) {
+    if loaded_here() {
         return Err(
             "refused to start the embedded Tor client: this shell is torified (torify on or --shell), so the client's own connections to Tor relays would be refused; run eval \"$(torify off)\" (or leave the --shell) first, or use the tor daemon with --backend tor".to_owned(),
         );

@@ -4,8 +4,8 @@ mod argv;
 #[cfg(feature = "arti")]
 mod arti;
 mod backend;
+mod cage;
 mod check;
-#[cfg(feature = "arti")]
 mod child;
 mod cli;
 mod forward;
@@ -98,7 +98,8 @@ fn run(cli: &Cli, command: &[OsString], mut p: Prepared) -> Result<ExitCode, Fai
                 format!("{}: command not found", command[0].to_string_lossy()),
             )
         })?;
-    if let Some(why) = launch::unenterable(&program) {
+    let mut strict = p.loaded.settings.strict;
+    if !strict && let Some(why) = launch::unenterable(&program) {
         let shown = program.display().to_string();
         if p.loaded.settings.allow_unproxied_exec {
             ui::error(format!(
@@ -109,6 +110,14 @@ fn run(cli: &Cli, command: &[OsString], mut p: Prepared) -> Result<ExitCode, Fai
                 torify_core::elf::Unenterable::ForeignLoader
                     | torify_core::elf::Unenterable::ForeignMachine { .. }
             );
+        } else if cage::unavailable().is_none() && !library::loaded_here() {
+            // The cage carries what the library cannot enter: use it rather than refuse.
+            if !cli.quiet {
+                ui::error(format!(
+                    "{shown} is {why}: running it in the kernel cage (--strict), where its connections go through Tor"
+                ));
+            }
+            strict = true;
         } else {
             return Err((
                 launch::EXIT_CANNOT_RUN,
@@ -119,6 +128,19 @@ fn run(cli: &Cli, command: &[OsString], mut p: Prepared) -> Result<ExitCode, Fai
                 .to_string(),
             ));
         }
+    }
+    if strict {
+        return cage::run(cage::Job {
+            loaded: &p.loaded,
+            command,
+            program: &program,
+            lib: &p.lib,
+            changes: &p.changes,
+            backend: p.backend,
+            debug: cli.debug,
+            quiet: cli.quiet,
+        })
+        .map(ExitCode::from);
     }
     if let Some(why) = launch::privileged(&program) {
         if p.loaded.settings.allow_privileged_exec {

@@ -26,6 +26,7 @@ use seccompiler::{
 use torify_conf::{Localhost, Settings};
 
 /// The compiled filters, made before fork (compiling allocates); installed in the child.
+#[derive(Clone)]
 pub(crate) struct Filters(Vec<BpfProgram>);
 
 #[cfg(target_arch = "x86_64")]
@@ -65,9 +66,25 @@ fn refusing(errno: i32, rules: Vec<(i64, Vec<SeccompRule>)>) -> Result<BpfProgra
     .map_err(|e| e.to_string())
 }
 
+/// Families whose sockets a network namespace confines: in the cage they can only reach its
+/// TUN device and its loopback. Any other family (vsock to the hypervisor, Bluetooth, CAN, …)
+/// would reach past the cage.
+const CAGED_FAMILIES: [i32; 6] = [
+    libc::AF_UNIX,
+    libc::AF_NETLINK,
+    libc::AF_ALG,
+    libc::AF_INET,
+    libc::AF_INET6,
+    libc::AF_PACKET,
+];
+
 /// socket() of a family outside [`FAMILIES`]: EAFNOSUPPORT, as the library answers.
 fn families() -> Result<BpfProgram, String> {
-    let not_listed = FAMILIES
+    families_of(&FAMILIES)
+}
+
+fn families_of(allowed: &[i32]) -> Result<BpfProgram, String> {
+    let not_listed = allowed
         .iter()
         .map(|f| arg(0, SeccompCmpOp::Ne, *f))
         .collect::<Result<Vec<_>, _>>()?;
@@ -163,6 +180,18 @@ impl Filters {
             programs.push(x32);
         }
         Ok(Some(Filters(programs)))
+    }
+
+    /// The cage's filter (`--strict`): only the families a network namespace confines; UDP,
+    /// raw sockets and io_uring stay allowed, since in the cage they can only reach the TUN
+    /// device. x32 system calls are refused (they would slip past the family filter).
+    pub(crate) fn for_cage() -> Result<Filters, String> {
+        let mut programs = vec![families_of(&CAGED_FAMILIES)?];
+        let x32 = x32();
+        if !x32.is_empty() {
+            programs.push(x32);
+        }
+        Ok(Filters(programs))
     }
 
     /// Installs the filters on the calling thread. Allocates nothing: safe between fork and

@@ -5,7 +5,7 @@
 mod config;
 mod offline;
 mod progress;
-mod socks;
+pub(crate) mod socks;
 
 use std::ffi::OsString;
 use std::net::SocketAddr;
@@ -88,59 +88,10 @@ pub(crate) fn serve<T: Send + 'static>(
     quiet: bool,
     work: impl FnOnce(SocketAddr) -> T + Send + 'static,
 ) -> Result<T, Failure> {
-    // The public network needs a route off this machine; a private one may live on loopback.
-    if loaded.settings.arti.network.is_none()
-        && !offline::has_default_route(
-            &std::fs::read_to_string("/proc/net/route").unwrap_or_default(),
-            &std::fs::read_to_string("/proc/net/ipv6_route").unwrap_or_default(),
-        )
-    {
-        return Err(fail(
-            "this machine has no route to the internet, so the embedded Tor client cannot reach any Tor relay; nothing was run. Connect to a network, or point torify at a tor daemon (--backend tor, -P PORT)",
-        ));
-    }
-    // arti's TLS stack expects a process-wide crypto provider.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    init_logging(debug, quiet);
-    let config = config::build(&loaded.settings.arti).map_err(fail)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| fail(format!("cannot start the async runtime: {e}")))?;
-    let timeout = Duration::from_secs(loaded.settings.arti.bootstrap_timeout);
+    prepare(loaded, debug, quiet)?;
+    let runtime = runtime()?;
     let outcome = runtime.block_on(async {
-        let client = create(config).await?;
-        let started = Instant::now();
-        let show = progress::Show::new(quiet);
-        let progress = tokio::spawn(progress::follow(client.bootstrap_events(), show));
-        let bootstrap = async {
-            tokio::select! {
-                done = client.bootstrap() => done.map_err(|e| format!(
-                    "the embedded Tor client could not bootstrap: {e}; nothing was run"
-                )),
-                blocked = offline::blocked(&client) => Err(blocked),
-            }
-        };
-        match tokio::time::timeout(timeout, bootstrap).await {
-            Ok(Ok(())) => {}
-            Ok(Err(why)) => {
-                progress.abort();
-                return Err(fail(why));
-            }
-            Err(_) => {
-                progress.abort();
-                let status = client.bootstrap_status();
-                return Err(fail(format!(
-                    "Tor did not bootstrap within {}s (last: {status}); nothing was run. Check the network, or raise arti.bootstrap_timeout",
-                    timeout.as_secs()
-                )));
-            }
-        }
-        let _ = progress.await;
-        if !quiet {
-            eprintln_ready(started.elapsed());
-        }
+        let client = bootstrap(loaded, quiet).await?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .map_err(|e| fail(format!("cannot open a SOCKS port for the command: {e}")))?;
@@ -155,6 +106,77 @@ pub(crate) fn serve<T: Send + 'static>(
     });
     runtime.shutdown_timeout(Duration::from_secs(2));
     outcome
+}
+
+/// The checks and process-wide set-up before a runtime starts: a route off the machine for
+/// the public network, the TLS provider, the log.
+pub(crate) fn prepare(loaded: &Loaded, debug: bool, quiet: bool) -> Result<(), Failure> {
+    // The public network needs a route off this machine; a private one may live on loopback.
+    if loaded.settings.arti.network.is_none()
+        && !offline::has_default_route(
+            &std::fs::read_to_string("/proc/net/route").unwrap_or_default(),
+            &std::fs::read_to_string("/proc/net/ipv6_route").unwrap_or_default(),
+        )
+    {
+        return Err(fail(
+            "this machine has no route to the internet, so the embedded Tor client cannot reach any Tor relay; nothing was run. Connect to a network, or point torify at a tor daemon (--backend tor, -P PORT)",
+        ));
+    }
+    // arti's TLS stack expects a process-wide crypto provider.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    init_logging(debug, quiet);
+    Ok(())
+}
+
+/// The launcher's async runtime.
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| fail(format!("cannot start the async runtime: {e}")))
+}
+
+/// Creates and bootstraps the client, showing progress; fails past `arti.bootstrap_timeout`
+/// or as soon as arti finds it cannot reach Tor.
+pub(crate) async fn bootstrap(
+    loaded: &Loaded,
+    quiet: bool,
+) -> Result<Arc<TorClient<PreferredRuntime>>, Failure> {
+    let config = config::build(&loaded.settings.arti).map_err(fail)?;
+    let timeout = Duration::from_secs(loaded.settings.arti.bootstrap_timeout);
+    let client = create(config).await?;
+    let started = Instant::now();
+    let show = progress::Show::new(quiet);
+    let progress = tokio::spawn(progress::follow(client.bootstrap_events(), show));
+    let bootstrap = async {
+        tokio::select! {
+            done = client.bootstrap() => done.map_err(|e| format!(
+                "the embedded Tor client could not bootstrap: {e}; nothing was run"
+            )),
+            blocked = offline::blocked(&client) => Err(blocked),
+        }
+    };
+    match tokio::time::timeout(timeout, bootstrap).await {
+        Ok(Ok(())) => {}
+        Ok(Err(why)) => {
+            progress.abort();
+            return Err(fail(why));
+        }
+        Err(_) => {
+            progress.abort();
+            let status = client.bootstrap_status();
+            return Err(fail(format!(
+                "Tor did not bootstrap within {}s (last: {status}); nothing was run. Check the network, or raise arti.bootstrap_timeout",
+                timeout.as_secs()
+            )));
+        }
+    }
+    let _ = progress.await;
+    if !quiet {
+        eprintln_ready(started.elapsed());
+    }
+    Ok(client)
 }
 
 /// Creates the client. Launchers starting at once share arti's cache: the one that did not get

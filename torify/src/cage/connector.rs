@@ -1,0 +1,251 @@
+//! How the cage reaches Tor: a tor daemon's SocksPort (a SOCKS5 handshake of our own codec per
+//! stream, credentials as the isolation key) or the embedded client's streams directly (no SOCKS
+//! hop, an isolation token per key).
+
+#[cfg(feature = "arti")]
+use std::collections::HashMap;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::pin::Pin;
+#[cfg(feature = "arti")]
+use std::sync::{Arc, Mutex};
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UnixStream};
+use torify_conf::SocksEndpoint;
+use torify_core::socks5::{
+    Answer, Command, Credentials, Handshake, MAX_REPLIES, Progress, SocksError, Target,
+};
+
+/// A byte stream to Tor (or, for allow.direct, to the destination).
+pub(crate) trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
+
+/// A boxed [`Stream`].
+pub(crate) type BoxedStream = Pin<Box<dyn Stream>>;
+
+/// Where a flow goes.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Dest {
+    /// A name (from the cage's resolver): the exit resolves it.
+    Name(String, u16),
+    /// An address.
+    Addr(SocketAddr),
+}
+
+impl std::fmt::Display for Dest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Dest::Name(n, p) => write!(f, "{n}:{p}"),
+            Dest::Addr(a) => write!(f, "{a}"),
+        }
+    }
+}
+
+/// The circuit-sharing key of a flow: nothing (share with anything), a key of our own, or the
+/// user's explicit credentials.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Key {
+    /// No isolation.
+    Shared,
+    /// Flows of one key share circuits, of different keys never.
+    Own(u64),
+    /// The credentials of tor.username/tor.password.
+    Explicit(String, String),
+}
+
+/// Tor's SOCKS port, owned.
+#[derive(Clone, Debug)]
+pub(crate) enum Endpoint {
+    /// A TCP SocksPort.
+    Inet(SocketAddr),
+    /// A unix-socket SocksPort.
+    Unix(PathBuf),
+}
+
+impl Endpoint {
+    /// From the settings' endpoint.
+    pub(crate) fn of(e: SocksEndpoint<'_>) -> Self {
+        match e {
+            SocksEndpoint::Inet(a) => Endpoint::Inet(a),
+            SocksEndpoint::Unix(p) => Endpoint::Unix(p.to_owned()),
+        }
+    }
+
+    async fn open(&self) -> io::Result<BoxedStream> {
+        Ok(match self {
+            Endpoint::Inet(a) => {
+                let s = TcpStream::connect(a).await?;
+                s.set_nodelay(true)?;
+                Box::pin(s)
+            }
+            Endpoint::Unix(p) => Box::pin(UnixStream::connect(p).await?),
+        })
+    }
+}
+
+/// The Tor the cage uses.
+#[derive(Clone)]
+pub(crate) enum Tor {
+    /// A tor daemon.
+    Daemon {
+        /// Its SocksPort.
+        endpoint: Endpoint,
+        /// This cage's random secret, part of every key's credentials.
+        secret: String,
+    },
+    /// The embedded client.
+    #[cfg(feature = "arti")]
+    Arti {
+        /// The client.
+        client: Arc<arti_client::TorClient<tor_rtcompat::PreferredRuntime>>,
+        /// Isolation tokens by key.
+        tokens: Arc<Mutex<HashMap<KeyName, arti_client::IsolationToken>>>,
+    },
+}
+
+/// A key as the arti backend stores it.
+#[cfg(feature = "arti")]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum KeyName {
+    /// [`Key::Own`].
+    Own(u64),
+    /// [`Key::Explicit`] (username, password).
+    Explicit(String, String),
+}
+
+fn socks_failure(e: SocksError) -> io::Error {
+    io::Error::other(e.to_string())
+}
+
+/// Runs one SOCKS exchange on `s`: sends the flight, reads the replies, no further.
+async fn exchange(s: &mut BoxedStream, hs: &Handshake) -> io::Result<Answer> {
+    s.write_all(hs.flight()).await?;
+    let mut buf = [0u8; MAX_REPLIES];
+    let mut have = 0;
+    loop {
+        match hs.progress(&buf[..have]).map_err(socks_failure)? {
+            Progress::Need(n) => {
+                let got = s.read(&mut buf[have..n]).await?;
+                if got == 0 {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "Tor's SOCKS port closed the connection during the handshake",
+                    ));
+                }
+                have += got;
+            }
+            Progress::Done(answer, _) => return Ok(answer),
+        }
+    }
+}
+
+impl Tor {
+    fn daemon_credentials(secret: &str, key: &Key) -> Option<(String, String)> {
+        match key {
+            Key::Shared => None,
+            Key::Own(k) => Some(("torify-cage".to_owned(), format!("{secret}-{k}"))),
+            Key::Explicit(u, p) => Some((u.clone(), p.clone())),
+        }
+    }
+
+    /// Opens a stream to `dest` with the circuits of `key`.
+    pub(crate) async fn connect(&self, dest: &Dest, key: &Key) -> io::Result<BoxedStream> {
+        match self {
+            Tor::Daemon { endpoint, secret } => {
+                let creds = Self::daemon_credentials(secret, key);
+                let creds = creds.as_ref().map(|(u, p)| Credentials {
+                    username: u.as_bytes(),
+                    password: p.as_bytes(),
+                });
+                let target = match dest {
+                    Dest::Name(n, p) => Target::Name(n, *p),
+                    Dest::Addr(a) => Target::Addr(*a),
+                };
+                let hs = Handshake::new(Command::Connect, &target, creds.as_ref())
+                    .map_err(socks_failure)?;
+                let mut s = endpoint.open().await?;
+                exchange(&mut s, &hs).await?;
+                Ok(s)
+            }
+            #[cfg(feature = "arti")]
+            Tor::Arti { client, tokens } => {
+                let mut prefs = arti_client::StreamPrefs::new();
+                if let Some(token) = arti_token(tokens, key) {
+                    prefs.set_isolation(token);
+                }
+                let (host, port) = match dest {
+                    Dest::Name(n, p) => (n.clone(), *p),
+                    Dest::Addr(a) => (a.ip().to_string(), a.port()),
+                };
+                let stream = client
+                    .connect_with_prefs((host.as_str(), port), &prefs)
+                    .await
+                    .map_err(|e| io::Error::other(e.to_string()))?;
+                Ok(Box::pin(stream))
+            }
+        }
+    }
+
+    /// The name Tor gives `ip` (RESOLVE_PTR), if any.
+    pub(crate) async fn resolve_ptr(&self, ip: IpAddr) -> Option<String> {
+        match self {
+            Tor::Daemon { endpoint, .. } => {
+                let target = Target::Addr(SocketAddr::new(ip, 0));
+                let hs = Handshake::new(Command::ResolvePtr, &target, None).ok()?;
+                let mut s = endpoint.open().await.ok()?;
+                match exchange(&mut s, &hs).await.ok()? {
+                    Answer::Name(n) => Some(n.as_str().to_owned()),
+                    Answer::Connected | Answer::Address(_) => None,
+                }
+            }
+            #[cfg(feature = "arti")]
+            Tor::Arti { client, .. } => client.resolve_ptr(ip).await.ok()?.into_iter().next(),
+        }
+    }
+
+    /// Serves the cage's own SOCKS port (for the library inside): each connection relayed to
+    /// the daemon's SocksPort as it is, or answered by the embedded client's SOCKS server.
+    pub(crate) async fn serve_socks(self, listener: TcpListener) {
+        match self {
+            Tor::Daemon { endpoint, .. } => loop {
+                let Ok((mut inner, _)) = listener.accept().await else {
+                    continue;
+                };
+                let endpoint = endpoint.clone();
+                tokio::spawn(async move {
+                    if let Ok(mut outer) = endpoint.open().await {
+                        let _ = tokio::io::copy_bidirectional(&mut inner, &mut outer).await;
+                    }
+                });
+            },
+            #[cfg(feature = "arti")]
+            Tor::Arti { client, .. } => crate::arti::socks::serve(listener, client).await,
+        }
+    }
+}
+
+#[cfg(feature = "arti")]
+fn arti_token(
+    tokens: &Mutex<HashMap<KeyName, arti_client::IsolationToken>>,
+    key: &Key,
+) -> Option<arti_client::IsolationToken> {
+    let name = match key {
+        Key::Shared => return None,
+        Key::Own(k) => KeyName::Own(*k),
+        Key::Explicit(u, p) => KeyName::Explicit(u.clone(), p.clone()),
+    };
+    let mut t = tokens
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    Some(
+        *t.entry(name)
+            .or_insert_with(arti_client::IsolationToken::new),
+    )
+}
+
+/// A direct TCP connection (a destination of allow.direct), outside Tor.
+pub(crate) async fn direct(to: SocketAddr) -> io::Result<BoxedStream> {
+    Ok(Box::pin(TcpStream::connect(to).await?))
+}
