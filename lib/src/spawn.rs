@@ -126,22 +126,16 @@ fn caged() -> bool {
     let Ok(n) = usize::try_from(n) else {
         return false;
     };
-    // Two header lines, then `  name: counters…` per interface.
-    let names = buf[..n]
-        .split(|b| *b == b'\n')
-        .skip(2)
-        .filter_map(|line| line.split(|b| *b == b':').next())
-        .map(|name| name.trim_ascii())
-        .filter(|name| !name.is_empty());
-    let mut saw_tun = false;
-    for name in names {
-        if name == tun.as_bytes() {
-            saw_tun = true;
-        } else if name != b"lo" {
-            return false;
-        }
+    torify_core::exec::only_cage_interfaces(&buf[..n.min(buf.len())], tun.as_bytes())
+}
+
+/// How a program the library cannot enter starts when it may: a loader for another C
+/// library or architecture would fail on this library, so it starts without it.
+fn arm_for(why: Unenterable) -> Arm {
+    match why {
+        Unenterable::ForeignLoader | Unenterable::ForeignMachine { .. } => Arm::Without,
+        Unenterable::Static | Unenterable::Go | Unenterable::Unreadable => Arm::Library,
     }
-    saw_tun
 }
 
 fn refuse_unenterable(shown: &str, why: Unenterable) -> Result<Arm, c_int> {
@@ -149,14 +143,11 @@ fn refuse_unenterable(shown: &str, why: Unenterable) -> Result<Arm, c_int> {
         log::debug!(
             "{shown} is {why}: it runs in torify's kernel cage, where its traffic goes through Tor"
         );
-        return Ok(Arm::Library);
+        return Ok(arm_for(why));
     }
     if settings_allow(|s| s.allow_unproxied_exec) {
         log::warning!("{shown} runs WITHOUT Tor: it is {why} (allow.unproxied_exec is set)");
-        return Ok(match why {
-            Unenterable::ForeignLoader | Unenterable::ForeignMachine { .. } => Arm::Without,
-            Unenterable::Static | Unenterable::Go | Unenterable::Unreadable => Arm::Library,
-        });
+        return Ok(arm_for(why));
     }
     log::refusal(
         Kind::Unenterable,

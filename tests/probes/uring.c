@@ -4,7 +4,9 @@
  *
  *   uring io-uring            io_uring_queue_init through liburing
  *   uring raw-udp HOST PORT   socket(AF_INET, SOCK_DGRAM) and sendto by inline system calls
- *   uring raw-tcp             socket(AF_INET, SOCK_STREAM) by an inline system call */
+ *   uring raw-tcp             socket(AF_INET, SOCK_STREAM) by an inline system call
+ *   uring raw-connect HOST PORT MSG   TCP connect, write MSG, read the echo: all inline calls
+ *   uring uring-connect HOST PORT MSG the same through io_uring (IORING_OP_CONNECT/SEND/RECV) */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <liburing.h>
@@ -50,6 +52,74 @@ static const char *errname(long e) {
     }
 }
 
+static void fill(struct sockaddr_in *a, const char *host, const char *port) {
+    memset(a, 0, sizeof *a);
+    a->sin_family = AF_INET;
+    a->sin_port = htons((unsigned short)atoi(port));
+    inet_pton(AF_INET, host, &a->sin_addr);
+}
+
+static int raw_connect(char **argv) {
+    struct sockaddr_in a;
+    fill(&a, argv[2], argv[3]);
+    long fd = raw6(SYS_socket, AF_INET, SOCK_STREAM, 0, 0, 0, 0);
+    long rc = raw6(SYS_connect, fd, (long)&a, sizeof a, 0, 0, 0);
+    printf("connect=%ld errno=%s\n", rc < 0 ? -1 : rc, errname(rc));
+    if (rc < 0) return 0;
+    size_t len = strlen(argv[4]);
+    raw6(SYS_sendto, fd, (long)argv[4], (long)len, 0, 0, 0);
+    char buf[256];
+    size_t got = 0;
+    while (got < len) {
+        long n = raw6(SYS_recvfrom, fd, (long)(buf + got), (long)(len - got), 0, 0, 0);
+        if (n <= 0) break;
+        got += (size_t)n;
+    }
+    buf[got] = 0;
+    printf("reply=%s\n", buf);
+    return 0;
+}
+
+/* One io_uring operation, waited for: its result (a negative errno on failure). */
+static int uring_op(struct io_uring *ring) {
+    io_uring_submit(ring);
+    struct io_uring_cqe *cqe;
+    if (io_uring_wait_cqe(ring, &cqe) < 0) return -EIO;
+    int res = cqe->res;
+    io_uring_cqe_seen(ring, cqe);
+    return res;
+}
+
+static int uring_connect(char **argv) {
+    struct io_uring ring;
+    int ret = io_uring_queue_init(8, &ring, 0);
+    if (ret < 0) {
+        printf("io_uring_queue_init=-1 errno=%s\n", errname(ret));
+        return 0;
+    }
+    struct sockaddr_in a;
+    fill(&a, argv[2], argv[3]);
+    long fd = raw6(SYS_socket, AF_INET, SOCK_STREAM, 0, 0, 0, 0);
+    io_uring_prep_connect(io_uring_get_sqe(&ring), (int)fd, (struct sockaddr *)&a, sizeof a);
+    ret = uring_op(&ring);
+    printf("connect=%d errno=%s\n", ret < 0 ? -1 : ret, errname(ret));
+    if (ret < 0) return 0;
+    size_t len = strlen(argv[4]);
+    io_uring_prep_send(io_uring_get_sqe(&ring), (int)fd, argv[4], len, 0);
+    uring_op(&ring);
+    char buf[256];
+    size_t got = 0;
+    while (got < len) {
+        io_uring_prep_recv(io_uring_get_sqe(&ring), (int)fd, buf + got, len - got, 0);
+        int n = uring_op(&ring);
+        if (n <= 0) break;
+        got += (size_t)n;
+    }
+    buf[got] = 0;
+    printf("reply=%s\n", buf);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) return 2;
     if (!strcmp(argv[1], "io-uring")) {
@@ -72,6 +142,8 @@ int main(int argc, char **argv) {
         }
         return 0;
     }
+    if (!strcmp(argv[1], "raw-connect") && argc >= 5) return raw_connect(argv);
+    if (!strcmp(argv[1], "uring-connect") && argc >= 5) return uring_connect(argv);
     if (!strcmp(argv[1], "raw-tcp")) {
         long fd = raw6(SYS_socket, AF_INET, SOCK_STREAM, 0, 0, 0, 0);
         printf("socket=%ld errno=%s\n", fd < 0 ? -1 : fd, errname(fd));

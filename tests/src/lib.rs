@@ -6,6 +6,7 @@
 //! CAP_SYS_ADMIN, is required; without it the tests fail and say so, they never skip).
 
 pub mod artifacts;
+pub mod builds;
 pub mod capture;
 pub mod control;
 pub mod mock;

@@ -60,7 +60,8 @@ impl Run {
 
 /// `torify --backend tor -a 127.0.0.1 -P PORT` with nothing else in its environment but PATH:
 /// the library against that SOCKS port, never the embedded client (not even when nothing
-/// answers there, which some tests arrange).
+/// answers there, which some tests arrange). With TORIFY_TEST_STRICT=1 in the tests'
+/// environment, `--strict` too: the suites run again with every command in the kernel cage.
 pub fn torify(socks_port: u16) -> Command {
     let mut cmd = Command::new(artifacts::torify());
     cmd.env_clear()
@@ -68,7 +69,15 @@ pub fn torify(socks_port: u16) -> Command {
         .env("TORIFY_BACKEND", "tor")
         .args(["-a", "127.0.0.1", "-P", &socks_port.to_string()])
         .stdin(Stdio::null());
+    if strict_run() {
+        cmd.arg("--strict");
+    }
     cmd
+}
+
+/// True when the suites run with every command in the kernel cage (TORIFY_TEST_STRICT=1).
+pub fn strict_run() -> bool {
+    std::env::var_os("TORIFY_TEST_STRICT").is_some_and(|v| v == "1")
 }
 
 /// Runs a command and collects what it printed.
@@ -124,6 +133,9 @@ pub fn in_sealed_etc(
     if let Some(port) = launcher {
         cmd.arg(artifacts::torify())
             .args(["-a", "127.0.0.1", "-P", &port.to_string()]);
+        if strict_run() {
+            cmd.arg("--strict");
+        }
     }
     cmd.arg(program);
     cmd

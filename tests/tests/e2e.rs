@@ -18,6 +18,8 @@ use torify_tests::tornet::{DEST_NAME, PAGE, REPO_FILE, TorNet};
 mod forward;
 #[path = "e2e/session.rs"]
 mod session;
+#[path = "e2e/strict.rs"]
+mod strict;
 
 static NET: OnceLock<Result<TorNet, String>> = OnceLock::new();
 static START: Once = Once::new();
@@ -58,13 +60,24 @@ fn in_net<T: Send>(f: impl FnOnce(&TorNet) -> T + Send) -> T {
     })
 }
 
-/// `torify ARGS…` with the default settings (Tor at 127.0.0.1:9050).
+/// `torify ARGS…` with the default settings (Tor at 127.0.0.1:9050); in the kernel cage with
+/// TORIFY_TEST_STRICT=1.
 fn torify(args: &[&str]) -> Run {
     probe::run(
         Command::new(artifacts::torify())
+            .args(strict_flag())
             .args(args)
             .stdin(Stdio::null()),
     )
+}
+
+/// `--strict` when the suite runs in the kernel cage.
+fn strict_flag() -> &'static [&'static str] {
+    if probe::strict_run() {
+        &["--strict"]
+    } else {
+        &[]
+    }
 }
 
 fn torsocks_path() -> PathBuf {
@@ -342,6 +355,7 @@ fn torify_arti(net: &TorNet, extra: &[&str], args: &[&str]) -> Run {
     let mut cmd = Command::new(artifacts::torify());
     cmd.args(["--backend", "arti", "-c"])
         .arg(&net.arti_config)
+        .args(strict_flag())
         .args(extra)
         .args(args)
         .stdin(Stdio::null());

@@ -313,14 +313,19 @@ fn a_socket_taken_from_another_process_is_judged() {
         let pid = std::process::id().to_string();
         let fd = udp.as_raw_fd().to_string();
         let (run, leaks) = escape(&socks, &[], &["pidfd", &pid, &fd]);
-        has(
-            &run,
-            &[
-                "step=pidfd_open ret=",
-                "step=pidfd_getfd ret=-1 errno=EACCES",
-            ],
-        );
-        assert!(run.stderr.contains("198.51.100.7:53"), "{}", run.stderr);
+        if torify_tests::probe::strict_run() {
+            // In the cage's PID namespace no process outside it can be named at all.
+            has(&run, &["step=pidfd_open ret=-1", "step=pidfd_getfd ret=-1"]);
+        } else {
+            has(
+                &run,
+                &[
+                    "step=pidfd_open ret=",
+                    "step=pidfd_getfd ret=-1 errno=EACCES",
+                ],
+            );
+            assert!(run.stderr.contains("198.51.100.7:53"), "{}", run.stderr);
+        }
         assert!(leaks.is_empty(), "{leaks:#?}");
     });
 }
@@ -381,6 +386,9 @@ fn non_blocking_connects_with_credentials_never_wait_for_the_greeting() {
                 .unwrap();
             assert!(seconds < 1.0, "30 connects took {seconds} s: {run:?}");
             assert!(leaks.is_empty(), "{leaks:#?}");
+            // The mock answers each greeting a second late, to sockets already closed: let
+            // those resets pass before the next capture starts.
+            std::thread::sleep(Duration::from_millis(1500));
         }
     });
 }

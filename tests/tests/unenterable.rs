@@ -1,8 +1,9 @@
 //! What the preload library cannot enter, in default mode: programs it cannot be loaded into
-//! (static, Go static or dynamic, musl) are refused before they start, by the launcher (exit
-//! 126) and by every exec of a torified process (EPERM), with one line; and what it cannot see
-//! inside a program it did enter (liburing's own io_uring calls, an inline `syscall`) gets the
-//! same answers from the kernel filter. Controls run each without torify and see it leave.
+//! (static, Go static or dynamic, musl) run in the kernel cage when the launcher meets them and
+//! the machine gives one, and are refused otherwise (exit 126), and by every exec of a
+//! torified process (EPERM), with one line; what it cannot see inside a program it did enter
+//! (liburing's own io_uring calls, an inline `syscall`) gets the library's answers from the
+//! kernel filter. Controls run each without torify and see it leave.
 
 #![allow(
     clippy::unwrap_used,
@@ -11,92 +12,21 @@
     clippy::print_stderr
 )]
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
 
 use torify_tests::artifacts;
+use torify_tests::builds::programs;
 use torify_tests::mock::{Behaviour, MockSocks};
 use torify_tests::netns::isolated;
 use torify_tests::probe::{self, captured, torify};
 
-/// A program built so that the library cannot enter it, and the words its refusal carries.
-struct Unenterable {
-    name: &'static str,
-    path: PathBuf,
-    why: &'static str,
-}
-
-fn build(cmd: &mut Command, what: &str) {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{what}: {e}"));
-    assert!(
-        out.status.success(),
-        "{what} failed (tests/install-deps installs gcc, musl-tools and golang-go): {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// Builds the probes once per test run (Go's build cache makes the second time quick).
-fn programs() -> &'static [Unenterable] {
-    static BUILT: OnceLock<(tempfile::TempDir, Vec<Unenterable>)> = OnceLock::new();
-    &BUILT
-        .get_or_init(|| {
-            let dir = tempfile::tempdir().unwrap();
-            let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("probes/other");
-            let at = |n: &str| dir.path().join(n);
-            build(
-                Command::new("cc")
-                    .args(["-static", "-O1", "-o"])
-                    .arg(at("static-c"))
-                    .arg(src.join("connect.c")),
-                "cc -static",
-            );
-            build(
-                Command::new("musl-gcc")
-                    .arg("-o")
-                    .arg(at("musl-c"))
-                    .arg(src.join("connect.c")),
-                "musl-gcc",
-            );
-            for (cgo, name) in [("0", "go-static"), ("1", "go-dynamic")] {
-                build(
-                    Command::new("go")
-                        .env("CGO_ENABLED", cgo)
-                        .env("GOCACHE", std::env::temp_dir().join("torify-test-go-cache"))
-                        .env("GOFLAGS", "-buildvcs=false")
-                        .arg("build")
-                        .arg("-o")
-                        .arg(at(name))
-                        .arg(src.join("connect.go"))
-                        .arg(src.join("cgo.go")),
-                    "go build",
-                );
-            }
-            let list = vec![
-                Unenterable {
-                    name: "static-c",
-                    path: at("static-c"),
-                    why: "statically linked",
-                },
-                Unenterable {
-                    name: "musl-c",
-                    path: at("musl-c"),
-                    why: "another C library",
-                },
-                Unenterable {
-                    name: "go-static",
-                    path: at("go-static"),
-                    why: "a Go program",
-                },
-                Unenterable {
-                    name: "go-dynamic",
-                    path: at("go-dynamic"),
-                    why: "a Go program",
-                },
-            ];
-            (dir, list)
-        })
-        .1
+fn connects(socks: &MockSocks) -> Vec<(String, u16)> {
+    socks
+        .seen()
+        .iter()
+        .filter(|s| s.command == 1)
+        .map(|s| (s.host.clone(), s.port))
+        .collect()
 }
 
 #[test]
@@ -114,7 +44,7 @@ fn the_go_probe_is_really_dynamic() {
 }
 
 #[test]
-fn programs_the_library_cannot_enter_never_start() {
+fn programs_the_library_cannot_enter_run_caged_or_not_at_all() {
     isolated(|_| {
         for p in programs() {
             let path = p.path.to_str().unwrap();
@@ -127,11 +57,55 @@ fn programs_the_library_cannot_enter_never_start() {
             );
 
             let socks = MockSocks::start("127.0.0.1:0", Behaviour::default()).unwrap();
-            // The launcher refuses it.
+            // Where the kernel cage can be had, the launcher runs it there, says so, and its
+            // connection goes through Tor.
             let (run, leaks) = captured(
                 socks.port(),
-                torify(socks.port()).args([path, "198.51.100.7", "80"]),
+                torify(socks.port()).args([path, "198.51.100.7", "80", "in-the-cage"]),
             );
+            assert!(
+                run.stdout.contains("reply=in-the-cage"),
+                "{}: {run:?}",
+                p.name
+            );
+            assert!(
+                run.stderr.contains("running it in the kernel cage") && run.stderr.contains(p.why),
+                "{}: {}",
+                p.name,
+                run.stderr
+            );
+            assert_eq!(
+                connects(&socks),
+                vec![("198.51.100.7".to_owned(), 80)],
+                "{}",
+                p.name
+            );
+            assert!(leaks.is_empty(), "{}: {leaks:#?}", p.name);
+
+            // Where it cannot (no TUN device here), the launcher refuses it.
+            let socks = MockSocks::start("127.0.0.1:0", Behaviour::default()).unwrap();
+            let mut no_tun = Command::new("unshare");
+            no_tun
+                .args([
+                    "--mount",
+                    "sh",
+                    "-c",
+                    "mount --bind /dev/null /dev/net/tun && exec \"$@\"",
+                    "sh",
+                ])
+                .arg(artifacts::torify())
+                .args([
+                    "--backend",
+                    "tor",
+                    "-a",
+                    "127.0.0.1",
+                    "-P",
+                    &socks.port().to_string(),
+                ])
+                .args([path, "198.51.100.7", "80"])
+                .env_clear()
+                .env("PATH", "/usr/bin:/bin:/usr/sbin:/sbin");
+            let (run, leaks) = captured(socks.port(), &mut no_tun);
             assert_eq!(run.code, 126, "{}: {run:?}", p.name);
             for part in ["refused to run", p.why, "--strict", "allow.unproxied_exec"] {
                 assert!(

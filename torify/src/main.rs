@@ -98,18 +98,29 @@ fn run(cli: &Cli, command: &[OsString], mut p: Prepared) -> Result<ExitCode, Fai
                 format!("{}: command not found", command[0].to_string_lossy()),
             )
         })?;
-    let mut strict = p.loaded.settings.strict;
-    if !strict && let Some(why) = launch::unenterable(&program) {
+    // In a cage already, what the cage gives is there: no second one, and no filter of default
+    // mode (which would refuse the UDP the cage's resolver answers).
+    let caged = cage::inside();
+    let mut strict = p.loaded.settings.strict && !caged;
+    let unenterable = launch::unenterable(&program);
+    // A loader for another C library or architecture fails on the library: such a program,
+    // when it may run at all, starts without it.
+    p.changes.unarmed = matches!(
+        unenterable,
+        Some(
+            torify_core::elf::Unenterable::ForeignLoader
+                | torify_core::elf::Unenterable::ForeignMachine { .. }
+        )
+    );
+    if !strict
+        && !caged
+        && let Some(why) = unenterable
+    {
         let shown = program.display().to_string();
         if p.loaded.settings.allow_unproxied_exec {
             ui::error(format!(
                 "warning: {shown} runs WITHOUT Tor: it is {why} (allow.unproxied_exec is set)"
             ));
-            p.changes.unarmed = matches!(
-                why,
-                torify_core::elf::Unenterable::ForeignLoader
-                    | torify_core::elf::Unenterable::ForeignMachine { .. }
-            );
         } else if cage::unavailable().is_none() && !library::loaded_here() {
             // The cage carries what the library cannot enter: use it rather than refuse.
             if !cli.quiet {
@@ -161,8 +172,12 @@ fn run(cli: &Cli, command: &[OsString], mut p: Prepared) -> Result<ExitCode, Fai
     for line in inherited::seal(&p.loaded.settings) {
         ui::error(line);
     }
-    let filters = seccomp::Filters::for_settings(&p.loaded.settings)
-        .map_err(|e| (EXIT_TORIFY, format!("cannot build the kernel filter: {e}")))?;
+    let filters = if caged {
+        None
+    } else {
+        seccomp::Filters::for_settings(&p.loaded.settings)
+            .map_err(|e| (EXIT_TORIFY, format!("cannot build the kernel filter: {e}")))?
+    };
     match p.backend {
         Chosen::Daemon => Err(launch::exec(command, &program, &p.lib, &p.changes, filters)),
         Chosen::Embedded => embedded_run(cli, &p, command, &program, filters),

@@ -79,6 +79,27 @@ pub fn locate(
         })
 }
 
+/// True when /proc/net/dev (`net_dev`) lists loopback and the cage's TUN device `tun` and no
+/// other interface: the process runs in torify's kernel cage, whose only way out is Tor.
+pub fn only_cage_interfaces(net_dev: &[u8], tun: &[u8]) -> bool {
+    // Two header lines, then `  name: counters…` per interface.
+    let mut saw_tun = false;
+    for name in net_dev
+        .split(|b| *b == b'\n')
+        .skip(2)
+        .filter_map(|line| line.split(|b| *b == b':').next())
+        .map(<[u8]>::trim_ascii)
+        .filter(|name| !name.is_empty())
+    {
+        if name == tun {
+            saw_tun = true;
+        } else if name != b"lo" {
+            return false;
+        }
+    }
+    saw_tun && !tun.is_empty()
+}
+
 /// True for the variables torify owns. A child gets each one the caller passes, and the torify
 /// process's own (from its initial environment) for each one the caller leaves out: a program
 /// that scrubs its environment cannot drop a setting, and one that sets a variable (a shell
@@ -228,6 +249,20 @@ mod tests {
             None
         );
         assert_eq!(locate(OsStr::new("./x"), None), Some(PathBuf::from("./x")));
+    }
+
+    #[test]
+    fn the_cage_is_known_by_its_interfaces() {
+        let header = "Inter-|   Receive\n face |bytes    packets\n";
+        let cage = format!("{header}    lo: 0 0\ntorify0: 1 2\n");
+        let host = format!("{header}    lo: 0 0\n  eth0: 1 2\ntorify0: 1 2\n");
+        assert!(only_cage_interfaces(cage.as_bytes(), b"torify0"));
+        assert!(!only_cage_interfaces(host.as_bytes(), b"torify0"));
+        assert!(!only_cage_interfaces(
+            format!("{header}    lo: 0 0\n").as_bytes(),
+            b"torify0"
+        ));
+        assert!(!only_cage_interfaces(cage.as_bytes(), b""));
     }
 
     #[test]

@@ -5,15 +5,25 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"time"
 )
 
+// connect HOST PORT [MSG]: dials HOST:PORT (a name through Go's own resolver), sends MSG and
+// prints the echo, then looks up web.test.
 func main() {
-	c, err := net.DialTimeout("tcp", os.Args[1]+":"+os.Args[2], 2*time.Second)
+	c, err := net.DialTimeout("tcp", net.JoinHostPort(os.Args[1], os.Args[2]), 5*time.Second)
 	fmt.Println("connect", err == nil)
 	if c != nil {
+		if len(os.Args) > 3 {
+			msg := []byte(os.Args[3])
+			c.Write(msg)
+			buf := make([]byte, len(msg))
+			n, _ := io.ReadFull(c, buf)
+			fmt.Println("reply=" + string(buf[:n]))
+		}
 		c.Close()
 	}
 	_, err = net.LookupHost("web.test")

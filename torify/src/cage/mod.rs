@@ -39,16 +39,20 @@ fn fail(line: impl Into<String>) -> Failure {
 /// Why this machine cannot give the cage, if it cannot (what `check` reports, and the line
 /// `--strict` refuses with).
 pub(crate) fn unavailable() -> Option<String> {
-    if std::fs::OpenOptions::new()
+    let tun = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
-        .open("/dev/net/tun")
-        .is_err()
-    {
-        return Some(
-            "/dev/net/tun cannot be opened (the tun module, or the device node, is missing)"
-                .to_owned(),
-        );
+        .open("/dev/net/tun");
+    let tun = match tun {
+        Ok(f) => f,
+        Err(e) => {
+            return Some(format!(
+                "/dev/net/tun cannot be opened ({e}): the tun module or the device node is missing, or it is not readable and writable for this user (Debian makes it 0666)"
+            ));
+        }
+    };
+    if !netconf::is_tun_device(&tun) {
+        return Some("/dev/net/tun is not the TUN device".to_owned());
     }
     if rustix::process::geteuid().is_root() {
         return None;
@@ -67,6 +71,15 @@ pub(crate) fn unavailable() -> Option<String> {
         );
     }
     None
+}
+
+/// True when this launcher itself runs in a cage (a nested torify in `torify --strict
+/// --shell`): it already has what --strict gives, and builds no second one.
+pub(crate) fn inside() -> bool {
+    std::env::var("TORIFY_CAGE").is_ok_and(|tun| {
+        std::fs::read("/proc/self/net/dev")
+            .is_ok_and(|dev| torify_core::exec::only_cage_interfaces(&dev, tun.as_bytes()))
+    })
 }
 
 /// A private directory for the cage's files, removed when dropped.
@@ -137,6 +150,12 @@ pub(crate) fn run(job: Job<'_>) -> Result<u8, Failure> {
         ));
     }
     let settings = &job.loaded.settings;
+    if job.backend == Chosen::Daemon && !crate::socks_client::answers(settings.socks_endpoint()) {
+        return Err(fail(format!(
+            "cannot reach Tor's SOCKS port at {}: nothing answers there; start tor, or point tor.address/tor.port (-a/-P, TORSOCKS_TOR_ADDRESS/TORSOCKS_TOR_PORT) at its SocksPort; nothing was run",
+            settings.socks_endpoint()
+        )));
+    }
     let dir = RunDir::new()?;
     let resolv_conf = dir.file(
         "resolv.conf",

@@ -22,6 +22,22 @@ pub(crate) const MTU: u16 = 1500;
 
 /// TUNSETIFF: _IOW('T', 202, int).
 const TUNSETIFF: c_ulong = 0x4004_54ca;
+/// TUNGETFEATURES: _IOR('T', 207, unsigned int).
+const TUNGETFEATURES: c_ulong = 0x8004_54cf;
+
+/// True when `file` (an open /dev/net/tun) answers as the TUN device does.
+pub(crate) fn is_tun_device(file: &std::fs::File) -> bool {
+    let mut features: libc::c_uint = 0;
+    // SAFETY: TUNGETFEATURES writes one unsigned int.
+    let ret = unsafe {
+        libc::ioctl(
+            file.as_raw_fd(),
+            TUNGETFEATURES as _,
+            std::ptr::from_mut(&mut features),
+        )
+    };
+    ret == 0 && features & libc::IFF_TUN as libc::c_uint != 0
+}
 
 fn cvt(ret: c_int) -> io::Result<c_int> {
     if ret < 0 {

@@ -76,8 +76,12 @@ impl Cage {
     }
 
     fn say(&self, kind: Said, line: impl FnOnce() -> String) {
-        const LOUD: u32 = 5;
-        if !self.quiet && self.said[kind as usize].fetch_add(1, Ordering::Relaxed) < LOUD {
+        // A connection around Tor is said once, as the library says it; the rest a few times.
+        let loud = match kind {
+            Said::Direct => 1,
+            Said::Datagram | Said::Refused | Said::Failed => 5,
+        };
+        if !self.quiet && self.said[kind as usize].fetch_add(1, Ordering::Relaxed) < loud {
             ui::error(line());
         }
     }
