@@ -365,3 +365,48 @@ fn what_the_cage_hides_and_what_it_cannot_give() {
         assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
     });
 }
+
+#[test]
+fn check_reports_whether_the_cage_can_be_built() {
+    isolated(|_| {
+        let socks = mock();
+        let check = |strict: &str, unbind: bool| {
+            probe::run(
+                Command::new("unshare")
+                    .env_clear()
+                    .env("PATH", "/usr/bin:/bin:/usr/sbin:/sbin")
+                    .env("TORIFY_STRICT", strict)
+                    .args([
+                        "--mount",
+                        "sh",
+                        "-c",
+                        if unbind {
+                            "mount --bind /dev/null /dev/net/tun && exec \"$@\""
+                        } else {
+                            "exec \"$@\""
+                        },
+                        "sh",
+                    ])
+                    .arg(artifacts::torify())
+                    .args(["--backend", "tor", "-P", &socks.port().to_string(), "check"]),
+            )
+        };
+        let run = check("0", false);
+        has(
+            &run,
+            "ok The kernel cage (--strict) can be built here: namespaces, TUN device and routes came up and went down.",
+        );
+        // Without a TUN device: a note, or a failed check when the settings ask for the cage.
+        let run = check("0", true);
+        has(
+            &run,
+            "   The kernel cage (--strict) cannot be built here: /dev/net/tun is not the TUN device.",
+        );
+        let run = check("1", true);
+        has(
+            &run,
+            "NO The kernel cage cannot be built here, and the settings ask for it (tor.strict): /dev/net/tun is not the TUN device.",
+        );
+        assert_ne!(run.code, 0, "{run:?}");
+    });
+}

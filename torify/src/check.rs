@@ -151,19 +151,20 @@ pub(crate) fn library_check(report: &mut Report, lib: &Path, changes: &EnvChange
     }
 }
 
-/// What --strict would need, for the record: it is not part of this version.
-pub(crate) fn strict_sentence() -> String {
-    let userns = std::fs::read_to_string("/proc/sys/user/max_user_namespaces")
-        .ok()
-        .and_then(|s| s.trim().parse::<u64>().ok())
-        .is_some_and(|n| n > 0);
-    let seccomp = std::fs::read_to_string("/proc/self/status")
-        .is_ok_and(|s| s.lines().any(|l| l.starts_with("Seccomp:")));
-    format!(
-        "--strict (a kernel-enforced cage) is not available in this version of torify; this kernel {} user namespaces and {} seccomp, which it will need.",
-        if userns { "has" } else { "lacks" },
-        if seccomp { "has" } else { "lacks" }
-    )
+/// Whether the kernel cage (--strict) can be built here, from a trial cage built before any
+/// other check: a failure when the settings ask for it, a note otherwise.
+pub(crate) fn cage_check(report: &mut Report, trial: Result<(), String>, strict: bool) {
+    match (trial, strict) {
+        (Ok(()), _) => report.ok(
+            "The kernel cage (--strict) can be built here: namespaces, TUN device and routes came up and went down.",
+        ),
+        (Err(why), true) => report.fail(format!(
+            "The kernel cage cannot be built here, and the settings ask for it (tor.strict): {why}."
+        )),
+        (Err(why), false) => report.info(format!(
+            "The kernel cage (--strict) cannot be built here: {why}. Programs the library cannot enter (static, Go) are refused rather than caged."
+        )),
+    }
 }
 
 #[cfg(test)]
@@ -188,5 +189,22 @@ mod tests {
         assert!(text.contains("NO not Tor\n"), "{text}");
         assert!(text.contains("   settings\n"), "{text}");
         assert!(text.ends_with("verdict: NOT ready: 2 checks failed (the lines marked NO).\n"));
+    }
+
+    #[test]
+    fn an_unavailable_cage_fails_only_when_asked_for() {
+        let mut r = Report::default();
+        cage_check(&mut r, Err("no TUN".into()), false);
+        assert!(r.passed());
+        assert!(
+            r.render().contains("cannot be built here: no TUN."),
+            "{}",
+            r.render()
+        );
+        cage_check(&mut r, Err("no TUN".into()), true);
+        assert!(!r.passed());
+        let mut r = Report::default();
+        cage_check(&mut r, Ok(()), true);
+        assert!(r.passed());
     }
 }

@@ -252,6 +252,8 @@ fn off() -> Result<ExitCode, Failure> {
 /// `torify check`.
 fn check(cli: &Cli, name: &str) -> Result<ExitCode, Failure> {
     let p = prepare(cli)?;
+    // Before anything can start a thread: the trial cage forks.
+    let cage = cage::trial();
     let mut report = check::Report::default();
     report.info(check::settings_sentence(&p.loaded));
     let endpoint = p.loaded.settings.socks_endpoint();
@@ -287,7 +289,7 @@ fn check(cli: &Cli, name: &str) -> Result<ExitCode, Failure> {
         }
     }
     check::library_check(&mut report, &p.lib, &p.changes);
-    report.info(check::strict_sentence());
+    check::cage_check(&mut report, cage, p.loaded.settings.strict);
     ui::out(report.render());
     Ok(if report.passed() {
         ExitCode::SUCCESS

@@ -155,6 +155,65 @@ fn torify_shell_is_interactive_and_returns_the_exit_status() {
     })
 }
 
+/// The kernel cage is usable at a terminal: `torify --strict --shell` gives a shell whose
+/// only network is the cage's, curl fetches the page by name, Ctrl-C ends the foreground job
+/// and not the shell, the exit status comes back; `torify --strict ssh` opens an interactive
+/// session on the onion service.
+#[test]
+fn strict_shell_and_ssh_are_interactive_in_the_cage() {
+    in_net(|net| {
+        let t = artifacts::torify();
+        let t = t.display();
+        let tmux = Tmux::start("strict");
+        tmux.open("s", &["bash", "--norc", "--noprofile", "-i"]);
+        tmux.type_line("s", &format!("SHELL=/bin/bash {t} --strict --shell"));
+        tmux.wait_for("s", "`exit` leaves it", Duration::from_secs(20));
+        tmux.type_line(
+            "s",
+            &format!(
+                "grep -c torify0 /proc/net/dev; curl -s -m 90 http://{DEST_NAME}/; echo \"c=$? end $((6*7))\""
+            ),
+        );
+        let screen = tmux.wait_for("s", "end 42", Duration::from_secs(120));
+        // (curl's one refused UDP socket, its IPv6 probe, may print a line between.)
+        assert!(screen.contains("\n1\n"), "{screen}");
+        assert!(
+            screen.contains(&format!("{}\nc=0", PAGE.trim_end())),
+            "{screen}"
+        );
+        tmux.type_line("s", "sleep 100");
+        std::thread::sleep(Duration::from_millis(500));
+        tmux.tmux(&["send-keys", "-t", "s", "C-c"]);
+        tmux.type_line("s", "echo \"int=$? end $((7*7))\"");
+        let screen = tmux.wait_for("s", "end 49", Duration::from_secs(10));
+        assert!(screen.contains("int=130"), "{screen}");
+        tmux.type_line("s", "exit 3");
+        tmux.type_line("s", "echo \"status=$?\"");
+        tmux.wait_for("s", "status=3", Duration::from_secs(20));
+
+        tmux.type_line(
+            "s",
+            &format!(
+                "{t} --strict ssh -p 22 {} {}@{}",
+                net.ssh_options().join(" "),
+                net.ssh_user,
+                net.onion
+            ),
+        );
+        tmux.type_line("s", "echo \"remote $((6*9)) $(tty)\"");
+        let screen = tmux.wait_for("s", "remote 54 /dev/pts/", Duration::from_secs(120));
+        let session = &screen[screen.find("--strict ssh").unwrap_or(0)..];
+        assert!(!session.contains("torify:"), "{screen}");
+        tmux.type_line("s", "exit");
+        // What is typed before ssh has gone would be ssh's input.
+        tmux.wait_for("s", "logout", Duration::from_secs(30));
+        std::thread::sleep(Duration::from_secs(1));
+        tmux.type_line("s", "echo \"ssh=$? end $((5*5))\"");
+        let screen = tmux.wait_for("s", "end 25", Duration::from_secs(30));
+        assert!(screen.contains("ssh=0"), "{screen}");
+    })
+}
+
 /// `torify check` passes against the daemon and the embedded client, and fails, saying why,
 /// against a closed port and against a SOCKS server that is not Tor.
 #[test]

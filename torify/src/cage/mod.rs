@@ -82,6 +82,41 @@ pub(crate) fn inside() -> bool {
     })
 }
 
+/// Builds a cage around nothing and takes it down again (namespaces, mounts, TUN device,
+/// routes, listener), for `torify check`: a kernel can have every piece `unavailable` looks
+/// for and still refuse one (an LSM denying user namespaces, a mount it will not give).
+/// Call before any thread starts, like `run`.
+pub(crate) fn trial() -> Result<(), String> {
+    if inside() {
+        return Ok(());
+    }
+    if let Some(why) = unavailable() {
+        return Err(why);
+    }
+    if crate::library::loaded_here() {
+        return Err("this is a torified shell, and a cage cannot start from one".to_owned());
+    }
+    let dir = RunDir::new().map_err(|(_, why)| why)?;
+    let resolv_conf = dir
+        .file("resolv.conf", "# torify check: a trial cage\n")
+        .map_err(|(_, why)| why)?;
+    let plan = child::Plan {
+        command: vec!["true".into()],
+        program: PathBuf::from("true"),
+        lib: PathBuf::new(),
+        changes: EnvChanges::default(),
+        extra: Vec::new(),
+        resolv_conf,
+        userns: !rustix::process::geteuid().is_root(),
+        filters: Filters::for_cage().map_err(|e| format!("cannot build the cage's filter: {e}"))?,
+    };
+    let handles = child::start(plan)?;
+    // No go: the cage's init ends as soon as its control socket closes, and with it the cage.
+    drop(handles.control);
+    child::wait_status(handles.pid);
+    Ok(())
+}
+
 /// A private directory for the cage's files, removed when dropped.
 struct RunDir(PathBuf);
 
