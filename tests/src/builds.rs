@@ -86,3 +86,23 @@ pub fn programs() -> &'static [Unenterable] {
         })
         .1
 }
+
+/// `tests/probes/other/stream.c`, linked statically: bulk transfer, half-close and refused
+/// connects across the cage's TUN device.
+pub fn static_stream() -> &'static Path {
+    static BUILT: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
+    &BUILT
+        .get_or_init(|| {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("stream");
+            build(
+                Command::new("cc")
+                    .args(["-static", "-O1", "-o"])
+                    .arg(&path)
+                    .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("probes/other/stream.c")),
+                "cc -static",
+            );
+            (dir, path)
+        })
+        .1
+}

@@ -18,7 +18,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use torify_tests::artifacts;
-use torify_tests::builds::programs;
+use torify_tests::builds::{programs, static_stream};
 use torify_tests::mock::{Behaviour, MockSocks, Seen};
 use torify_tests::netns::isolated;
 use torify_tests::probe::{self, Run, captured, torify};
@@ -77,6 +77,43 @@ fn every_tcp_vector_is_carried_through_tor() {
             );
             assert!(leaks.is_empty(), "{program} {mode:?} leaked: {leaks:#?}");
         }
+    });
+}
+
+#[test]
+fn streams_across_the_tun_device_keep_bytes_half_closes_and_refusals() {
+    let stream = static_stream();
+    isolated(|_| {
+        for host in ["198.51.100.7", "2001:db8::7"] {
+            // Both directions at once, every byte checked, and more than any buffer holds.
+            let socks = mock();
+            let run = probe::run(strict(&socks).arg(stream).args(["bulk", host, "80", "24"]));
+            has(&run, "bulk=ok bytes=25165824");
+            // The program's FIN reaches the far end after its bytes, and the far end's FIN
+            // comes back after the echo.
+            let run = probe::run(strict(&socks).arg(stream).args(["halfclose", host, "80"]));
+            has(&run, "halfclose=half\neof=1");
+        }
+        // Tor refusing the stream (SOCKS reply 5, connection refused) fails the program's
+        // connect() as a closed port would, with a line saying why.
+        let refusing = MockSocks::start(
+            "127.0.0.1:0",
+            Behaviour {
+                reply: 5,
+                ..Behaviour::default()
+            },
+        )
+        .unwrap();
+        let run = probe::run(
+            strict(&refusing)
+                .arg(stream)
+                .args(["connect", "198.51.100.7", "81"]),
+        );
+        has(&run, "connect=refused");
+        assert!(
+            run.stderr.contains("from the cage through Tor failed"),
+            "{run:?}"
+        );
     });
 }
 

@@ -168,8 +168,10 @@ fn receive(control: BorrowedFd<'_>) -> Result<(OwnedFd, OwnedFd), String> {
 
 /// The caged side, up to the command's exit status.
 fn caged(plan: &Plan, control: BorrowedFd<'_>) -> Result<i32, String> {
-    // SAFETY: getuid/getgid have no preconditions.
-    let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+    let (uid, gid) = (
+        rustix::process::getuid().as_raw(),
+        rustix::process::getgid().as_raw(),
+    );
     let mut flags = libc::CLONE_NEWNET | libc::CLONE_NEWNS | libc::CLONE_NEWPID;
     if plan.userns {
         flags |= libc::CLONE_NEWUSER;
@@ -218,8 +220,8 @@ fn caged(plan: &Plan, control: BorrowedFd<'_>) -> Result<i32, String> {
 /// PID 1 of the cage.
 fn cage_init(plan: &Plan, control: BorrowedFd<'_>) -> Result<i32, String> {
     // If the launcher's side goes away, nothing in the cage may live on.
-    // SAFETY: prctl with an integer argument.
-    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
+    rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
+        .map_err(|e| format!("cannot tie the cage to the launcher: {e}"))?;
     mounts::seal(&plan.resolv_conf).map_err(|e| format!("cannot set up the cage's files: {e}"))?;
     let tun = netconf::configure(CAGE_V4, CAGE_V6)
         .map_err(|e| format!("cannot set up the cage's network: {e}"))?;

@@ -216,7 +216,13 @@ impl Tor {
                 let endpoint = endpoint.clone();
                 tokio::spawn(async move {
                     if let Ok(mut outer) = endpoint.open().await {
-                        let _ = tokio::io::copy_bidirectional(&mut inner, &mut outer).await;
+                        let _ = tokio::io::copy_bidirectional_with_sizes(
+                            &mut inner,
+                            &mut outer,
+                            1 << 16,
+                            1 << 16,
+                        )
+                        .await;
                     }
                 });
             },

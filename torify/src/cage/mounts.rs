@@ -11,10 +11,10 @@
 //!
 //! Directories are covered with an empty tmpfs, socket files with /dev/null.
 
-use std::ffi::CString;
 use std::io;
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+
+use rustix::mount::{MountFlags, MountPropagationFlags, mount, mount_bind, mount_change};
 
 /// Directories hidden behind an empty tmpfs.
 const HIDDEN_DIRS: [&str; 5] = [
@@ -27,35 +27,11 @@ const HIDDEN_DIRS: [&str; 5] = [
 /// Sockets hidden behind /dev/null.
 const HIDDEN_SOCKETS: [&str; 1] = ["/run/dbus/system_bus_socket"];
 
-fn c(path: &Path) -> io::Result<CString> {
-    CString::new(path.as_os_str().as_bytes())
-        .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
-}
-
-fn mount(source: &str, target: &Path, fstype: &str, flags: libc::c_ulong) -> io::Result<()> {
-    let (source, target, fstype) = (
-        CString::new(source).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?,
-        c(target)?,
-        CString::new(fstype).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?,
-    );
-    // SAFETY: NUL-terminated strings; no data argument.
-    let ret = unsafe {
-        libc::mount(
-            source.as_ptr(),
-            target.as_ptr(),
-            fstype.as_ptr(),
-            flags,
-            std::ptr::null(),
-        )
-    };
-    if ret == 0 {
-        Ok(())
-    } else {
-        let e = io::Error::last_os_error();
-        Err(io::Error::new(
-            e.kind(),
-            format!("mount {}: {e}", target.to_string_lossy()),
-        ))
+/// A mount's error, naming its target.
+fn at(target: &Path) -> impl FnOnce(rustix::io::Errno) -> io::Error + '_ {
+    move |e| {
+        let e = io::Error::from(e);
+        io::Error::new(e.kind(), format!("mount {}: {e}", target.display()))
     }
 }
 
@@ -84,20 +60,35 @@ fn resolv_target() -> io::Result<PathBuf> {
 /// Builds the cage's view: called in the new mount (and PID) namespace, before the command.
 pub(crate) fn seal(resolv_conf: &Path) -> io::Result<()> {
     // Nothing mounted here is seen outside, nor anything mounted outside later.
-    mount("none", Path::new("/"), "", libc::MS_REC | libc::MS_PRIVATE)?;
+    let root = Path::new("/");
+    mount_change(
+        root,
+        MountPropagationFlags::PRIVATE | MountPropagationFlags::REC,
+    )
+    .map_err(at(root))?;
+    let proc = Path::new("/proc");
     mount(
         "proc",
-        Path::new("/proc"),
+        proc,
         "proc",
-        libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
-    )?;
+        MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC,
+        None,
+    )
+    .map_err(at(proc))?;
     for dir in HIDDEN_DIRS.iter().map(Path::new).filter(|d| d.is_dir()) {
-        mount("tmpfs", dir, "tmpfs", libc::MS_NOSUID | libc::MS_NODEV)?;
+        mount(
+            "tmpfs",
+            dir,
+            "tmpfs",
+            MountFlags::NOSUID | MountFlags::NODEV,
+            None,
+        )
+        .map_err(at(dir))?;
     }
     for socket in HIDDEN_SOCKETS.iter().map(Path::new).filter(|s| s.exists()) {
-        mount("/dev/null", socket, "", libc::MS_BIND)?;
+        mount_bind("/dev/null", socket).map_err(at(socket))?;
     }
     let target = resolv_target()?;
-    mount(&resolv_conf.to_string_lossy(), &target, "", libc::MS_BIND)?;
+    mount_bind(resolv_conf, &target).map_err(at(&target))?;
     Ok(())
 }

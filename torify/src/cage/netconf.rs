@@ -17,8 +17,10 @@ use libc::{c_int, c_ulong};
 
 /// The TUN device's name.
 pub(crate) const TUN_NAME: &str = "torify0";
-/// Its MTU (the stack's too).
-pub(crate) const MTU: u16 = 1500;
+/// Its MTU (the stack's too): the largest a TUN device takes. Nothing leaves the cage as
+/// these packets, and the fewer of them a transfer takes, the faster the stack is (bench/stacks:
+/// 201 MB/s at 1500, 601 at 9000, 649 at 65535).
+pub(crate) const MTU: u16 = 65535;
 
 /// TUNSETIFF: _IOW('T', 202, int).
 const TUNSETIFF: c_ulong = 0x4004_54ca;

@@ -36,7 +36,14 @@ pub(crate) enum Inbound<'a> {
         /// Where it was going.
         to: IpAddr,
     },
-    /// TCP, or anything the stack handles (or drops).
+    /// A TCP SYN that opens a flow (no ACK).
+    Syn {
+        /// The program's address.
+        from: SocketAddr,
+        /// Where it connects.
+        to: SocketAddr,
+    },
+    /// The rest of TCP, or anything the stack handles (or drops).
     Stack,
 }
 
@@ -62,6 +69,10 @@ pub(crate) fn classify(packet: &[u8]) -> Inbound<'_> {
         return Inbound::Stack;
     }
     match &sliced.transport {
+        Some(TransportSlice::Tcp(tcp)) if tcp.syn() && !tcp.ack() => Inbound::Syn {
+            from: SocketAddr::new(src, tcp.source_port()),
+            to: SocketAddr::new(dst, tcp.destination_port()),
+        },
         Some(TransportSlice::Udp(udp)) => {
             let from = SocketAddr::new(src, udp.source_port());
             let to = SocketAddr::new(dst, udp.destination_port());
@@ -142,6 +153,51 @@ pub(crate) fn unreachable(original: &[u8]) -> Option<Vec<u8>> {
         _ => return None,
     }
     Some(out)
+}
+
+/// The reset that refuses the connection `syn` asks for (RFC 9293 3.10.7.1: RST|ACK, the
+/// ACK covering the SYN and its data), as a closed port answers: connect() fails at once.
+pub(crate) fn reset(syn: &[u8]) -> Option<Vec<u8>> {
+    let sliced = SlicedPacket::from_ip(syn).ok()?;
+    let Some(TransportSlice::Tcp(tcp)) = &sliced.transport else {
+        return None;
+    };
+    let ack = tcp
+        .sequence_number()
+        .wrapping_add(1)
+        .wrapping_add(tcp.payload().len() as u32);
+    let builder = match &sliced.net {
+        Some(NetSlice::Ipv4(v4)) => {
+            let h = v4.header();
+            PacketBuilder::ipv4(h.destination(), h.source(), 64)
+        }
+        Some(NetSlice::Ipv6(v6)) => {
+            let h = v6.header();
+            PacketBuilder::ipv6(h.destination(), h.source(), 64)
+        }
+        _ => return None,
+    }
+    .tcp(tcp.destination_port(), tcp.source_port(), 0, 0)
+    .rst()
+    .ack(ack);
+    let mut out = Vec::with_capacity(builder.size(0));
+    builder.write(&mut out, &[]).ok()?;
+    Some(out)
+}
+
+/// A TCP SYN, for tests.
+#[cfg(test)]
+pub(crate) fn syn(from: SocketAddr, to: SocketAddr, seq: u32) -> Vec<u8> {
+    let builder = match (from.ip(), to.ip()) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => PacketBuilder::ipv4(s.octets(), d.octets(), 64),
+        (IpAddr::V6(s), IpAddr::V6(d)) => PacketBuilder::ipv6(s.octets(), d.octets(), 64),
+        _ => panic!("one family"),
+    }
+    .tcp(from.port(), to.port(), seq, 64240)
+    .syn();
+    let mut out = Vec::new();
+    builder.write(&mut out, &[]).unwrap();
+    out
 }
 
 /// An ICMP echo request, for tests.
@@ -233,5 +289,34 @@ mod tests {
         assert!(unreachable(&p).is_some());
         assert_eq!(classify(b"\x45garbage"), Inbound::Stack);
         assert_eq!(classify(&[]), Inbound::Stack);
+    }
+
+    #[test]
+    fn a_syn_opens_a_flow_and_its_reset_refuses_it() {
+        for (from, to) in [
+            (v4("198.18.0.1:40000"), v4("198.51.100.7:80")),
+            (
+                SocketAddr::new(IpAddr::V6(names::CAGE_V6), 40000),
+                "[2001:db8::7]:443".parse().unwrap(),
+            ),
+        ] {
+            let syn = syn(from, to, u32::MAX);
+            assert_eq!(classify(&syn), Inbound::Syn { from, to });
+            let rst = reset(&syn).unwrap();
+            let sliced = SlicedPacket::from_ip(&rst).unwrap();
+            let Some(TransportSlice::Tcp(t)) = &sliced.transport else {
+                panic!("not TCP")
+            };
+            // From the destination to the program, acknowledging the SYN (sequence wraps).
+            assert!(t.rst() && t.ack() && !t.syn());
+            assert_eq!(
+                (t.source_port(), t.destination_port()),
+                (to.port(), from.port())
+            );
+            assert_eq!(t.acknowledgment_number(), 0);
+            // Not a SYN: the rest of TCP goes to the stack.
+            assert_eq!(classify(&rst), Inbound::Stack);
+        }
+        assert_eq!(reset(b"\x45garbage"), None);
     }
 }

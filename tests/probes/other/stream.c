@@ -1,0 +1,107 @@
+/* stream: what a TCP stream must keep when it crosses the kernel cage's TUN device and the
+ * launcher's userspace stack. Built statically by tests/src/builds.rs, so no preload library
+ * is in it: under `torify --strict` its bytes cross the TUN device. HOST is an IPv4 or IPv6
+ * address; the peer echoes (the tests' mock SOCKS server).
+ *
+ *   stream bulk HOST PORT MB     MB sent while the echo is read back, every byte checked
+ *   stream halfclose HOST PORT   sends "half", shuts its write side, reads to EOF
+ *   stream connect HOST PORT     how connect() ends: ok, or the errno's name */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static unsigned char pattern(size_t i) { return (unsigned char)(i * 31 + (i >> 13)); }
+
+static int dial(const char *host, const char *port, int *err) {
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
+    socklen_t len;
+    struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
+    if (inet_pton(AF_INET, host, &a4->sin_addr) == 1) {
+        a4->sin_family = AF_INET;
+        a4->sin_port = htons((unsigned short)atoi(port));
+        len = sizeof *a4;
+    } else if (inet_pton(AF_INET6, host, &a6->sin6_addr) == 1) {
+        a6->sin6_family = AF_INET6;
+        a6->sin6_port = htons((unsigned short)atoi(port));
+        len = sizeof *a6;
+    } else {
+        return -1;
+    }
+    int s = socket(ss.ss_family, SOCK_STREAM, 0);
+    if (s < 0 || connect(s, (struct sockaddr *)&ss, len) != 0) {
+        *err = errno;
+        return -1;
+    }
+    return s;
+}
+
+static int bulk(int s, size_t total) {
+    static unsigned char out[65536], in[65536];
+    size_t sent = 0, got = 0;
+    while (got < total) {
+        struct pollfd p = {s, POLLIN | (sent < total ? POLLOUT : 0), 0};
+        if (poll(&p, 1, 20000) <= 0) {
+            printf("bulk=stalled at %zu/%zu back\n", got, total);
+            return 1;
+        }
+        if (p.revents & POLLOUT) {
+            size_t n = total - sent < sizeof out ? total - sent : sizeof out;
+            for (size_t i = 0; i < n; i++) out[i] = pattern(sent + i);
+            ssize_t w = write(s, out, n);
+            if (w < 0) { printf("bulk=write failed: %s\n", strerror(errno)); return 1; }
+            sent += (size_t)w;
+        }
+        if (p.revents & (POLLIN | POLLHUP | POLLERR)) {
+            ssize_t r = read(s, in, sizeof in);
+            if (r <= 0) { printf("bulk=ended at %zu/%zu back\n", got, total); return 1; }
+            for (ssize_t i = 0; i < r; i++)
+                if (in[i] != pattern(got + (size_t)i)) {
+                    printf("bulk=corrupt at byte %zu\n", got + (size_t)i);
+                    return 1;
+                }
+            got += (size_t)r;
+        }
+    }
+    printf("bulk=ok bytes=%zu\n", got);
+    return 0;
+}
+
+static int halfclose(int s) {
+    char buf[64];
+    size_t got = 0;
+    if (write(s, "half", 4) != 4 || shutdown(s, SHUT_WR) != 0) return 1;
+    for (;;) {
+        struct pollfd p = {s, POLLIN, 0};
+        if (poll(&p, 1, 10000) <= 0) { printf("halfclose=no EOF in 10 s\n"); return 1; }
+        ssize_t r = read(s, buf + got, sizeof buf - 1 - got);
+        if (r < 0) { printf("halfclose=read failed: %s\n", strerror(errno)); return 1; }
+        if (r == 0) break;
+        got += (size_t)r;
+    }
+    buf[got] = 0;
+    printf("halfclose=%s\neof=1\n", buf);
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 4) return 2;
+    int err = 0;
+    int s = dial(argv[2], argv[3], &err);
+    if (strcmp(argv[1], "connect") == 0) {
+        printf("connect=%s\n", s >= 0 ? "ok" : err == ECONNREFUSED ? "refused" : strerror(err));
+        return 0;
+    }
+    if (s < 0) { printf("connect=%s\n", strerror(err)); return 1; }
+    alarm(120);
+    if (strcmp(argv[1], "bulk") == 0 && argc >= 5) return bulk(s, (size_t)atoi(argv[4]) << 20);
+    if (strcmp(argv[1], "halfclose") == 0) return halfclose(s);
+    return 2;
+}
