@@ -75,6 +75,35 @@ pub fn torify(socks_port: u16) -> Command {
     cmd
 }
 
+/// `torify --backend tor -a 127.0.0.1 -P PORT` in a mount namespace where /dev/net/tun is
+/// /dev/null (`tun: false`), so the kernel cage cannot be built, or is the real device.
+pub fn torify_with_tun(socks_port: u16, tun: bool) -> Command {
+    let mut cmd = Command::new("unshare");
+    cmd.env_clear()
+        .env("PATH", "/usr/bin:/bin:/usr/sbin:/sbin")
+        .args([
+            "--mount",
+            "sh",
+            "-c",
+            if tun {
+                "exec \"$@\""
+            } else {
+                "mount --bind /dev/null /dev/net/tun && exec \"$@\""
+            },
+            "sh",
+        ])
+        .arg(artifacts::torify())
+        .args([
+            "--backend",
+            "tor",
+            "-a",
+            "127.0.0.1",
+            "-P",
+            &socks_port.to_string(),
+        ]);
+    cmd
+}
+
 /// True when the suites run with every command in the kernel cage (TORIFY_TEST_STRICT=1).
 pub fn strict_run() -> bool {
     std::env::var_os("TORIFY_TEST_STRICT").is_some_and(|v| v == "1")

@@ -43,6 +43,17 @@ fn connects(seen: &[Seen]) -> Vec<(String, u16)> {
         .collect()
 }
 
+/// No process whose command line holds `marker` is alive (given a moment to die).
+fn nothing_left(marker: &str) {
+    std::thread::sleep(Duration::from_millis(300));
+    let left = Command::new("pgrep").args(["-f", marker]).output().unwrap();
+    assert!(
+        left.stdout.is_empty(),
+        "left behind: {}",
+        String::from_utf8_lossy(&left.stdout)
+    );
+}
+
 fn has(run: &Run, line: &str) {
     assert!(run.stdout.contains(line), "no {line:?} in {run:?}");
 }
@@ -283,16 +294,7 @@ fn an_unprivileged_user_gets_the_cage_with_its_own_uid_and_nothing_outlives_it()
         has(&run, "started");
         assert_eq!(connects(&socks.seen()).len(), 1, "{run:?}");
         // The background process died with the cage.
-        std::thread::sleep(Duration::from_millis(300));
-        let left = Command::new("pgrep")
-            .args(["-f", &marker])
-            .output()
-            .unwrap();
-        assert!(
-            left.stdout.is_empty(),
-            "left behind: {}",
-            String::from_utf8_lossy(&left.stdout)
-        );
+        nothing_left(&marker);
     });
 }
 
@@ -307,23 +309,25 @@ fn teardown_leaves_no_process_mount_interface_or_file() {
             .unwrap()
             .stdout;
         let mounts_before = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-        let run = probe::run(strict(&socks).args([
+        // A runtime directory of this test's own: the other tests' cages run meanwhile.
+        let runtime = tempfile::tempdir().unwrap();
+        let run = probe::run(strict(&socks).env("XDG_RUNTIME_DIR", runtime.path()).args([
             "sh",
             "-c",
-            &format!("(exec -a {marker} sleep 300) & ip -o link; echo done"),
+            &format!(
+                "(exec -a {marker} sleep 300) & ip -o link; grep -o '{}/torify-cage-[0-9a-f]*/resolv.conf /etc/resolv.conf' /proc/self/mountinfo; echo done",
+                runtime.path().display()
+            ),
         ]));
         has(&run, "done");
         assert!(run.stdout.contains("torify0"), "{run:?}");
-        std::thread::sleep(Duration::from_millis(300));
-        let left = Command::new("pgrep")
-            .args(["-f", &marker])
-            .output()
-            .unwrap();
+        // The cage's files were in the runtime directory checked below.
         assert!(
-            left.stdout.is_empty(),
-            "left behind: {}",
-            String::from_utf8_lossy(&left.stdout)
+            run.stdout
+                .contains(&format!("{}/torify-cage-", runtime.path().display())),
+            "{run:?}"
         );
+        nothing_left(&marker);
         assert_eq!(
             Command::new("ip")
                 .args(["-o", "link"])
@@ -338,10 +342,9 @@ fn teardown_leaves_no_process_mount_interface_or_file() {
             mounts_before,
             "a mount appeared outside the cage"
         );
-        let dirs: Vec<_> = std::fs::read_dir(std::env::temp_dir())
+        let dirs: Vec<_> = std::fs::read_dir(runtime.path())
             .unwrap()
             .flatten()
-            .filter(|e| e.file_name().to_string_lossy().starts_with("torify-cage-"))
             .collect();
         assert!(dirs.is_empty(), "left behind: {dirs:?}");
     });
@@ -370,26 +373,7 @@ fn what_the_cage_hides_and_what_it_cannot_give() {
         assert_eq!(names, ["lo", "torify0"], "{run:?}");
         // No TUN device: one line, exit 125, nothing run.
         let run = probe::run(
-            Command::new("unshare")
-                .env_clear()
-                .env("PATH", "/usr/bin:/bin:/usr/sbin:/sbin")
-                .args([
-                    "--mount",
-                    "sh",
-                    "-c",
-                    "mount --bind /dev/null /dev/net/tun && exec \"$@\"",
-                    "sh",
-                ])
-                .arg(artifacts::torify())
-                .args([
-                    "--backend",
-                    "tor",
-                    "--strict",
-                    "-P",
-                    &socks.port().to_string(),
-                    "echo",
-                    "ran",
-                ]),
+            probe::torify_with_tun(socks.port(), false).args(["--strict", "echo", "ran"]),
         );
         assert_eq!(run.code, 125, "{run:?}");
         assert!(!run.stdout.contains("ran"), "{run:?}");
@@ -409,23 +393,9 @@ fn check_reports_whether_the_cage_can_be_built() {
         let socks = mock();
         let check = |strict: &str, unbind: bool| {
             probe::run(
-                Command::new("unshare")
-                    .env_clear()
-                    .env("PATH", "/usr/bin:/bin:/usr/sbin:/sbin")
+                probe::torify_with_tun(socks.port(), !unbind)
                     .env("TORIFY_STRICT", strict)
-                    .args([
-                        "--mount",
-                        "sh",
-                        "-c",
-                        if unbind {
-                            "mount --bind /dev/null /dev/net/tun && exec \"$@\""
-                        } else {
-                            "exec \"$@\""
-                        },
-                        "sh",
-                    ])
-                    .arg(artifacts::torify())
-                    .args(["--backend", "tor", "-P", &socks.port().to_string(), "check"]),
+                    .arg("check"),
             )
         };
         let run = check("0", false);

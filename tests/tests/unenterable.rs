@@ -84,27 +84,8 @@ fn programs_the_library_cannot_enter_run_caged_or_not_at_all() {
 
             // Where it cannot (no TUN device here), the launcher refuses it.
             let socks = MockSocks::start("127.0.0.1:0", Behaviour::default()).unwrap();
-            let mut no_tun = Command::new("unshare");
-            no_tun
-                .args([
-                    "--mount",
-                    "sh",
-                    "-c",
-                    "mount --bind /dev/null /dev/net/tun && exec \"$@\"",
-                    "sh",
-                ])
-                .arg(artifacts::torify())
-                .args([
-                    "--backend",
-                    "tor",
-                    "-a",
-                    "127.0.0.1",
-                    "-P",
-                    &socks.port().to_string(),
-                ])
-                .args([path, "198.51.100.7", "80"])
-                .env_clear()
-                .env("PATH", "/usr/bin:/bin:/usr/sbin:/sbin");
+            let mut no_tun = probe::torify_with_tun(socks.port(), false);
+            no_tun.args([path, "198.51.100.7", "80"]);
             let (run, leaks) = captured(socks.port(), &mut no_tun);
             assert_eq!(run.code, 126, "{}: {run:?}", p.name);
             for part in ["refused to run", p.why, "--strict", "allow.unproxied_exec"] {
