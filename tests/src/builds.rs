@@ -87,8 +87,8 @@ pub fn programs() -> &'static [Unenterable] {
         .1
 }
 
-/// `tests/probes/other/stream.c`, linked statically: bulk transfer, half-close and refused
-/// connects across the cage's TUN device.
+/// `tests/probes/other/stream.c`, linked statically: bulk transfer, half-close, refused
+/// connects and DNS over TCP across the cage's TUN device.
 pub fn static_stream() -> &'static Path {
     static BUILT: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
     &BUILT

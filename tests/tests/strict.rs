@@ -2,7 +2,9 @@
 //! Tor, not merely refused — a static, a musl and Go programs (static and cgo), liburing's
 //! io_uring connect, an inline `syscall` connect, and a connect found by dlsym in libc all
 //! reach the mock SOCKS server; names the programs resolve themselves go to it by name; UDP
-//! and pings end at the cage with an ICMP error; nothing leaves the test's namespace but the
+//! and pings end at the cage with an ICMP error; a stream across the TUN device keeps every
+//! byte, a half-close and a refusal, and the resolver answers over TCP too; nothing leaves the
+//! test's namespace but the
 //! launcher's own conversation with the SOCKS port. As an unprivileged user too, with nothing
 //! left behind. (The leak battery of default mode runs again in the cage: run-all sets
 //! TORIFY_TEST_STRICT=1 for a second pass of leaks, escape, preload, dns and launcher.)
@@ -92,7 +94,7 @@ fn every_tcp_vector_is_carried_through_tor() {
 }
 
 #[test]
-fn streams_across_the_tun_device_keep_bytes_half_closes_and_refusals() {
+fn streams_across_the_tun_device_keep_bytes_half_closes_refusals_and_dns_over_tcp() {
     let stream = static_stream();
     isolated(|_| {
         for host in ["198.51.100.7", "2001:db8::7"] {
@@ -105,6 +107,16 @@ fn streams_across_the_tun_device_keep_bytes_half_closes_and_refusals() {
             let run = probe::run(strict(&socks).arg(stream).args(["halfclose", host, "80"]));
             has(&run, "halfclose=half\neof=1");
         }
+        // The cage's resolver over TCP too (RFC 1035 4.2.2), with a virtual address.
+        let socks = mock();
+        let run = probe::run(strict(&socks).arg(stream).args([
+            "dnstcp",
+            "198.18.0.53",
+            "53",
+            "web.test",
+        ]));
+        has(&run, "dnstcp=198.19.");
+        assert!(connects(&socks.seen()).is_empty(), "{:?}", socks.seen());
         // Tor refusing the stream (SOCKS reply 5, connection refused) fails the program's
         // connect() as a closed port would, with a line saying why.
         let refusing = MockSocks::start(

@@ -5,7 +5,9 @@
  *
  *   stream bulk HOST PORT MB     MB sent while the echo is read back, every byte checked
  *   stream halfclose HOST PORT   sends "half", shuts its write side, reads to EOF
- *   stream connect HOST PORT     how connect() ends: ok, or the errno's name */
+ *   stream connect HOST PORT     how connect() ends: ok, or the errno's name
+ *   stream dnstcp HOST PORT NAME asks HOST:PORT for NAME's A record over TCP (RFC 1035 4.2.2:
+ *                                two-byte length, message), prints the first address */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -91,6 +93,40 @@ static int halfclose(int s) {
     return 0;
 }
 
+static int dnstcp(int s, const char *name) {
+    unsigned char q[300] = {0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0}, r[1024];
+    size_t len = 12;
+    for (const char *label = name; *label;) { /* the name as labels */
+        size_t n = strcspn(label, ".");
+        if (n == 0 || n > 63 || len + n + 6 > sizeof q) return 2;
+        q[len++] = (unsigned char)n;
+        memcpy(q + len, label, n);
+        len += n;
+        label += n + (label[n] == '.');
+    }
+    q[len++] = 0;
+    q[len++] = 0, q[len++] = 1; /* A */
+    q[len++] = 0, q[len++] = 1; /* IN */
+    unsigned char framed[2 + sizeof q] = {(unsigned char)(len >> 8), (unsigned char)len};
+    memcpy(framed + 2, q, len);
+    if (write(s, framed, len + 2) != (ssize_t)(len + 2)) return 1;
+    size_t got = 0;
+    while (got < 2 || got < 2 + (size_t)(r[0] << 8 | r[1])) {
+        ssize_t n = read(s, r + got, sizeof r - got);
+        if (n <= 0) { printf("dnstcp=no answer\n"); return 1; }
+        got += (size_t)n;
+    }
+    unsigned char *m = r + 2, *end = r + got;
+    if ((m[3] & 0x0f) != 0 || (m[6] << 8 | m[7]) == 0) { printf("dnstcp=rcode %d\n", m[3] & 0x0f); return 1; }
+    unsigned char *p = m + 12;
+    while (p < end && *p) p += *p + 1; /* skip the question's name, type and class */
+    p += 5;
+    /* The answer: a name (a pointer here), type, class, TTL, length, then the address. */
+    if (p + 16 > end || (p[0] & 0xc0) != 0xc0 || p[3] != 1) { printf("dnstcp=no A record\n"); return 1; }
+    printf("dnstcp=%d.%d.%d.%d\n", p[12], p[13], p[14], p[15]);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     if (argc < 4) return 2;
     int err = 0;
@@ -103,5 +139,6 @@ int main(int argc, char **argv) {
     alarm(120);
     if (strcmp(argv[1], "bulk") == 0 && argc >= 5) return bulk(s, (size_t)atoi(argv[4]) << 20);
     if (strcmp(argv[1], "halfclose") == 0) return halfclose(s);
+    if (strcmp(argv[1], "dnstcp") == 0 && argc >= 5) return dnstcp(s, argv[4]);
     return 2;
 }
