@@ -67,7 +67,7 @@ pub fn unshare() {
     // SAFETY: unshare(CLONE_NEWNET) only changes this thread's network namespace.
     if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
         panic!(
-            "cannot create a network namespace ({}): the integration tests need root (CAP_SYS_ADMIN); run them as root, e.g. `sudo tests/run-all`",
+            "cannot create a network namespace ({}): the integration tests need root (CAP_SYS_ADMIN); run them as root (tests/run-all runs itself through sudo when it is not)",
             std::io::Error::last_os_error()
         );
     }

@@ -5,8 +5,9 @@
 //! and pings end at the cage with an ICMP error; a stream across the TUN device keeps every
 //! byte, a half-close and a refusal, and the resolver answers over TCP too; nothing leaves the
 //! test's namespace but the launcher's own conversation with the SOCKS port. As an
-//! unprivileged user too, with nothing left behind. (The leak battery of default mode runs again in the cage: run-all sets
-//! TORIFY_TEST_STRICT=1 for a second pass of leaks, escape, preload, dns and launcher.)
+//! unprivileged user too, with nothing left behind. (The leak battery of default mode runs
+//! again in the cage: run-all sets TORIFY_TEST_STRICT=1 for a second pass of leaks, escape,
+//! preload, dns, launcher and e2e.)
 
 #![allow(
     clippy::unwrap_used,
