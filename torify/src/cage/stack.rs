@@ -287,14 +287,28 @@ async fn resolve_tcp(cage: &Cage, mut s: impl AsyncRead + AsyncWrite + Unpin) {
     }
 }
 
+/// Where a flow's bytes go.
+struct Upstream {
+    stream: BoxedStream,
+    /// Whether the program's FIN is passed on. Tor streams have no half-close: tor answers an
+    /// application's EOF by ending the stream both ways (RELAY_END), so the reply a program
+    /// waits for after shutdown(SHUT_WR) would be lost. Its FIN is kept, and the stream ends
+    /// when the destination ends it, as `torify forward` does. Direct connections and the
+    /// resolver get it.
+    half_close: bool,
+}
+
 /// Where a new flow to `to` goes: a Tor stream to its address, or to the *name* when the
 /// address is one the cage's resolver handed out; the resolver itself for DNS over TCP. None
 /// when it was refused or failed (the line is said here).
-async fn upstream(cage: Arc<Cage>, to: SocketAddr) -> Option<BoxedStream> {
+async fn upstream(cage: Arc<Cage>, to: SocketAddr) -> Option<Upstream> {
     if names::is_resolver(to) {
         let (ours, theirs) = tokio::io::duplex(1 << 16);
         tokio::spawn(async move { resolve_tcp(&cage, theirs).await });
-        return Some(Box::pin(ours));
+        return Some(Upstream {
+            stream: Box::pin(ours),
+            half_close: true,
+        });
     }
     let dest = match cage.name_of(to) {
         Some(name) => Dest::Name(name, to.port()),
@@ -308,12 +322,12 @@ async fn upstream(cage: Arc<Cage>, to: SocketAddr) -> Option<BoxedStream> {
         },
         ty: libc::SOCK_STREAM,
     };
-    let result = match (
+    let (result, half_close) = match (
         &dest,
         policy::connect(tcp, Destination::Inet(to), &cage.settings),
     ) {
         (Dest::Name(..), _) | (_, ConnectVerdict::Proxy(_) | ConnectVerdict::ProxyOnion(..)) => {
-            cage.tor.connect(&dest, &cage.key(&dest)).await
+            (cage.tor.connect(&dest, &cage.key(&dest)).await, false)
         }
         (_, ConnectVerdict::Direct(addr)) => {
             cage.say(Said::Direct, || {
@@ -321,7 +335,7 @@ async fn upstream(cage: Arc<Cage>, to: SocketAddr) -> Option<BoxedStream> {
                     "warning: the cage connects to {addr} directly, not through Tor (allow.direct)"
                 )
             });
-            connector::direct(addr).await
+            (connector::direct(addr).await, true)
         }
         (_, ConnectVerdict::Refuse(refusal)) => {
             cage.say(Said::Refused, || format!("{refusal} (in the cage)"));
@@ -330,13 +344,15 @@ async fn upstream(cage: Arc<Cage>, to: SocketAddr) -> Option<BoxedStream> {
         // Loopback and local families never reach the TUN device.
         (_, ConnectVerdict::Libc) => return None,
     };
-    result
-        .map_err(|e| {
+    match result {
+        Ok(stream) => Some(Upstream { stream, half_close }),
+        Err(e) => {
             cage.say(Said::Failed, || {
                 format!("connection to {dest} from the cage through Tor failed: {e}")
             });
-        })
-        .ok()
+            None
+        }
+    }
 }
 
 /// The stack's buffers per flow and direction: Tor's latency wants many bytes in flight, and
@@ -355,8 +371,10 @@ struct Flow {
     up_eof: bool,
     /// Bytes were written to the stream and not yet flushed (arti buffers until a flush).
     up_unflushed: bool,
-    /// The program's FIN was passed on (the stream's write side is shut).
+    /// The program's FIN was passed on (the stream's write side is shut), or kept.
     up_shut: bool,
+    /// Whether to pass the program's FIN on (see `Upstream`).
+    half_close: bool,
 }
 
 /// A flow's 4-tuple: the program's address, where it connected.
@@ -371,8 +389,8 @@ struct Stack {
     iface: Interface,
     sockets: SocketSet<'static>,
     flows: HashMap<Tuple, Flow>,
-    opened_tx: mpsc::UnboundedSender<(Tuple, Option<BoxedStream>)>,
-    opened_rx: mpsc::UnboundedReceiver<(Tuple, Option<BoxedStream>)>,
+    opened_tx: mpsc::UnboundedSender<(Tuple, Option<Upstream>)>,
+    opened_rx: mpsc::UnboundedReceiver<(Tuple, Option<Upstream>)>,
     timer: Pin<Box<tokio::time::Sleep>>,
 }
 
@@ -481,6 +499,7 @@ impl Stack {
                 up_eof: false,
                 up_unflushed: false,
                 up_shut: false,
+                half_close: false,
             },
         );
         let (opened, cage) = (self.opened_tx.clone(), self.cage.clone());
@@ -491,7 +510,7 @@ impl Stack {
 
     /// The Tor stream of a waiting flow is open (or not): the SYN goes to a socket listening
     /// on its destination, or is answered with a reset.
-    fn opened(&mut self, tuple: Tuple, up: Option<BoxedStream>) {
+    fn opened(&mut self, tuple: Tuple, up: Option<Upstream>) {
         let Some(f) = self.flows.get_mut(&tuple) else {
             return;
         };
@@ -516,7 +535,8 @@ impl Stack {
             return;
         }
         f.socket = Some(self.sockets.add(s));
-        f.up = Some(up);
+        f.up = Some(up.stream);
+        f.half_close = up.half_close;
         self.device.rx.push_back(syn);
         // Process the SYN before another flow's socket listens on the same destination, so
         // each SYN reaches its own flow's socket.
@@ -635,8 +655,8 @@ fn relay(s: &mut tcp::Socket<'_>, f: &mut Flow, cx: &mut Context<'_>) -> io::Res
     if f.up_unflushed && up.as_mut().poll_flush(cx)?.is_ready() {
         f.up_unflushed = false;
     }
-    // The program's FIN, after its last byte: pass it on. (Not `!may_recv()`: that is true
-    // before the handshake completes too.)
+    // The program's FIN, after its last byte: pass it on, or keep it (see `Upstream`). (Not
+    // `!may_recv()`: that is true before the handshake completes too.)
     let fin_in = matches!(
         s.state(),
         tcp::State::CloseWait | tcp::State::LastAck | tcp::State::Closing | tcp::State::TimeWait
@@ -645,7 +665,7 @@ fn relay(s: &mut tcp::Socket<'_>, f: &mut Flow, cx: &mut Context<'_>) -> io::Res
         && !f.up_shut
         && s.recv_queue() == 0
         && !f.up_unflushed
-        && up.as_mut().poll_shutdown(cx)?.is_ready()
+        && (!f.half_close || up.as_mut().poll_shutdown(cx)?.is_ready())
     {
         f.up_shut = true;
         moved = true;
