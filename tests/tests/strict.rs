@@ -3,7 +3,8 @@
 //! io_uring connect, an inline `syscall` connect, and a connect found by dlsym in libc all
 //! reach the mock SOCKS server; names the programs resolve themselves go to it by name; UDP
 //! and pings end at the cage with an ICMP error; a stream across the TUN device keeps every
-//! byte, the reply after a half-close and a refusal, and the resolver answers over TCP too; nothing leaves the
+//! byte, the reply after a half-close and a refusal, 64 flows at once to one destination each
+//! reach their own, and the resolver answers over TCP too; nothing leaves the
 //! test's namespace but the launcher's own conversation with the SOCKS port. As an
 //! unprivileged user too, with nothing left behind. (The leak battery of default mode runs
 //! again in the cage: run-all sets TORIFY_TEST_STRICT=1 for a second pass of leaks, escape,
@@ -108,6 +109,18 @@ fn streams_across_the_tun_device_keep_bytes_replies_refusals_and_dns_over_tcp() 
             let run = probe::run(strict(&socks).arg(stream).args(["halfclose", host, "80"]));
             has(&run, "halfclose=half\neof=0");
         }
+        // Many flows to one destination at once, each with its own bytes: every SYN reaches
+        // the flow it opened.
+        let socks = mock();
+        let run = probe::run(strict(&socks).arg(stream).args([
+            "parallel",
+            "198.51.100.7",
+            "80",
+            "64",
+            "1",
+        ]));
+        has(&run, "parallel=64/64 ok");
+        assert_eq!(connects(&socks.seen()).len(), 64, "{run:?}");
         // The cage's resolver over TCP too (RFC 1035 4.2.2), with a virtual address.
         let socks = mock();
         let run = probe::run(strict(&socks).arg(stream).args([

@@ -115,6 +115,13 @@ pub(crate) fn answers(endpoint: SocksEndpoint<'_>) -> bool {
     s.write_all(&[5, 1, 0]).is_ok() && s.read_exact(&mut reply).is_ok() && reply == [5, 0]
 }
 
+/// True when something accepts connections at `endpoint` within a second. A tor daemon under
+/// load can take longer than that to answer the greeting; only a refused or unanswered
+/// connect means nothing is there.
+pub(crate) fn accepts(endpoint: SocksEndpoint<'_>) -> bool {
+    connect(endpoint, Duration::from_secs(1)).is_ok()
+}
+
 /// Whether the server at `endpoint` is Tor: a tor SocksPort answers an HTTP request with its
 /// own "Tor is not an HTTP Proxy" page, which no other SOCKS server sends.
 pub(crate) fn is_tor(endpoint: SocksEndpoint<'_>) -> io::Result<bool> {

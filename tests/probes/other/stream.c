@@ -6,6 +6,7 @@
  *   stream bulk HOST PORT MB     MB sent while the echo is read back, every byte checked
  *   stream halfclose HOST PORT   sends "half", shuts its write side, reads the echo, and
  *                                says whether EOF followed within a second
+ *   stream parallel HOST PORT N MB   N processes at once, each a bulk of MB to HOST:PORT
  *   stream connect HOST PORT     how connect() ends: ok, or the errno's name
  *   stream dnstcp HOST PORT NAME asks HOST:PORT for NAME's A record over TCP (RFC 1035 4.2.2:
  *                                two-byte length, message), prints the first address */
@@ -17,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static unsigned char pattern(size_t i) { return (unsigned char)(i * 31 + (i >> 13)); }
@@ -130,8 +132,31 @@ static int dnstcp(int s, const char *name) {
     return 0;
 }
 
+/* N flows to one destination at once: each SYN must reach its own flow in the stack. */
+static int parallel(const char *host, const char *port, int n, size_t total) {
+    for (int i = 0; i < n; i++) {
+        pid_t pid = fork();
+        if (pid < 0) return 1;
+        if (pid == 0) {
+            int err = 0, s = dial(host, port, &err);
+            if (s < 0) { printf("parallel=connect failed: %s\n", strerror(err)); _exit(1); }
+            _exit(bulk(s, total) ? 1 : 0);
+        }
+    }
+    int ok = 0, status;
+    while (wait(&status) > 0) ok += WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    fflush(stdout);
+    printf("parallel=%d/%d ok\n", ok, n);
+    return ok == n ? 0 : 1;
+}
+
 int main(int argc, char **argv) {
     if (argc < 4) return 2;
+    if (strcmp(argv[1], "parallel") == 0 && argc >= 6) {
+        setvbuf(stdout, NULL, _IONBF, 0);
+        alarm(120);
+        return parallel(argv[2], argv[3], atoi(argv[4]), (size_t)atoi(argv[5]) << 20);
+    }
     int err = 0;
     int s = dial(argv[2], argv[3], &err);
     if (strcmp(argv[1], "connect") == 0) {

@@ -185,7 +185,7 @@ pub(crate) fn run(job: Job<'_>) -> Result<u8, Failure> {
         ));
     }
     let settings = &job.loaded.settings;
-    if job.backend == Chosen::Daemon && !crate::socks_client::answers(settings.socks_endpoint()) {
+    if job.backend == Chosen::Daemon && !crate::socks_client::accepts(settings.socks_endpoint()) {
         return Err(fail(format!(
             "cannot reach Tor's SOCKS port at {}: nothing answers there; start tor, or point tor.address/tor.port (-a/-P, TORSOCKS_TOR_ADDRESS/TORSOCKS_TOR_PORT) at its SocksPort; nothing was run",
             settings.socks_endpoint()
