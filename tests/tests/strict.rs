@@ -4,9 +4,9 @@
 //! reach the mock SOCKS server; names the programs resolve themselves go to it by name; UDP
 //! and pings end at the cage with an ICMP error; a stream across the TUN device keeps every
 //! byte, the reply after a half-close and a refusal, 64 flows at once to one destination each
-//! reach their own, and the resolver answers over TCP too; nothing leaves the
-//! test's namespace but the launcher's own conversation with the SOCKS port. As an
-//! unprivileged user too, with nothing left behind. (The leak battery of default mode runs
+//! reach their own, and the resolver answers over TCP too; nothing leaves the test's
+//! namespace but the launcher's own conversation with the SOCKS port. As an unprivileged user
+//! too, with nothing left behind. (The leak battery of default mode runs
 //! again in the cage: run-all sets TORIFY_TEST_STRICT=1 for a second pass of leaks, escape,
 //! preload, dns, launcher and e2e.)
 
