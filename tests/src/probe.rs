@@ -75,23 +75,14 @@ pub fn torify(socks_port: u16) -> Command {
     cmd
 }
 
-/// `torify --backend tor -a 127.0.0.1 -P PORT` in a mount namespace where /dev/net/tun is
-/// /dev/null (`tun: false`), so the kernel cage cannot be built, or is the real device.
-pub fn torify_with_tun(socks_port: u16, tun: bool) -> Command {
+/// `torify --backend tor -a 127.0.0.1 -P PORT`, with nothing in its environment but PATH, in
+/// a mount namespace of its own after `setup` (a shell command, `$0` being `arg0`) ran there.
+pub fn torify_after_mounting(socks_port: u16, setup: &str, arg0: &OsStr) -> Command {
     let mut cmd = Command::new("unshare");
     cmd.env_clear()
         .env("PATH", "/usr/bin:/bin:/usr/sbin:/sbin")
-        .args([
-            "--mount",
-            "sh",
-            "-c",
-            if tun {
-                "exec \"$@\""
-            } else {
-                "mount --bind /dev/null /dev/net/tun && exec \"$@\""
-            },
-            "sh",
-        ])
+        .args(["--mount", "sh", "-c", &format!("{setup} && exec \"$@\"")])
+        .arg(arg0)
         .arg(artifacts::torify())
         .args([
             "--backend",
@@ -102,6 +93,17 @@ pub fn torify_with_tun(socks_port: u16, tun: bool) -> Command {
             &socks_port.to_string(),
         ]);
     cmd
+}
+
+/// The same where /dev/net/tun is /dev/null (`tun: false`), so the kernel cage cannot be
+/// built, or is the real device.
+pub fn torify_with_tun(socks_port: u16, tun: bool) -> Command {
+    let setup = if tun {
+        "true"
+    } else {
+        "mount --bind /dev/null /dev/net/tun"
+    };
+    torify_after_mounting(socks_port, setup, OsStr::new("sh"))
 }
 
 /// True when the suites run with every command in the kernel cage (TORIFY_TEST_STRICT=1).

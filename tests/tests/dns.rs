@@ -551,25 +551,12 @@ fn tor_not_answering_is_a_temporary_failure() {
         let socks = resolver();
         let port = socks.port();
         drop(socks);
-        let mut cmd = Command::new("unshare");
-        cmd.args([
-            "--mount",
-            "sh",
-            "-c",
-            "mount --bind \"$0\" /etc/resolv.conf && exec \"$@\"",
-        ])
-        .arg(&conf)
-        .arg(artifacts::torify())
-        .args([
-            "--backend",
-            "tor",
-            "-a",
-            "127.0.0.1",
-            "-P",
-            &port.to_string(),
-        ])
-        .arg(artifacts::probe("dns"))
-        .args(["ghbn", "web.test"]);
+        let mut cmd = probe::torify_after_mounting(
+            port,
+            "mount --bind \"$0\" /etc/resolv.conf",
+            conf.as_os_str(),
+        );
+        cmd.arg(artifacts::probe("dns")).args(["ghbn", "web.test"]);
         let cap = Capture::start(&leak_filter(port));
         let run = probe::run(&mut cmd);
         assert!(run.stdout.contains("h_errno=TRY_AGAIN"), "{run:?}");
