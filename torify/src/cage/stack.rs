@@ -538,7 +538,10 @@ impl Stack {
         let Some(f) = self.flows.get_mut(&tuple) else {
             return;
         };
-        let syn = f.syn.take().unwrap_or_default();
+        // Each flow's Tor stream is asked for once, so its SYN is still here.
+        let Some(syn) = f.syn.take() else {
+            return;
+        };
         let Some(up) = up else {
             if let Some(rst) = syn.get(VNET_HDR..).and_then(packet::reset) {
                 let _ = write_packet(self.device.fd.get_ref(), &rst);
