@@ -115,6 +115,19 @@ impl MockSocks {
     pub fn seen(&self) -> Vec<Seen> {
         self.seen.lock().map(|s| s.clone()).unwrap_or_default()
     }
+
+    /// The CONNECT requests so far, as (host, port).
+    pub fn connects(&self) -> Vec<(String, u16)> {
+        connects(&self.seen())
+    }
+}
+
+/// The CONNECT requests among `seen`, as (host, port).
+pub fn connects(seen: &[Seen]) -> Vec<(String, u16)> {
+    seen.iter()
+        .filter(|s| s.command == 1)
+        .map(|s| (s.host.clone(), s.port))
+        .collect()
 }
 
 impl Drop for MockSocks {

@@ -42,15 +42,6 @@ fn uncaught(args: &[&str]) -> (Run, Vec<String>) {
     captured(9, &mut cmd)
 }
 
-fn connects(socks: &MockSocks) -> Vec<(String, u16)> {
-    socks
-        .seen()
-        .iter()
-        .filter(|s| s.command == 1)
-        .map(|s| (s.host.clone(), s.port))
-        .collect()
-}
-
 fn has(run: &Run, lines: &[&str]) {
     for line in lines {
         assert!(
@@ -72,7 +63,7 @@ fn battery(rows: &[(&[&str], &[&str], bool)]) {
             has(&run, want);
             if *through_mock {
                 assert_eq!(
-                    connects(&socks),
+                    socks.connects(),
                     vec![("198.51.100.7".to_owned(), 80)],
                     "{args:?}: {run:?}"
                 );
@@ -157,7 +148,7 @@ fn dlsym_gives_the_hooks_and_keeps_rtld_next_relative_to_the_caller() {
             &["chain", "198.51.100.7", "80", "via-chain"],
         );
         has(&run, &["next_getsockopt=libc", "reply=via-chain"]);
-        assert_eq!(connects(&socks).len(), 1, "{run:?}");
+        assert_eq!(socks.connects().len(), 1, "{run:?}");
         assert!(leaks.is_empty(), "{leaks:#?}");
     });
 }

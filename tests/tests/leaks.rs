@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use torify_tests::artifacts;
 use torify_tests::capture::{Capture, leak_filter};
-use torify_tests::mock::{Behaviour, MockSocks, Seen};
+use torify_tests::mock::{Behaviour, MockSocks};
 use torify_tests::netns::isolated;
 use torify_tests::probe::{self, Run, torify};
 
@@ -27,13 +27,6 @@ fn leak(socks: &MockSocks, env: &[(&str, &str)], args: &[&str]) -> (Run, Vec<Str
     let run = probe::run(&mut cmd);
     std::thread::sleep(Duration::from_millis(200));
     (run, cap.stop())
-}
-
-fn connects(seen: &[Seen]) -> Vec<(String, u16)> {
-    seen.iter()
-        .filter(|s| s.command == 1)
-        .map(|s| (s.host.clone(), s.port))
-        .collect()
 }
 
 const UDP_TO_LOOPBACK: &[(&str, &str)] = &[("TORIFY_ALLOW_OUTBOUND_LOCALHOST", "2")];
@@ -168,7 +161,7 @@ fn fast_open_and_raw_syscalls_go_through_socks() {
                 "{args:?}: {run:?}"
             );
             assert_eq!(
-                connects(&socks.seen()),
+                socks.connects(),
                 vec![("198.51.100.7".to_owned(), 80)],
                 "{args:?}"
             );
@@ -232,7 +225,7 @@ fn every_exec_path_starts_a_torified_child() {
                 "{mode}: {run:?}"
             );
             assert_eq!(
-                connects(&socks.seen()).len(),
+                socks.connects().len(),
                 1,
                 "{mode}: the child did not go through SOCKS"
             );

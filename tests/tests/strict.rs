@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use torify_tests::artifacts;
 use torify_tests::builds::{programs, static_stream};
-use torify_tests::mock::{Behaviour, MockSocks, Seen};
+use torify_tests::mock::{Behaviour, MockSocks};
 use torify_tests::netns::isolated;
 use torify_tests::probe::{self, Run, captured, torify};
 
@@ -37,13 +37,6 @@ fn strict(socks: &MockSocks) -> Command {
         cmd.arg("--strict");
     }
     cmd
-}
-
-fn connects(seen: &[Seen]) -> Vec<(String, u16)> {
-    seen.iter()
-        .filter(|s| s.command == 1)
-        .map(|s| (s.host.clone(), s.port))
-        .collect()
 }
 
 /// No process whose command line holds `marker` is alive (given a moment to die).
@@ -85,7 +78,7 @@ fn every_tcp_vector_is_carried_through_tor() {
             let (run, leaks) = captured(socks.port(), &mut cmd);
             has(&run, "reply=through-the-cage");
             assert_eq!(
-                connects(&socks.seen()),
+                socks.connects(),
                 vec![("198.51.100.7".to_owned(), 80)],
                 "{program} {mode:?}: {run:?}"
             );
@@ -120,7 +113,7 @@ fn streams_across_the_tun_device_keep_bytes_replies_refusals_and_dns_over_tcp() 
             "1",
         ]));
         has(&run, "parallel=64/64 ok");
-        assert_eq!(connects(&socks.seen()).len(), 64, "{run:?}");
+        assert_eq!(socks.connects().len(), 64, "{run:?}");
         // The cage's resolver over TCP too (RFC 1035 4.2.2), with a virtual address.
         let socks = mock();
         let run = probe::run(strict(&socks).arg(stream).args([
@@ -130,7 +123,7 @@ fn streams_across_the_tun_device_keep_bytes_replies_refusals_and_dns_over_tcp() 
             "web.test",
         ]));
         has(&run, "dnstcp=198.19.");
-        assert!(connects(&socks.seen()).is_empty(), "{:?}", socks.seen());
+        assert!(socks.connects().is_empty(), "{:?}", socks.seen());
         // Tor refusing the stream (SOCKS reply 5, connection refused) fails the program's
         // connect() as a closed port would, with a line saying why.
         let refusing = MockSocks::start(
@@ -171,7 +164,7 @@ fn programs_with_their_own_resolver_reach_names_by_name() {
                 has(&run, "resolved=198.19.");
             }
             assert_eq!(
-                connects(&socks.seen()),
+                socks.connects(),
                 vec![("web.test".to_owned(), 80)],
                 "{}: the name did not go to Tor: {run:?}",
                 p.name
@@ -242,7 +235,7 @@ fn isolation_modes_hold_for_flows_through_the_tun_device() {
                     .args(["sh", "-c", &script]),
             );
             let seen = socks.seen();
-            assert_eq!(connects(&seen).len(), 3, "{mode}: {run:?}");
+            assert_eq!(socks.connects().len(), 3, "{mode}: {run:?}");
             let mut creds: Vec<Option<(String, String)>> =
                 seen.iter().map(|s| s.auth.clone()).collect();
             assert!(creds.iter().all(Option::is_some), "{mode}: {seen:?}");
@@ -318,7 +311,7 @@ fn an_unprivileged_user_gets_the_cage_with_its_own_uid_and_nothing_outlives_it()
         );
         has(&run, "reply=unprivileged");
         has(&run, "started");
-        assert_eq!(connects(&socks.seen()).len(), 1, "{run:?}");
+        assert_eq!(socks.connects().len(), 1, "{run:?}");
         // The background process died with the cage.
         nothing_left(&marker);
     });

@@ -20,15 +20,6 @@ use torify_tests::mock::{Behaviour, MockSocks};
 use torify_tests::netns::isolated;
 use torify_tests::probe::{self, captured, torify};
 
-fn connects(socks: &MockSocks) -> Vec<(String, u16)> {
-    socks
-        .seen()
-        .iter()
-        .filter(|s| s.command == 1)
-        .map(|s| (s.host.clone(), s.port))
-        .collect()
-}
-
 #[test]
 fn the_go_probe_is_really_dynamic() {
     let go = programs().iter().find(|p| p.name == "go-dynamic").unwrap();
@@ -75,7 +66,7 @@ fn programs_the_library_cannot_enter_run_caged_or_not_at_all() {
                 run.stderr
             );
             assert_eq!(
-                connects(&socks),
+                socks.connects(),
                 vec![("198.51.100.7".to_owned(), 80)],
                 "{}",
                 p.name
