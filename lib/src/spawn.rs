@@ -129,12 +129,12 @@ fn caged() -> bool {
     torify_core::exec::only_cage_interfaces(&buf[..n.min(buf.len())], tun.as_bytes())
 }
 
-/// How a program the library cannot enter starts when it may: a loader for another C
-/// library or architecture would fail on this library, so it starts without it.
+/// How a program the library cannot enter starts when it may.
 fn arm_for(why: Unenterable) -> Arm {
-    match why {
-        Unenterable::ForeignLoader | Unenterable::ForeignMachine { .. } => Arm::Without,
-        Unenterable::Static | Unenterable::Go | Unenterable::Unreadable => Arm::Library,
+    if why.refuses_the_library() {
+        Arm::Without
+    } else {
+        Arm::Library
     }
 }
 

@@ -112,14 +112,6 @@ enum Auth {
     PerConnection,
 }
 
-fn token() -> io::Result<Zeroizing<String>> {
-    let mut raw = Zeroizing::new([0u8; 16]);
-    getrandom::fill(raw.as_mut_slice()).map_err(|e| io::Error::other(e.to_string()))?;
-    Ok(Zeroizing::new(
-        raw.iter().map(|b| format!("{b:02x}")).collect(),
-    ))
-}
-
 impl Auth {
     fn from(settings: &Settings, isolate: bool) -> io::Result<Auth> {
         if isolate || settings.isolation == Isolation::Connection {
@@ -135,7 +127,10 @@ impl Auth {
             Isolation::None => Auth::None,
             // One forwarder, one destination: session, process and destination isolation all
             // come to one token of its own.
-            _ => Auth::Fixed(Zeroizing::new("torify-forward".to_owned()), token()?),
+            _ => Auth::Fixed(
+                Zeroizing::new("torify-forward".to_owned()),
+                crate::random::hex::<16>()?,
+            ),
         })
     }
 }
@@ -238,7 +233,7 @@ fn carry(shared: &Shared, client: TcpStream, peer: SocketAddr) {
             username: u.as_bytes(),
             password: p.as_bytes(),
         }),
-        Auth::PerConnection => match token() {
+        Auth::PerConnection => match crate::random::hex::<16>() {
             Ok(t) => {
                 fresh = t;
                 Some(Credentials {

@@ -15,6 +15,23 @@ use crate::seccomp::Filters;
 
 /// Exit status for a failure of torify itself (as env(1) uses it).
 pub(crate) const EXIT_TORIFY: u8 = 125;
+
+/// A failure of the launcher: the exit status and the one line it prints.
+pub(crate) type Failure = (u8, String);
+
+/// A failure of torify itself (exit status 125), saying `line`.
+pub(crate) fn fail(line: impl Into<String>) -> Failure {
+    (EXIT_TORIFY, line.into())
+}
+
+/// The launcher's async runtime, for the embedded client and the cage's stack.
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| fail(format!("cannot start the async runtime: {e}")))
+}
 /// Exit status when the command exists but cannot be run.
 pub(crate) const EXIT_CANNOT_RUN: u8 = 126;
 /// Exit status when the command is not found.
@@ -121,11 +138,9 @@ pub(crate) fn session_token(s: &Settings) -> Result<Option<String>, String> {
     {
         return Ok(None);
     }
-    let mut raw = [0u8; 16];
-    getrandom::fill(&mut raw).map_err(|e| format!("cannot make an isolation token: {e}"))?;
-    let hex: String = raw.iter().map(|b| format!("{b:02x}")).collect();
-    zeroize::Zeroize::zeroize(&mut raw);
-    Ok(Some(hex))
+    let token =
+        crate::random::hex::<16>().map_err(|e| format!("cannot make an isolation token: {e}"))?;
+    Ok(Some(token.as_str().to_owned()))
 }
 
 /// Why the loader would drop LD_PRELOAD for this executable (it runs secure-exec), if it would.

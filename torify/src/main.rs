@@ -12,6 +12,7 @@ mod forward;
 mod inherited;
 mod launch;
 mod library;
+mod random;
 mod seccomp;
 mod session;
 mod socks_client;
@@ -27,10 +28,7 @@ use torify_conf::{Loaded, SYSTEM_FILES, SocksEndpoint, Sources};
 
 use crate::backend::Chosen;
 use crate::cli::{Cli, Sub};
-use crate::launch::{EXIT_TORIFY, EnvChanges};
-
-/// A failure of the launcher: exit status and the one line to print.
-type Failure = (u8, String);
+use crate::launch::{EXIT_TORIFY, EnvChanges, Failure};
 
 fn secure_exec() -> bool {
     // SAFETY: getauxval has no preconditions.
@@ -103,15 +101,7 @@ fn run(cli: &Cli, command: &[OsString], mut p: Prepared) -> Result<ExitCode, Fai
     let caged = cage::inside();
     let mut strict = p.loaded.settings.strict && !caged;
     let unenterable = launch::unenterable(&program);
-    // A loader for another C library or architecture fails on the library: such a program,
-    // when it may run at all, starts without it.
-    p.changes.unarmed = matches!(
-        unenterable,
-        Some(
-            torify_core::elf::Unenterable::ForeignLoader
-                | torify_core::elf::Unenterable::ForeignMachine { .. }
-        )
-    );
+    p.changes.unarmed = unenterable.is_some_and(torify_core::elf::Unenterable::refuses_the_library);
     if !strict
         && !caged
         && let Some(why) = unenterable

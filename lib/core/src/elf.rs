@@ -57,6 +57,17 @@ pub enum Unenterable {
     Unreadable,
 }
 
+impl Unenterable {
+    /// True when the program's loader would fail on the library (another C library or
+    /// architecture): such a program, when it may run at all, starts without it.
+    pub fn refuses_the_library(self) -> bool {
+        matches!(
+            self,
+            Unenterable::ForeignLoader | Unenterable::ForeignMachine { .. }
+        )
+    }
+}
+
 impl fmt::Display for Unenterable {
     /// Why, in the words of the refusal line ("it is …").
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

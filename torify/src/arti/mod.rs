@@ -18,14 +18,7 @@ use tor_rtcompat::PreferredRuntime;
 use torify_conf::Loaded;
 
 use crate::child;
-use crate::launch::{EXIT_TORIFY, EnvChanges};
-
-/// Failure of the launcher itself: exit status and message.
-type Failure = (u8, String);
-
-fn fail(message: impl Into<String>) -> Failure {
-    (EXIT_TORIFY, message.into())
-}
+use crate::launch::{EnvChanges, Failure, fail};
 
 /// arti's own log lines: warnings only (and not the ones a small test network provokes), all of
 /// torify's and arti's details with -d, nothing with -q.
@@ -89,7 +82,7 @@ pub(crate) fn serve<T: Send + 'static>(
     work: impl FnOnce(SocketAddr) -> T + Send + 'static,
 ) -> Result<T, Failure> {
     prepare(loaded, debug, quiet)?;
-    let runtime = runtime()?;
+    let runtime = crate::launch::runtime()?;
     let outcome = runtime.block_on(async {
         let client = bootstrap(loaded, quiet).await?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -126,15 +119,6 @@ pub(crate) fn prepare(loaded: &Loaded, debug: bool, quiet: bool) -> Result<(), F
     let _ = rustls::crypto::ring::default_provider().install_default();
     init_logging(debug, quiet);
     Ok(())
-}
-
-/// The launcher's async runtime.
-pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| fail(format!("cannot start the async runtime: {e}")))
 }
 
 /// Creates and bootstraps the client, showing progress; fails past `arti.bootstrap_timeout`

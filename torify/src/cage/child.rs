@@ -70,14 +70,6 @@ pub(crate) struct Handles {
     pub(crate) socks: OwnedFd,
 }
 
-fn cvt(ret: i32) -> io::Result<i32> {
-    if ret < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(ret)
-    }
-}
-
 /// Writes `text` to a /proc file of this process (uid_map, gid_map, setgroups).
 fn write_proc(name: &str, text: &str) -> io::Result<()> {
     std::fs::OpenOptions::new()
@@ -177,7 +169,7 @@ fn caged(plan: &Plan, control: BorrowedFd<'_>) -> Result<i32, String> {
         flags |= libc::CLONE_NEWUSER;
     }
     // SAFETY: unshare takes no pointers; this process is single-threaded.
-    cvt(unsafe { libc::unshare(flags) }).map_err(|e| {
+    netconf::cvt(unsafe { libc::unshare(flags) }).map_err(|e| {
         format!(
             "cannot create the cage's namespaces ({e}){}",
             if plan.userns {
@@ -256,9 +248,7 @@ fn cage_init(plan: &Plan, control: BorrowedFd<'_>) -> Result<i32, String> {
     cmd.arg0(&plan.command[0]).args(&plan.command[1..]);
     launch::apply(&mut cmd, &plan.lib, &plan.changes);
     cmd.envs(plan.extra.iter().map(|(k, v)| (k, v)));
-    let filters = plan.filters.clone();
-    // SAFETY: installing a compiled filter makes system calls only.
-    unsafe { cmd.pre_exec(move || filters.install()) };
+    launch::filter(&mut cmd, Some(plan.filters.clone()));
     let child = cmd
         .spawn()
         .map_err(|e| format!("{}: {e}", plan.program.display()));
@@ -272,17 +262,7 @@ fn cage_init(plan: &Plan, control: BorrowedFd<'_>) -> Result<i32, String> {
     let pid = child.id() as i32;
     crate::child::forward_signals_to(pid);
     // As init: reap everything, until the command itself ends.
-    loop {
-        let mut status = 0;
-        // SAFETY: status is a local.
-        let got = unsafe { libc::waitpid(-1, &mut status, 0) };
-        if got == pid {
-            return Ok(exit_code(status));
-        }
-        if got < 0 && io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
-            return Ok(1);
-        }
-    }
+    Ok(wait_for(pid, true))
 }
 
 /// The shell's way of telling an exit status: the code, or 128 + the signal.
@@ -298,10 +278,16 @@ fn exit_code(status: i32) -> i32 {
 
 /// Waits for `pid` (restarting after signals) and returns its exit code.
 pub(crate) fn wait_status(pid: i32) -> i32 {
+    wait_for(pid, false)
+}
+
+/// Waits for `pid` as [`wait_status`] does; with `reap_all` (the cage's init, parent of every
+/// orphan in the cage) it reaps any other child that ends meanwhile.
+fn wait_for(pid: i32, reap_all: bool) -> i32 {
     loop {
         let mut status = 0;
         // SAFETY: status is a local.
-        let got = unsafe { libc::waitpid(pid, &mut status, 0) };
+        let got = unsafe { libc::waitpid(if reap_all { -1 } else { pid }, &mut status, 0) };
         if got == pid {
             return exit_code(status);
         }

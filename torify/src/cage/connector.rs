@@ -17,6 +17,7 @@ use torify_conf::SocksEndpoint;
 use torify_core::socks5::{
     Answer, Command, Credentials, Handshake, MAX_REPLIES, Progress, SocksError, Target,
 };
+use zeroize::Zeroizing;
 
 /// A byte stream to Tor (or, for allow.direct, to the destination).
 pub(crate) trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
@@ -44,15 +45,16 @@ impl std::fmt::Display for Dest {
 }
 
 /// The circuit-sharing key of a flow: nothing (share with anything), a key of our own, or the
-/// user's explicit credentials.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// user's explicit credentials. It holds no secret: those stay in the settings (and the cage's
+/// own secret in [`Tor`]), wiped when dropped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum Key {
     /// No isolation.
     Shared,
     /// Flows of one key share circuits, of different keys never.
     Own(u64),
     /// The credentials of tor.username/tor.password.
-    Explicit(String, String),
+    Explicit,
 }
 
 /// Tor's SOCKS port, owned.
@@ -93,7 +95,7 @@ pub(crate) enum Tor {
         /// Its SocksPort.
         endpoint: Endpoint,
         /// This cage's random secret, part of every key's credentials.
-        secret: String,
+        secret: Zeroizing<String>,
     },
     /// The embedded client.
     #[cfg(feature = "arti")]
@@ -101,18 +103,8 @@ pub(crate) enum Tor {
         /// The client.
         client: Arc<arti_client::TorClient<tor_rtcompat::PreferredRuntime>>,
         /// Isolation tokens by key.
-        tokens: Arc<Mutex<HashMap<KeyName, arti_client::IsolationToken>>>,
+        tokens: Arc<Mutex<HashMap<Key, arti_client::IsolationToken>>>,
     },
-}
-
-/// A key as the arti backend stores it.
-#[cfg(feature = "arti")]
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub(crate) enum KeyName {
-    /// [`Key::Own`].
-    Own(u64),
-    /// [`Key::Explicit`] (username, password).
-    Explicit(String, String),
 }
 
 fn socks_failure(e: SocksError) -> io::Error {
@@ -142,23 +134,31 @@ async fn exchange(s: &mut BoxedStream, hs: &Handshake) -> io::Result<Answer> {
 }
 
 impl Tor {
-    fn daemon_credentials(secret: &str, key: &Key) -> Option<(String, String)> {
-        match key {
-            Key::Shared => None,
-            Key::Own(k) => Some(("torify-cage".to_owned(), format!("{secret}-{k}"))),
-            Key::Explicit(u, p) => Some((u.clone(), p.clone())),
-        }
-    }
-
-    /// Opens a stream to `dest` with the circuits of `key`.
-    pub(crate) async fn connect(&self, dest: &Dest, key: &Key) -> io::Result<BoxedStream> {
+    /// Opens a stream to `dest` with the circuits of `key`; `explicit` are the settings'
+    /// credentials, which [`Key::Explicit`] stands for.
+    pub(crate) async fn connect(
+        &self,
+        dest: &Dest,
+        key: Key,
+        explicit: Option<&torify_conf::Credentials>,
+    ) -> io::Result<BoxedStream> {
         match self {
             Tor::Daemon { endpoint, secret } => {
-                let creds = Self::daemon_credentials(secret, key);
-                let creds = creds.as_ref().map(|(u, p)| Credentials {
-                    username: u.as_bytes(),
-                    password: p.as_bytes(),
-                });
+                let own;
+                let creds = match (key, explicit) {
+                    (Key::Shared, _) | (Key::Explicit, None) => None,
+                    (Key::Own(k), _) => {
+                        own = Zeroizing::new(format!("{}-{k}", secret.as_str()));
+                        Some(Credentials {
+                            username: b"torify-cage",
+                            password: own.as_bytes(),
+                        })
+                    }
+                    (Key::Explicit, Some(c)) => Some(Credentials {
+                        username: c.username.expose().as_bytes(),
+                        password: c.password.expose().as_bytes(),
+                    }),
+                };
                 let target = match dest {
                     Dest::Name(n, p) => Target::Name(n, *p),
                     Dest::Addr(a) => Target::Addr(*a),
@@ -234,19 +234,17 @@ impl Tor {
 
 #[cfg(feature = "arti")]
 fn arti_token(
-    tokens: &Mutex<HashMap<KeyName, arti_client::IsolationToken>>,
-    key: &Key,
+    tokens: &Mutex<HashMap<Key, arti_client::IsolationToken>>,
+    key: Key,
 ) -> Option<arti_client::IsolationToken> {
-    let name = match key {
-        Key::Shared => return None,
-        Key::Own(k) => KeyName::Own(*k),
-        Key::Explicit(u, p) => KeyName::Explicit(u.clone(), p.clone()),
-    };
+    if key == Key::Shared {
+        return None;
+    }
     let mut t = tokens
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     Some(
-        *t.entry(name)
+        *t.entry(key)
             .or_insert_with(arti_client::IsolationToken::new),
     )
 }

@@ -24,17 +24,10 @@ use torify_conf::Loaded;
 use torify_core::dns::LocalNames;
 
 use crate::backend::Chosen;
-use crate::launch::{EXIT_TORIFY, EnvChanges};
+use crate::launch::{EnvChanges, Failure, fail};
 use crate::seccomp::Filters;
 
 pub(crate) use child::INNER_SOCKS;
-
-/// A failure of the launcher: exit status and line.
-type Failure = (u8, String);
-
-fn fail(line: impl Into<String>) -> Failure {
-    (EXIT_TORIFY, line.into())
-}
 
 /// Why this machine cannot give the cage, if it cannot (what `check` reports, and the line
 /// `--strict` refuses with).
@@ -122,14 +115,13 @@ struct RunDir(PathBuf);
 
 impl RunDir {
     fn new() -> Result<RunDir, Failure> {
-        let mut raw = [0u8; 8];
-        getrandom::fill(&mut raw).map_err(|e| fail(format!("cannot make a name: {e}")))?;
-        let name: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+        let name =
+            crate::random::hex::<8>().map_err(|e| fail(format!("cannot make a name: {e}")))?;
         let base = std::env::var_os("XDG_RUNTIME_DIR")
             .map(PathBuf::from)
             .filter(|d| d.is_dir())
             .unwrap_or_else(std::env::temp_dir);
-        let dir = base.join(format!("torify-cage-{name}"));
+        let dir = base.join(format!("torify-cage-{}", name.as_str()));
         std::fs::DirBuilder::new()
             .mode(0o700)
             .create(&dir)
@@ -244,22 +236,14 @@ pub(crate) fn run(job: Job<'_>) -> Result<u8, Failure> {
         crate::arti::prepare(job.loaded, job.debug, job.quiet)?;
     }
     let _ = job.debug;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| fail(format!("cannot start the async runtime: {e}")))?;
+    let runtime = crate::launch::runtime()?;
     let outcome = runtime.block_on(async {
         let tor = match job.backend {
-            Chosen::Daemon => {
-                let mut secret = [0u8; 16];
-                getrandom::fill(&mut secret)
-                    .map_err(|e| fail(format!("cannot make an isolation secret: {e}")))?;
-                connector::Tor::Daemon {
-                    endpoint: connector::Endpoint::of(settings.socks_endpoint()),
-                    secret: secret.iter().map(|b| format!("{b:02x}")).collect(),
-                }
-            }
+            Chosen::Daemon => connector::Tor::Daemon {
+                endpoint: connector::Endpoint::of(settings.socks_endpoint()),
+                secret: crate::random::hex::<16>()
+                    .map_err(|e| fail(format!("cannot make an isolation secret: {e}")))?,
+            },
             #[cfg(feature = "arti")]
             Chosen::Embedded => connector::Tor::Arti {
                 client: crate::arti::bootstrap(job.loaded, job.quiet).await?,

@@ -47,7 +47,8 @@ pub(crate) fn is_tun_device(file: &std::fs::File) -> bool {
     ret == 0 && features & libc::IFF_TUN as libc::c_uint != 0
 }
 
-fn cvt(ret: c_int) -> io::Result<c_int> {
+/// A C call's result: its value, or errno as the error.
+pub(super) fn cvt(ret: c_int) -> io::Result<c_int> {
     if ret < 0 {
         Err(io::Error::last_os_error())
     } else {

@@ -54,7 +54,7 @@ pub(crate) struct Cage {
     /// What /etc/hosts answers (the resolver answers those names as the library does).
     pub(crate) local: LocalNames,
     /// Isolation keys of destinations (tor.isolation = destination).
-    destinations: Mutex<std::collections::HashMap<Dest, u64>>,
+    destinations: Mutex<HashMap<Dest, u64>>,
     /// The next key handed out.
     next_key: AtomicU64,
     /// Lines said per kind, so a program retrying in a loop does not flood the terminal.
@@ -80,7 +80,7 @@ impl Cage {
             settings,
             names: Mutex::new(VirtualNames::new()),
             local,
-            destinations: Mutex::new(std::collections::HashMap::new()),
+            destinations: Mutex::new(HashMap::new()),
             next_key: AtomicU64::new(1),
             said: [const { AtomicU32::new(0) }; 4],
             quiet,
@@ -101,11 +101,8 @@ impl Cage {
     /// The circuits a flow to `dest` may share. The TUN device shows no process, so
     /// `process` isolation gives each such flow circuits of its own, like `connection`.
     fn key(&self, dest: &Dest) -> Key {
-        if let Some(c) = &self.settings.credentials {
-            return Key::Explicit(
-                c.username.expose().to_owned(),
-                c.password.expose().to_owned(),
-            );
+        if self.settings.credentials.is_some() {
+            return Key::Explicit;
         }
         match self.settings.isolation {
             Isolation::None => Key::Shared,
@@ -348,7 +345,11 @@ async fn upstream(cage: Arc<Cage>, to: SocketAddr) -> Option<Upstream> {
         policy::connect(tcp, Destination::Inet(to), &cage.settings),
     ) {
         (Dest::Name(..), _) | (_, ConnectVerdict::Proxy(_) | ConnectVerdict::ProxyOnion(..)) => {
-            (cage.tor.connect(&dest, &cage.key(&dest)).await, false)
+            let explicit = cage.settings.credentials.as_ref();
+            (
+                cage.tor.connect(&dest, cage.key(&dest), explicit).await,
+                false,
+            )
         }
         (_, ConnectVerdict::Direct(addr)) => {
             cage.say(Said::Direct, || {
@@ -580,8 +581,8 @@ impl Stack {
                 progress = true;
             }
             // Packets from the cage, a batch at a time.
+            let fd = self.device.fd.clone();
             for _ in 0..256 {
-                let fd = self.device.fd.clone();
                 let mut guard = match fd.poll_read_ready(cx) {
                     Poll::Ready(g) => g?,
                     Poll::Pending => break,

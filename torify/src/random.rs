@@ -1,0 +1,28 @@
+//! Random tokens: isolation secrets, SOCKS credentials, names of private directories.
+
+use std::io;
+
+use zeroize::Zeroizing;
+
+/// `N` random bytes as lowercase hex; the bytes and the text are wiped when dropped.
+pub(crate) fn hex<const N: usize>() -> io::Result<Zeroizing<String>> {
+    let mut raw = Zeroizing::new([0u8; N]);
+    getrandom::fill(raw.as_mut_slice()).map_err(|e| io::Error::other(e.to_string()))?;
+    Ok(Zeroizing::new(
+        raw.iter().map(|b| format!("{b:02x}")).collect(),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn hex_has_two_digits_per_byte_and_differs() {
+        let (a, b) = (super::hex::<16>().unwrap(), super::hex::<16>().unwrap());
+        assert_eq!(a.len(), 32);
+        assert!(
+            a.bytes()
+                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+        );
+        assert_ne!(*a, *b);
+    }
+}
