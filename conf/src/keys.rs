@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use crate::direct::DirectNet;
 use crate::error::Origin;
-use crate::model::{Backend, Ipv4Net, Isolation, Localhost, LogLevel, TorAddress};
+use crate::model::{Backend, DnsMode, Ipv4Net, Isolation, Localhost, LogLevel, TorAddress};
 use crate::secret::Secret;
 
 /// A setting.
@@ -27,6 +27,10 @@ pub enum Key {
     IsolatePid,
     /// The `.onion` stand-in address block.
     OnionRange,
+    /// Where ordinary names are resolved: resolve or exit.
+    DnsMode,
+    /// The stand-in address block of names resolved at the exit.
+    ExitRange,
     /// listen()/accept() on internet sockets.
     AllowInbound,
     /// Loopback that may bypass Tor: 0, 1 (TCP) or 2 (TCP and UDP).
@@ -151,6 +155,20 @@ pub const KEYS: &[KeyInfo] = &[
         "an IPv4 block such as 127.42.42.0/24 (prefix /8 to /32, host bits zero)",
     ),
     info(
+        Key::DnsMode,
+        Some("dns.mode"),
+        None,
+        Some("TORIFY_DNS"),
+        "resolve (a RESOLVE round trip at lookup, as torsocks) or exit (the exit resolves at connect)",
+    ),
+    info(
+        Key::ExitRange,
+        Some("dns.exit_range"),
+        None,
+        Some("TORIFY_EXIT_RANGE"),
+        "an IPv4 block such as 127.192.0.0/10 (prefix /8 to /32, host bits zero)",
+    ),
+    info(
         Key::AllowInbound,
         Some("allow.inbound"),
         Some("AllowInbound"),
@@ -246,6 +264,7 @@ pub(crate) enum Value {
     Secret(Secret),
     Isolation(Isolation),
     Backend(Backend),
+    Dns(DnsMode),
     Flag(bool),
     Range(Ipv4Net),
     Localhost(Localhost),
@@ -322,7 +341,8 @@ pub(crate) fn parse_value(key: Key, raw: Raw<'_>) -> Result<Value, String> {
         | Key::AllowPrivilegedExec
         | Key::AllowUnproxiedExec
         | Key::Strict => bool_of(raw).map(Value::Flag),
-        Key::OnionRange => text_of(raw)?.parse().map(Value::Range),
+        Key::OnionRange | Key::ExitRange => text_of(raw)?.parse().map(Value::Range),
+        Key::DnsMode => text_of(raw)?.parse().map(Value::Dns),
         Key::AllowOutboundLocalhost => {
             let n = int_of(raw)?;
             Localhost::from_level(n)

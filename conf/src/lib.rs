@@ -18,7 +18,7 @@ pub use error::{ConfError, Origin};
 pub use keys::{KEYS, Key, KeyInfo, key_info};
 pub use load::{FILE_VARIABLES, FlagValue, Loaded, SYSTEM_FILES, Sources, check_file, load};
 pub use model::{
-    Backend, Credentials, Ipv4Net, Isolation, Localhost, LogLevel, LogSettings, Settings,
+    Backend, Credentials, DnsMode, Ipv4Net, Isolation, Localhost, LogLevel, LogSettings, Settings,
     SocksEndpoint, TorAddress,
 };
 pub use secret::{MASK, Secret};

@@ -265,6 +265,8 @@ fn build(values: BTreeMap<Key, (Value, Origin)>, notes: Vec<String>) -> Result<L
             (Key::Backend, Value::Backend(b)) => s.backend = b,
             (Key::Strict, Value::Flag(b)) => s.strict = b,
             (Key::OnionRange, Value::Range(r)) => s.onion_range = r,
+            (Key::ExitRange, Value::Range(r)) => s.exit_range = r,
+            (Key::DnsMode, Value::Dns(m)) => s.dns_mode = m,
             (Key::AllowInbound, Value::Flag(b)) => s.allow_inbound = b,
             (Key::AllowOutboundLocalhost, Value::Localhost(l)) => s.allow_outbound_localhost = l,
             (Key::AllowDirect, Value::Nets(n)) => s.allow_direct = n,
@@ -285,30 +287,7 @@ fn build(values: BTreeMap<Key, (Value, Origin)>, notes: Vec<String>) -> Result<L
         }
         origins.insert(key, origin);
     }
-    // A stand-in .onion address inside a direct network would be both: refuse the ambiguity
-    // rather than pick one silently.
-    let onion = s.onion_range;
-    if let Some(net) = s
-        .allow_direct
-        .iter()
-        .find(|n| n.overlaps(onion.base().into(), onion.prefix()))
-    {
-        let direct_origin = origins
-            .get(&Key::AllowDirect)
-            .cloned()
-            .unwrap_or(Origin::Default);
-        let onion_origin = origins
-            .get(&Key::OnionRange)
-            .cloned()
-            .unwrap_or(Origin::Default);
-        return Err(ConfError::new(
-            direct_origin,
-            format!(
-                "allow.direct network {net} overlaps dns.onion_range {onion} (set at {onion_origin})"
-            ),
-            "move dns.onion_range to a block you never need to reach, or narrow allow.direct",
-        ));
-    }
+    check_pools(&s, &origins)?;
     s.credentials = match (username, password) {
         (None, None) => None,
         (Some((username, _)), Some((password, _))) => Some(Credentials { username, password }),
@@ -333,4 +312,40 @@ fn build(values: BTreeMap<Key, (Value, Origin)>, notes: Vec<String>) -> Result<L
         origins,
         notes,
     })
+}
+
+/// A stand-in address inside a direct network, or in both pools, would mean two things:
+/// refuse the ambiguity rather than pick one silently.
+fn check_pools(s: &Settings, origins: &BTreeMap<Key, Origin>) -> Result<(), ConfError> {
+    let origin_of = |key| origins.get(&key).cloned().unwrap_or(Origin::Default);
+    let mut pools = vec![(Key::OnionRange, "dns.onion_range", s.onion_range)];
+    if s.dns_mode == crate::model::DnsMode::Exit {
+        pools.push((Key::ExitRange, "dns.exit_range", s.exit_range));
+    }
+    for &(key, name, pool) in &pools {
+        if let Some(net) = s
+            .allow_direct
+            .iter()
+            .find(|n| n.overlaps(pool.base().into(), pool.prefix()))
+        {
+            return Err(ConfError::new(
+                origin_of(Key::AllowDirect),
+                format!(
+                    "allow.direct network {net} overlaps {name} {pool} (set at {})",
+                    origin_of(key)
+                ),
+                format!("move {name} to a block you never need to reach, or narrow allow.direct"),
+            ));
+        }
+    }
+    if let [(_, _, onion), (_, _, exit)] = pools[..]
+        && (onion.contains(exit.base()) || exit.contains(onion.base()))
+    {
+        return Err(ConfError::new(
+            origin_of(Key::ExitRange),
+            format!("dns.exit_range {exit} overlaps dns.onion_range {onion}"),
+            "give the two pools separate blocks (defaults 127.192.0.0/10 and 127.42.42.0/24)",
+        ));
+    }
+    Ok(())
 }

@@ -204,6 +204,46 @@ impl fmt::Display for Backend {
     }
 }
 
+/// Where ordinary names are resolved (`dns.mode`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum DnsMode {
+    /// A SOCKS RESOLVE round trip through Tor at lookup time, as torsocks does: the program
+    /// gets the real address, and a name that does not exist fails at the lookup.
+    Resolve,
+    /// The lookup answers a stand-in address from `dns.exit_range` at once, and the connect
+    /// sends the name in the SOCKS CONNECT, so the exit resolves it on the way: one circuit
+    /// round trip fewer per new name.
+    #[default]
+    Exit,
+}
+
+impl DnsMode {
+    /// The name used in files, the environment and flags.
+    pub fn name(self) -> &'static str {
+        match self {
+            DnsMode::Resolve => "resolve",
+            DnsMode::Exit => "exit",
+        }
+    }
+}
+
+impl FromStr for DnsMode {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        [DnsMode::Resolve, DnsMode::Exit]
+            .into_iter()
+            .find(|m| m.name() == s)
+            .ok_or_else(|| format!("{s:?} is not resolve or exit"))
+    }
+}
+
+impl fmt::Display for DnsMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// How streams are kept apart on Tor circuits (Tor's IsolateSOCKSAuth: different SOCKS
 /// credentials never share a circuit).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -392,6 +432,11 @@ pub struct Settings {
     pub isolation: Isolation,
     /// The block that `.onion` names get their stand-in addresses from (OnionAddrRange).
     pub onion_range: Ipv4Net,
+    /// Where ordinary names are resolved: by RESOLVE at lookup, or by the exit at connect.
+    pub dns_mode: DnsMode,
+    /// The block that ordinary names get their stand-in addresses from with `dns.mode = exit`
+    /// (Tor's own VirtualAddrNetworkIPv4 default, 127.192.0.0/10).
+    pub exit_range: Ipv4Net,
     /// listen()/accept() on internet sockets (AllowInbound).
     pub allow_inbound: bool,
     /// Loopback traffic that may bypass Tor (AllowOutboundLocalhost).
@@ -438,6 +483,11 @@ impl Default for Settings {
             onion_range: Ipv4Net {
                 base: Ipv4Addr::new(127, 42, 42, 0),
                 prefix: 24,
+            },
+            dns_mode: DnsMode::default(),
+            exit_range: Ipv4Net {
+                base: Ipv4Addr::new(127, 192, 0, 0),
+                prefix: 10,
             },
             allow_inbound: false,
             allow_outbound_localhost: Localhost::Deny,

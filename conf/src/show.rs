@@ -30,7 +30,7 @@ pub fn render(loaded: &Loaded) -> String {
             .collect::<Vec<_>>()
             .join(", ")
     };
-    let rows: [(&str, String, Key); 15] = [
+    let rows: [(&str, String, Key); 17] = [
         ("tor.address", s.tor_address.to_string(), Key::TorAddress),
         ("tor.port", s.tor_port.to_string(), Key::TorPort),
         (
@@ -51,6 +51,8 @@ pub fn render(loaded: &Loaded) -> String {
             s.onion_range.to_string(),
             Key::OnionRange,
         ),
+        ("dns.mode", s.dns_mode.to_string(), Key::DnsMode),
+        ("dns.exit_range", s.exit_range.to_string(), Key::ExitRange),
         (
             "allow.inbound",
             s.allow_inbound.to_string(),

@@ -103,6 +103,25 @@ fn toml_sets_every_key() {
 }
 
 #[test]
+fn dns_modes_and_the_exit_range() {
+    let fx = Fixture::new();
+    let path = fx.file(
+        "d.toml",
+        "[dns]\nmode = \"resolve\"\nexit_range = \"127.43.0.0/16\"\n",
+    );
+    let s = load_file(&path).unwrap().settings;
+    assert_eq!(s.dns_mode, DnsMode::Resolve);
+    assert_eq!(s.exit_range.to_string(), "127.43.0.0/16");
+    assert_eq!(Settings::default().dns_mode, DnsMode::Exit);
+    // With resolve, the exit range is unused, so an overlap with allow.direct is no conflict.
+    let path = fx.file(
+        "r.toml",
+        "[dns]\nmode = \"resolve\"\nexit_range = \"10.0.0.0/8\"\n[allow]\ndirect = [\"10.1.0.0/16\"]\n",
+    );
+    assert!(load_file(&path).is_ok());
+}
+
+#[test]
 fn toml_isolation_modes() {
     let fx = Fixture::new();
     for mode in Isolation::ALL {
@@ -703,6 +722,18 @@ fn allow_direct_refusals_are_one_line_at_the_entry() {
         (
             "[allow]\ndirect = [\"10.0.0.0/8\"]\n[dns]\nonion_range = \"10.192.0.0/10\"\n",
             "bad.toml:2:10: allow.direct network 10.0.0.0/8 overlaps dns.onion_range 10.192.0.0/10 (set at ",
+        ),
+        (
+            "[allow]\ndirect = [\"10.0.0.0/8\"]\n[dns]\nexit_range = \"10.192.0.0/10\"\n",
+            "bad.toml:2:10: allow.direct network 10.0.0.0/8 overlaps dns.exit_range 10.192.0.0/10 (set at ",
+        ),
+        (
+            "[dns]\nexit_range = \"127.42.0.0/16\"\n",
+            "bad.toml:2:14: dns.exit_range 127.42.0.0/16 overlaps dns.onion_range 127.42.42.0/24; give the two pools separate blocks",
+        ),
+        (
+            "[dns]\nmode = \"system\"\n",
+            "bad.toml:2:8: dns.mode \"system\" is not resolve or exit",
         ),
         (
             "[allow]\ndirects = [\"10.0.0.0/8\"]\n",

@@ -53,15 +53,19 @@ pub(crate) fn initial_var(name: &str) -> Option<String> {
     })
 }
 
-/// torify's own variables of the initial environment, plus a session token made here.
+/// torify's own variables of the initial environment, plus a session token and a names
+/// table made here.
 fn ours() -> impl Iterator<Item = &'static CStr> {
     let session = crate::runtime::local_session_entry();
+    let names = crate::names_table::local_entry();
     initial()
         .entries
         .iter()
         .map(CString::as_c_str)
         .filter(|e| is_torify_variable(e.to_bytes().split(|b| *b == b'=').next().unwrap_or(&[])))
+        .filter(|e| !crate::names_table::replaced(e.to_bytes()))
         .chain(session)
+        .chain(names)
 }
 
 /// The absolute path this library was loaded from.

@@ -166,7 +166,7 @@ pub(crate) fn this_process() -> u32 {
 /// The tables fork takes across, held by the forking thread.
 struct Held {
     _pending: LockGuard<pending::Table>,
-    _names: LockGuard<names::Pool>,
+    _names: LockGuard<names::Pools>,
 }
 
 thread_local! {

@@ -13,6 +13,7 @@ mod isolation;
 mod libc_sym;
 mod log;
 mod names;
+mod names_table;
 mod netdb;
 mod pending;
 mod proxy;

@@ -5,7 +5,9 @@
 use std::net::IpAddr;
 
 use libc::c_int;
+use torify_conf::DnsMode;
 use torify_core::dns::{self, Lookup};
+use torify_core::pool::Pool;
 use torify_core::socks5::{Answer, Command, ReplyCode, SocksError, Target};
 
 use crate::guard::Shown;
@@ -106,16 +108,7 @@ pub(crate) fn forward(rt: &Runtime, name: &str) -> Result<Vec<IpAddr>, LookupErr
             log::debug!("lookup of {name}: local {addrs:?}");
             Ok(addrs)
         }
-        Lookup::Onion(onion) => match names::assign(rt.settings.onion_range, &onion) {
-            Ok(ip) => {
-                log::debug!("lookup of {onion}: stand-in {ip}");
-                Ok(vec![IpAddr::V4(ip)])
-            }
-            Err(full) => {
-                log::error!("lookup of {onion} refused: {full}");
-                Err(LookupError::Failed)
-            }
-        },
+        Lookup::Onion(onion) => stand_in(rt, Pool::Onion, &onion),
         Lookup::Refuse(why) => {
             log::refusal(
                 torify_core::refusal::Kind::Name,
@@ -132,6 +125,9 @@ pub(crate) fn forward(rt: &Runtime, name: &str) -> Result<Vec<IpAddr>, LookupErr
                 .map(|a| vec![a])
                 .ok_or(LookupError::NotFound),
         },
+        _ if rt.settings.dns_mode == DnsMode::Exit => {
+            stand_in(rt, Pool::Exit, &torify_core::pool::normalize(name))
+        }
         _ => match ask_tor(rt, Command::Resolve, &Target::Name(name, 0))? {
             Answer::Address(ip) => Ok(vec![ip]),
             _ => Err(LookupError::Failed),
@@ -139,7 +135,21 @@ pub(crate) fn forward(rt: &Runtime, name: &str) -> Result<Vec<IpAddr>, LookupErr
     }
 }
 
-/// The name of `addr`: the onion name of a stand-in, a local name for loopback, or what Tor's
+/// The stand-in address of `pool` for `name`: the connect sends the name to Tor.
+fn stand_in(rt: &Runtime, pool: Pool, name: &str) -> Result<Vec<IpAddr>, LookupError> {
+    match names::assign(&rt.settings, pool, name) {
+        Ok(ip) => {
+            log::debug!("lookup of {name}: stand-in {ip} ({})", pool.setting());
+            Ok(vec![IpAddr::V4(ip)])
+        }
+        Err(e) => {
+            log::error!("lookup of {name} refused: {e}");
+            Err(LookupError::Failed)
+        }
+    }
+}
+
+/// The name of `addr`: the name a stand-in was handed out for, a local name for loopback, or what Tor's
 /// RESOLVE_PTR answers.
 pub(crate) fn reverse(rt: &Runtime, addr: IpAddr) -> Result<String, LookupError> {
     let addr = match addr {
@@ -147,9 +157,9 @@ pub(crate) fn reverse(rt: &Runtime, addr: IpAddr) -> Result<String, LookupError>
         v4 => v4,
     };
     if let IpAddr::V4(v4) = addr
-        && rt.settings.onion_range.contains(v4)
+        && let Some(pool) = Pool::of(v4, &rt.settings)
     {
-        return names::name_of(rt.settings.onion_range, v4).ok_or(LookupError::NotFound);
+        return names::name_of(&rt.settings, pool, v4).ok_or(LookupError::NotFound);
     }
     if addr.is_loopback() || addr.is_unspecified() {
         return names::local().name_for(addr).ok_or(LookupError::NotFound);

@@ -98,6 +98,11 @@ fn fcntl(fd: c_int, cmd: c_int, arg: libc::c_ulong) -> Result<c_int, Errno> {
     check(unsafe { real::fcntl(fd, cmd, arg) }.ok_or(libc::ENOSYS)?)
 }
 
+/// A copy of `fd` at the lowest free number from `lowest` up, not close-on-exec (F_DUPFD).
+pub(crate) fn dup_from(fd: c_int, lowest: c_int) -> Result<c_int, Errno> {
+    fcntl(fd, libc::F_DUPFD, lowest as libc::c_ulong)
+}
+
 /// The file status flags (O_NONBLOCK, …).
 pub(crate) fn status_flags(fd: c_int) -> Result<c_int, Errno> {
     fcntl(fd, libc::F_GETFL, 0)

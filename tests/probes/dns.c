@@ -12,6 +12,8 @@
  *   dns connect NAME PORT [MESSAGE]   getaddrinfo + connect (+ send/recv), getpeername
  *   dns gai-each NAME...              getaddrinfo of each name in one process
  *   dns rcmd HOST
+ *   dns gai-then-child NAME PORT      getaddrinfo, then a forked and exec'd child (this
+ *                                     program again) connects to the address it got
  *
  * Output lines are key=value; addresses as text, errors by their symbolic names.
  */
@@ -26,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 /* Binaries built before glibc 2.34 call __res_query@GLIBC_2.2.5; bind to it the same way. */
@@ -324,6 +327,34 @@ static int do_rcmd(char **argv) {
     return 0;
 }
 
+static int gai_then_child(char **argv) {
+    struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM};
+    struct addrinfo *res = NULL;
+    int rc = getaddrinfo(argv[2], argv[3], &hints, &res);
+    printf("gai=%s\n", eai(rc));
+    if (rc) return 1;
+    char addr[INET_ADDRSTRLEN];
+    inet_ntop(AF_INET, &((struct sockaddr_in *)res->ai_addr)->sin_addr, addr, sizeof addr);
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        execl("/proc/self/exe", argv[0], "child-connect", addr, argv[3], (char *)NULL);
+        _exit(127);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+}
+
+static int child_connect(char **argv) {
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(argv[3]))};
+    inet_pton(AF_INET, argv[2], &sin.sin_addr);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    int c = connect(fd, (struct sockaddr *)&sin, sizeof sin);
+    printf("child connect=%d errno=%s\n", c, c ? strerror(errno) : "0");
+    return 0;
+}
+
 int main(int argc, char **argv) {
     if (argc < 3) { fprintf(stderr, "usage: dns MODE ARGS\n"); return 2; }
     const char *m = argv[1];
@@ -337,6 +368,8 @@ int main(int argc, char **argv) {
     else if (!strcmp(m, "connect") && argc >= 4) rc = connect_name(argc, argv);
     else if (!strcmp(m, "rcmd")) rc = do_rcmd(argv);
     else if (!strcmp(m, "gai-each")) rc = gai_each(argc, argv);
+    else if (!strcmp(m, "gai-then-child") && argc >= 4) rc = gai_then_child(argv);
+    else if (!strcmp(m, "child-connect") && argc >= 4) rc = child_connect(argv);
     else fprintf(stderr, "dns: unknown mode %s\n", m);
     fflush(stdout);
     return rc;

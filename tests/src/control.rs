@@ -149,9 +149,14 @@ impl Control {
                 Err(e) => return Err(e),
             }
             self.events.push(line.trim_end().to_owned());
-            // 650 STREAM <id> <status> <circuit> <host:port> [KEY=VALUE…] (control-spec 4.1.2)
+            // 650 STREAM <id> <status> <circuit> <host:port> [KEY=VALUE…] (control-spec 4.1.2).
+            // SENTCONNECT still names the host when the exit resolves it (dns.mode = exit):
+            // by SUCCEEDED tor shows the address the exit answered.
             let w: Vec<&str> = line.split_whitespace().collect();
-            if w.len() >= 6 && w[1] == "STREAM" && (w[3] == "SUCCEEDED" || w[3] == "SENTRESOLVE") {
+            if w.len() >= 6
+                && w[1] == "STREAM"
+                && matches!(w[3], "SUCCEEDED" | "SENTRESOLVE" | "SENTCONNECT")
+            {
                 let host = w[5]
                     .rsplit_once(':')
                     .map_or(w[5], |(h, _)| h)

@@ -51,6 +51,24 @@ fn dns(
     extra: &[&str],
     args: &[&str],
 ) -> (Run, Vec<String>) {
+    dns_in(Mode::Resolve, socks, conf, extra, args)
+}
+
+/// Where names are resolved (`dns.mode`): most of this suite checks what reaches Tor's
+/// RESOLVE, so it pins `resolve`; the `exit` rows check the stand-in pool.
+#[derive(Clone, Copy, Debug)]
+enum Mode {
+    Resolve,
+    Exit,
+}
+
+fn dns_in(
+    mode: Mode,
+    socks: Option<&MockSocks>,
+    conf: &Path,
+    extra: &[&str],
+    args: &[&str],
+) -> (Run, Vec<String>) {
     let port = socks.map_or(9, MockSocks::port);
     let mut cmd = Command::new("unshare");
     cmd.env_clear()
@@ -64,8 +82,12 @@ fn dns(
         ])
         .arg(conf);
     if socks.is_some() {
+        let mode = match mode {
+            Mode::Resolve => "resolve",
+            Mode::Exit => "exit",
+        };
         cmd.arg(artifacts::torify())
-            .args(["-a", "127.0.0.1", "-P", &port.to_string()])
+            .args(["-a", "127.0.0.1", "-P", &port.to_string(), "--dns", mode])
             .args(extra);
     }
     cmd.arg(artifacts::probe("dns")).args(args);
@@ -84,12 +106,16 @@ fn resolves(seen: &[Seen]) -> Vec<(u8, String)> {
 type Row<'a> = (&'a [&'a str], &'a [&'a str], &'a [(u8, &'a str)]);
 
 fn check_rows(rows: &[Row<'_>]) {
+    check_rows_in(Mode::Resolve, rows);
+}
+
+fn check_rows_in(mode: Mode, rows: &[Row<'_>]) {
     isolated(|_| {
         let dir = tempfile::tempdir().unwrap();
         let conf = resolv_conf(dir.path());
         for (args, want, requests) in rows {
             let socks = resolver();
-            let (run, leaks) = dns(Some(&socks), &conf, &[], args);
+            let (run, leaks) = dns_in(mode, Some(&socks), &conf, &[], args);
             for line in *want {
                 assert!(
                     run.stdout.contains(line),
@@ -544,6 +570,126 @@ fn extended_onion_errors_reach_the_program() {
 }
 
 #[test]
+fn names_resolved_at_the_exit_get_stand_ins_and_connect_by_name() {
+    check_rows_in(
+        Mode::Exit,
+        &[
+            // No round trip at lookup: the answer is a stand-in, nothing reaches Tor.
+            (
+                &["gai", "web.test", "80"],
+                &["gai=0", "result addr=127.192.0.1 port=80", "count=1"],
+                &[],
+            ),
+            (
+                &["gai", "web.test", "443", "inet6"],
+                &["result addr=::ffff:127.192.0.1 port=443"],
+                &[],
+            ),
+            (&["ghbn", "web.test"], &["hostaddr=127.192.0.1"], &[]),
+            (
+                &["resq", "web.test", "A"],
+                &["rcode=0 ancount=1", "record=127.192.0.1"],
+                &[],
+            ),
+            // The connect carries the name, as the program wrote it but lowercase and without
+            // the root dot.
+            (
+                &["connect", "web.test", "80", "ping"],
+                &["addr=127.192.0.1 port=80", "connect=0", "reply=ping"],
+                &[(0x01, "web.test")],
+            ),
+            (
+                &["connect", "WEB.test.", "22"],
+                &["connect=0"],
+                &[(0x01, "web.test")],
+            ),
+            (
+                &["gai-each", "a.test", "b.test", "a.test"],
+                &[
+                    "name=a.test gai=0 addr=127.192.0.1",
+                    "name=b.test gai=0 addr=127.192.0.2",
+                ],
+                &[],
+            ),
+            // Local names, numbers and onion names are what they are in either mode.
+            (&["gai", "localhost"], &["addr=127.0.0.1"], &[]),
+            (
+                &["gai", ONION_A, "80"],
+                &["result addr=127.42.42.1 port=80"],
+                &[],
+            ),
+            (&["gai", "www.example.com.exit"], &["gai=EAI_NONAME"], &[]),
+            // A stand-in nobody in this session looked up leads nowhere.
+            (
+                &["connect", "127.192.0.9", "80"],
+                &["connect=-1 errno=No route to host"],
+                &[],
+            ),
+        ],
+    );
+}
+
+/// One process looks the name up, another connects to the address and looks it back up: the
+/// session's table of names carries it across fork and exec.
+#[test]
+fn a_stand_in_from_one_process_connects_in_another() {
+    isolated(|_| {
+        let socks = resolver();
+        let probe = artifacts::probe("dns");
+        let script = "\"$0\" gai web.test 80 && \"$0\" connect 127.192.0.1 80 ping && \
+                      \"$0\" ghba 127.192.0.1 && (\"$0\" connect ::ffff:127.192.0.1 81)";
+        let run = probe::run(
+            Command::new(artifacts::torify())
+                .env_clear()
+                .env("PATH", "/usr/bin:/bin")
+                .args(["-a", "127.0.0.1", "-P", &socks.port().to_string()])
+                .args(["--dns", "exit", "sh", "-c", script])
+                .arg(&probe),
+        );
+        for want in [
+            "result addr=127.192.0.1 port=80",
+            "reply=ping",
+            "name=web.test",
+            "addr=::ffff:127.192.0.1 port=81",
+        ] {
+            assert!(run.stdout.contains(want), "no {want:?} in {run:?}");
+        }
+        assert_eq!(
+            resolves(&socks.seen()),
+            [(0x01, "web.test".to_owned()), (0x01, "web.test".to_owned())],
+            "{}",
+            run.stderr
+        );
+        // Without torify's launcher, the first process to need the table makes it for its
+        // children.
+        let lib = artifacts::library();
+        let run = probe::run(
+            Command::new("sh")
+                .env_clear()
+                .env("PATH", "/usr/bin:/bin")
+                .env("LD_PRELOAD", &lib)
+                .env("TORSOCKS_TOR_PORT", socks.port().to_string())
+                .env("TORIFY_DNS", "exit")
+                .args([
+                    "-c",
+                    "\"$0\" gai web.test 80 && \"$0\" connect 127.192.0.1 80 ping",
+                ])
+                .arg(&probe),
+        );
+        assert!(run.stdout.contains("connect=-1"), "{run:?}");
+        let run = probe::run(
+            Command::new(&probe)
+                .env_clear()
+                .env("LD_PRELOAD", &lib)
+                .env("TORSOCKS_TOR_PORT", socks.port().to_string())
+                .env("TORIFY_DNS", "exit")
+                .args(["gai-then-child", "web.test", "80"]),
+        );
+        assert!(run.stdout.contains("child connect=0"), "{run:?}");
+    });
+}
+
+#[test]
 fn tor_not_answering_is_a_temporary_failure() {
     isolated(|_| {
         let dir = tempfile::tempdir().unwrap();
@@ -556,7 +702,9 @@ fn tor_not_answering_is_a_temporary_failure() {
             "mount --bind \"$0\" /etc/resolv.conf",
             conf.as_os_str(),
         );
-        cmd.arg(artifacts::probe("dns")).args(["ghbn", "web.test"]);
+        cmd.args(["--dns", "resolve"])
+            .arg(artifacts::probe("dns"))
+            .args(["ghbn", "web.test"]);
         let cap = Capture::start(&leak_filter(port));
         let run = probe::run(&mut cmd);
         assert!(run.stdout.contains("h_errno=TRY_AGAIN"), "{run:?}");

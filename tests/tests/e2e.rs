@@ -175,10 +175,83 @@ fn git_clone_over_http_through_torify() {
     });
 }
 
+/// The compatibility list of `dns.mode = exit` (the default), with what each program shows of a
+/// stand-in address: ssh keeps known_hosts by name (CheckHostIP skips loopback addresses),
+/// curl -v prints the stand-in, node resolves through getaddrinfo on its own threads; python
+/// and git run in the default mode above. The exit resolves the name: dnsmasq sees it.
+#[test]
+fn names_resolved_at_the_exit_suit_common_programs() {
+    in_net(|net| {
+        let dir = tempfile::tempdir().unwrap();
+        let known = dir.path().join("known_hosts");
+        for round in 0..2 {
+            let mut cmd = Command::new(artifacts::torify());
+            cmd.args(strict_flag())
+                .args(["--dns", "exit", "ssh", "-i"])
+                .arg(&net.ssh_key)
+                .args(["-o", "StrictHostKeyChecking=accept-new", "-o"])
+                .arg(format!("UserKnownHostsFile={}", known.display()))
+                .args(["-o", "CheckHostIP=yes", "-o", "HashKnownHosts=no"])
+                .args(["-o", "BatchMode=yes"])
+                .args(["-o", "ConnectTimeout=60"])
+                .arg(format!("{}@{DEST_NAME}", net.ssh_user))
+                .arg("true")
+                .stdin(Stdio::null());
+            let run = probe::run(&mut cmd);
+            assert_eq!(run.code, 0, "round {round}: {run:?}");
+            assert!(
+                !run.stderr.contains("WARNING") && !run.stderr.contains("differs"),
+                "round {round}: {run:?}"
+            );
+        }
+        let hosts = std::fs::read_to_string(&known).unwrap();
+        // One entry, by name: no stand-in address was recorded.
+        assert_eq!(hosts.lines().count(), 1, "known_hosts: {hosts}");
+        assert!(
+            hosts.starts_with(&format!("{DEST_NAME} ")) && !hosts.contains("127."),
+            "known_hosts: {hosts}"
+        );
+
+        let run = torify(&[
+            "--dns",
+            "exit",
+            "curl",
+            "-sv",
+            "-m",
+            "120",
+            "http://exit-only.test/",
+        ]);
+        assert_eq!(run.stdout, PAGE, "{run:?}");
+        assert!(run.stderr.contains("Trying 127.192.0.1:80"), "{run:?}");
+
+        let script = format!(
+            "require('http').get('http://{DEST_NAME}/', r => {{ let b = ''; r.on('data', d => b += d); r.on('end', () => process.stdout.write(b)); }}).on('error', e => {{ console.error(e.message); process.exit(1); }});"
+        );
+        let run = torify(&["--dns", "exit", "node", "-e", &script]);
+        assert_eq!(run.stdout, PAGE, "{run:?}");
+
+        let log = net.dir.join("dnsmasq.out");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while !std::fs::read_to_string(&log)
+            .unwrap()
+            .to_ascii_lowercase()
+            .contains("query[a] exit-only.test")
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "dnsmasq never saw exit-only.test"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    });
+}
+
 #[test]
 fn getaddrinfo_is_answered_by_the_exits_resolver_through_resolve() {
     in_net(|net| {
         let run = torify(&[
+            "--dns",
+            "resolve",
             artifacts::probe("dns").to_str().unwrap(),
             "gai",
             "lookup-only.test",
@@ -405,7 +478,7 @@ fn arti_backend_answers_resolve_and_resolve_ptr() {
         let dns = artifacts::probe("dns");
         let run = torify_arti(
             net,
-            &[],
+            &["--dns", "resolve"],
             &[
                 dns.to_str().unwrap(),
                 "gai",
@@ -425,7 +498,7 @@ fn arti_backend_answers_resolve_and_resolve_ptr() {
         );
         let run = torify_arti(
             net,
-            &[],
+            &["--dns", "resolve"],
             &[dns.to_str().unwrap(), "gai", "absent-name.invalid"],
         );
         assert!(run.stdout.contains("gai=EAI_NONAME"), "{run:?}");

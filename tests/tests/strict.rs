@@ -177,7 +177,8 @@ fn programs_with_their_own_resolver_reach_names_by_name() {
             );
             assert!(leaks.is_empty(), "{}: {leaks:#?}", p.name);
         }
-        // A dynamic program asks through the library, by RESOLVE, as outside the cage.
+        // A dynamic program asks through the library, by RESOLVE with dns.mode = resolve, as
+        // outside the cage.
         let socks = MockSocks::start(
             "127.0.0.1:0",
             Behaviour {
@@ -188,10 +189,26 @@ fn programs_with_their_own_resolver_reach_names_by_name() {
         .unwrap();
         let run = probe::run(
             strict(&socks)
+                .args(["--dns", "resolve"])
                 .arg(artifacts::probe("dns"))
                 .args(["gai", "web.test", "80", "inet"]),
         );
         assert!(run.stdout.contains("198.51.100.7"), "{run:?}");
+        // With dns.mode = exit (the default) it gets a stand-in of the library's pool, and
+        // connecting sends the name, as outside the cage.
+        let run = probe::run(
+            strict(&socks)
+                .arg(artifacts::probe("dns"))
+                .args(["connect", "web.test", "80"]),
+        );
+        assert!(
+            run.stdout.contains("addr=127.192.0.1 port=80") && run.stdout.contains("connect=0"),
+            "{run:?}"
+        );
+        assert_eq!(
+            socks.seen().last().map(|s| s.host.as_str()),
+            Some("web.test")
+        );
     });
 }
 

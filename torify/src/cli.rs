@@ -50,6 +50,11 @@ pub(crate) struct Cli {
     #[arg(long = "backend", value_name = "BACKEND", value_parser = ["tor", "arti", "auto"], global = true)]
     pub(crate) backend: Option<String>,
 
+    /// Where names are resolved: by Tor's exit at connect (exit, one circuit round trip
+    /// fewer), or by a RESOLVE at lookup time as torsocks does (resolve) [TORIFY_DNS]
+    #[arg(long = "dns", value_name = "MODE", value_parser = ["exit", "resolve"], global = true)]
+    pub(crate) dns: Option<String>,
+
     /// Read settings from FILE (torify.toml, or a torsocks.conf when not ending in .toml)
     #[arg(short = 'c', long = "config", value_name = "FILE", global = true, value_hint = ValueHint::FilePath)]
     pub(crate) config: Option<PathBuf>,
@@ -173,6 +178,9 @@ impl Cli {
         }
         if let Some(b) = &self.backend {
             push(Key::Backend, b, "--backend");
+        }
+        if let Some(m) = &self.dns {
+            push(Key::DnsMode, m, "--dns");
         }
         if self.isolate {
             push(Key::IsolatePid, "1", "-i");

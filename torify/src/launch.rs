@@ -10,6 +10,7 @@ use std::process::Command;
 use torify_conf::{Isolation, KEYS, Key, Loaded, Origin, Settings};
 use torify_core::elf::{self, Entry, NATIVE, Unenterable};
 use torify_core::exec::{self, FileFacts, Privilege};
+use torify_core::pool::{Pool, table};
 
 use crate::seccomp::Filters;
 
@@ -78,6 +79,8 @@ fn env_text(key: Key, s: &Settings) -> Option<String> {
         Key::Password => s.credentials.as_ref()?.password.expose().to_owned(),
         Key::Isolation => s.isolation.name().to_owned(),
         Key::OnionRange => s.onion_range.to_string(),
+        Key::ExitRange => s.exit_range.to_string(),
+        Key::DnsMode => s.dns_mode.name().to_owned(),
         Key::AllowInbound => u8::from(s.allow_inbound).to_string(),
         Key::AllowOutboundLocalhost => s.allow_outbound_localhost.level().to_string(),
         Key::AllowDirect => s
@@ -129,6 +132,31 @@ pub(crate) fn env_changes(
         None => changes.remove.push(SESSION_VARIABLE),
     }
     changes
+}
+
+/// Gives the command a fresh table of stand-in names (`torify_core::pool::table`) that all its
+/// processes share, so that one of them can connect to an address another looked up. Without
+/// one (no memfd), each process that looks a name up makes its own.
+pub(crate) fn add_names_table(changes: &mut EnvChanges) {
+    match names_table() {
+        Ok(value) => changes.set.push((table::VARIABLE, value.into())),
+        Err(_) => changes.remove.push(table::VARIABLE),
+    }
+}
+
+fn names_table() -> rustix::io::Result<String> {
+    use std::os::fd::IntoRawFd;
+    // No close-on-exec: the command inherits it.
+    let fd = rustix::fs::memfd_create(table::MEMFD_NAME, rustix::fs::MemfdFlags::empty())?;
+    rustix::fs::ftruncate(&fd, table::BYTES as u64)?;
+    for pool in Pool::ALL {
+        rustix::io::pwrite(&fd, table::MAGIC, (table::region(pool) + 8) as u64)?;
+    }
+    // Out of the way of the small numbers programs expect to get (and tests print).
+    let fd = rustix::io::fcntl_dupfd_cloexec(&fd, table::LOWEST_FD)?;
+    rustix::io::fcntl_setfd(&fd, rustix::io::FdFlags::empty())?;
+    let st = rustix::fs::fstat(&fd)?;
+    Ok(table::variable(fd.into_raw_fd(), st.st_dev, st.st_ino))
 }
 
 /// A fresh session token when the isolation mode needs one.

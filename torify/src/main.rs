@@ -25,6 +25,7 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
 use torify_conf::{Loaded, SYSTEM_FILES, SocksEndpoint, Sources};
+use torify_core::pool::table;
 
 use crate::backend::Chosen;
 use crate::cli::{Cli, Sub};
@@ -68,7 +69,8 @@ fn prepare(cli: &Cli) -> Result<Prepared, Failure> {
     let loaded = load_settings(cli)?;
     let lib = library::find().map_err(|e| (EXIT_TORIFY, e))?;
     let session = launch::session_token(&loaded.settings).map_err(|e| (EXIT_TORIFY, e))?;
-    let changes = launch::env_changes(&loaded, cli.config.as_deref(), session);
+    let mut changes = launch::env_changes(&loaded, cli.config.as_deref(), session);
+    launch::add_names_table(&mut changes);
     let backend = backend::choose(&loaded, cli.quiet);
     Ok(Prepared {
         loaded,
@@ -218,9 +220,12 @@ fn on(cli: &Cli) -> Result<ExitCode, Failure> {
             std::env::var_os("LD_PRELOAD").as_deref(),
         )),
     ));
-    for (var, value) in &p.changes.set {
+    // The names table made for this launcher dies with it: each command of the shell makes
+    // its own (torify --shell shares one across the whole shell).
+    for (var, value) in p.changes.set.iter().filter(|(v, _)| *v != table::VARIABLE) {
         wanted.push(((*var).to_owned(), Some(value.clone())));
     }
+    wanted.push((table::VARIABLE.to_owned(), None));
     for var in &p.changes.remove {
         wanted.push(((*var).to_owned(), None));
     }

@@ -6,5 +6,6 @@ pub mod elf;
 pub mod exec;
 pub mod onion;
 pub mod policy;
+pub mod pool;
 pub mod refusal;
 pub mod socks5;

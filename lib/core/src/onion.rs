@@ -1,18 +1,11 @@
-//! `.onion` names and the pool of stand-in addresses handed out for them.
-//!
-//! A program that looks up `<56 chars>.onion` gets an address from a configured block
-//! (OnionAddrRange, 127.42.42.0/24 by default); connecting to that address sends the name in
-//! the SOCKS CONNECT, so Tor reaches the onion service and nothing ever resolves the name.
-//!
-//! The pool maps any name to an address, not only onion names: it is the mechanism a future
-//! "names resolved at the exit" mode reuses with a larger block.
+//! `.onion` names. A program that looks up `<56 chars>.onion` gets a stand-in address from a
+//! configured block (OnionAddrRange, 127.42.42.0/24 by default; see `pool`); connecting to that
+//! address sends the name in the SOCKS CONNECT, so Tor reaches the onion service and nothing
+//! ever resolves the name.
 
-use std::collections::HashMap;
 use std::fmt;
-use std::net::Ipv4Addr;
 
 use sha3::{Digest, Sha3_256};
-use torify_conf::Ipv4Net;
 
 /// Why a `.onion` name is not a valid v3 onion address (rend-spec-v3 §6, "Encoding onion
 /// addresses": base32(PUBKEY | CHECKSUM | VERSION) + ".onion").
@@ -114,96 +107,6 @@ pub fn validate(name: &str) -> Result<String, OnionError> {
     Ok(lower)
 }
 
-/// The pool is full: every address of the block is taken.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct PoolFull {
-    /// The block.
-    pub range: Ipv4Net,
-    /// How many names it holds.
-    pub capacity: u64,
-}
-
-impl fmt::Display for PoolFull {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "every stand-in address of {} ({} names) is taken; give dns.onion_range (OnionAddrRange) a larger block",
-            self.range, self.capacity
-        )
-    }
-}
-
-/// Names and the stand-in addresses handed out for them. Entries are never reused for
-/// another name: a program may still hold an address, and must never reach another service
-/// through it.
-#[derive(Debug)]
-pub struct NamePool {
-    range: Ipv4Net,
-    first: u64,
-    capacity: u64,
-    by_name: HashMap<String, u64>,
-    by_index: HashMap<u64, String>,
-}
-
-impl NamePool {
-    /// A pool over `range`. In blocks of four or more addresses the first and last are not
-    /// handed out (programs treat network and broadcast addresses specially).
-    pub fn new(range: Ipv4Net) -> Self {
-        let (first, capacity) = if range.len() >= 4 {
-            (1, range.len() - 2)
-        } else {
-            (0, range.len())
-        };
-        NamePool {
-            range,
-            first,
-            capacity,
-            by_name: HashMap::new(),
-            by_index: HashMap::new(),
-        }
-    }
-
-    /// The block.
-    pub fn range(&self) -> Ipv4Net {
-        self.range
-    }
-
-    /// How many names fit.
-    pub fn capacity(&self) -> u64 {
-        self.capacity
-    }
-
-    /// The address for `name`: the one it already has, or the next free one.
-    pub fn assign(&mut self, name: &str) -> Result<Ipv4Addr, PoolFull> {
-        let index = match self.by_name.get(name) {
-            Some(i) => *i,
-            None => {
-                let used = self.by_name.len() as u64;
-                if used >= self.capacity {
-                    return Err(PoolFull {
-                        range: self.range,
-                        capacity: self.capacity,
-                    });
-                }
-                let i = self.first + used;
-                self.by_name.insert(name.to_owned(), i);
-                self.by_index.insert(i, name.to_owned());
-                i
-            }
-        };
-        self.range.nth(index).ok_or(PoolFull {
-            range: self.range,
-            capacity: self.capacity,
-        })
-    }
-
-    /// The name an address was handed out for.
-    pub fn name_of(&self, ip: Ipv4Addr) -> Option<&str> {
-        let index = self.range.index_of(ip)?;
-        self.by_index.get(&index).map(String::as_str)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -264,36 +167,5 @@ mod tests {
                 && is_exit_notation("a.EXIT.")
                 && !is_exit_notation("exit")
         );
-    }
-
-    #[test]
-    fn pool_reuses_names_and_fills_up() {
-        let mut pool = NamePool::new("127.42.42.0/30".parse().unwrap());
-        assert_eq!(pool.capacity(), 2);
-        let a = pool.assign("a.onion").unwrap();
-        let b = pool.assign("b.onion").unwrap();
-        assert_eq!(a, Ipv4Addr::new(127, 42, 42, 1));
-        assert_eq!(b, Ipv4Addr::new(127, 42, 42, 2));
-        assert_eq!(pool.assign("a.onion"), Ok(a));
-        let full = pool.assign("c.onion").unwrap_err();
-        assert!(
-            full.to_string().contains("127.42.42.0/30 (2 names)"),
-            "{full}"
-        );
-        assert_eq!(pool.name_of(a), Some("a.onion"));
-        assert_eq!(pool.name_of(Ipv4Addr::new(127, 42, 42, 3)), None);
-        assert_eq!(pool.name_of(Ipv4Addr::new(10, 0, 0, 1)), None);
-    }
-
-    #[test]
-    fn default_pool_holds_254_names() {
-        let mut pool = NamePool::new("127.42.42.0/24".parse().unwrap());
-        for i in 0..254 {
-            let ip = pool.assign(&format!("n{i}.onion")).unwrap();
-            assert!(ip.octets()[3] >= 1 && ip.octets()[3] <= 254);
-        }
-        assert!(pool.assign("one-more.onion").is_err());
-        let single = NamePool::new("127.42.42.7/32".parse().unwrap());
-        assert_eq!(single.capacity(), 1);
     }
 }

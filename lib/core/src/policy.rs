@@ -7,6 +7,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use torify_conf::{Localhost, Settings, SocksEndpoint};
 
+use crate::pool::Pool;
 use crate::refusal::{Reason, Refusal};
 
 /// What kind of socket a call is made on.
@@ -82,8 +83,8 @@ pub enum ConnectVerdict {
     Libc,
     /// Connect through Tor to this address (IPv4-mapped IPv6 already unwrapped).
     Proxy(SocketAddr),
-    /// Connect through Tor by the `.onion` name this stand-in address was handed out for.
-    ProxyOnion(Ipv4Addr, u16),
+    /// Connect through Tor by the name this stand-in address of `Pool` was handed out for.
+    ProxyName(Pool, Ipv4Addr, u16),
     /// Let libc connect directly to this address (IPv4-mapped IPv6 unwrapped), outside Tor,
     /// because it is inside a network of `allow.direct`. Apart from [`ConnectVerdict::Libc`]
     /// so that the library can say it.
@@ -169,12 +170,12 @@ pub fn connect(kind: SocketKind, dest: Destination, s: &Settings) -> ConnectVerd
         return ConnectVerdict::Libc;
     }
     if let IpAddr::V4(v4) = addr.ip()
-        && s.onion_range.contains(v4)
+        && let Some(pool) = Pool::of(v4, s)
     {
-        return ConnectVerdict::ProxyOnion(v4, addr.port());
+        return ConnectVerdict::ProxyName(pool, v4, addr.port());
     }
-    // After the onion range (the settings refuse an overlap, but a stand-in address is never a
-    // LAN host), before the proxy.
+    // After the stand-in ranges (the settings refuse an overlap, but a stand-in address is
+    // never a LAN host), before the proxy.
     if is_direct(addr.ip(), s) {
         return ConnectVerdict::Direct(addr);
     }

@@ -3,6 +3,8 @@
 use std::fmt;
 use std::net::SocketAddr;
 
+use crate::pool::Pool;
+
 /// A refusal: the errno the call fails with, and the reason.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Refusal {
@@ -35,7 +37,7 @@ pub enum Reason {
     /// An address of the other internet family than the socket's (the kernel refuses it too).
     FamilyMismatch(SocketAddr),
     /// A stand-in `.onion` address that no name was handed out for.
-    UnknownCookie(SocketAddr),
+    UnknownCookie(SocketAddr, Pool),
     /// The settings could not be read, so nothing may leave.
     BadSettings,
     /// A listener reachable from the network (its bound address).
@@ -116,7 +118,7 @@ impl Reason {
             Reason::Unspecified(_) => Kind::Unspecified,
             Reason::Loopback(_) => Kind::Loopback,
             Reason::Datagram(_) => Kind::Datagram,
-            Reason::UnknownCookie(_) => Kind::UnknownCookie,
+            Reason::UnknownCookie(..) => Kind::UnknownCookie,
             Reason::BadSettings => Kind::BadSettings,
             Reason::FamilyMismatch(_) => Kind::FamilyMismatch,
             Reason::Inbound(_) => Kind::Inbound,
@@ -220,9 +222,13 @@ impl fmt::Display for Refusal {
                 f,
                 "refused datagram to {a}: Tor carries only TCP streams; allow.outbound_localhost = 2 permits UDP to loopback only"
             ),
-            Reason::UnknownCookie(a) => write!(
+            Reason::UnknownCookie(a, Pool::Onion) => write!(
                 f,
-                "refused connection to {a}: it is in the .onion stand-in range (dns.onion_range, OnionAddrRange) but no .onion name was looked up for it; connect by name, or move the range"
+                "refused connection to {a}: it is in the .onion stand-in range (dns.onion_range, OnionAddrRange) but no .onion name was looked up for it in this torify session; connect by name, or move the range"
+            ),
+            Reason::UnknownCookie(a, Pool::Exit) => write!(
+                f,
+                "refused connection to {a}: it is in the stand-in range of names resolved at the exit (dns.exit_range) but no name was looked up for it in this torify session; connect by name, move the range, or set dns.mode = resolve"
             ),
             Reason::FamilyMismatch(a) => write!(
                 f,

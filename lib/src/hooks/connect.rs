@@ -95,11 +95,11 @@ pub(super) fn open(
         }
         ConnectVerdict::Refuse(refusal) => Err(guard::refuse(refusal)),
         ConnectVerdict::Proxy(to) => to_tor(&Target::Addr(to)),
-        ConnectVerdict::ProxyOnion(ip, port) => match names::name_of(rt.settings.onion_range, ip) {
+        ConnectVerdict::ProxyName(pool, ip, port) => match names::name_of(&rt.settings, pool, ip) {
             Some(name) => to_tor(&Target::Name(&name, port)),
             None => Err(guard::refuse(Refusal {
                 errno: libc::EHOSTUNREACH,
-                reason: Reason::UnknownCookie(SocketAddr::new(ip.into(), port)),
+                reason: Reason::UnknownCookie(SocketAddr::new(ip.into(), port), pool),
             })),
         },
     }

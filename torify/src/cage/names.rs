@@ -6,7 +6,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use torify_conf::Ipv4Net;
-use torify_core::onion::{NamePool, PoolFull};
+use torify_core::pool::{NamePool, PoolError};
 
 /// The cage's own address on its TUN device (198.18.0.0/15 is RFC 2544's benchmarking block:
 /// no destination anyone means lives there).
@@ -41,12 +41,12 @@ impl VirtualNames {
     /// An empty map.
     pub(crate) fn new() -> Self {
         VirtualNames {
-            pool: NamePool::new(VIRTUAL_V4),
+            pool: NamePool::local(VIRTUAL_V4, ""),
         }
     }
 
     /// The addresses of `name` (lowercase, without the root dot): the ones it has, or new.
-    pub(crate) fn assign(&mut self, name: &str) -> Result<(Ipv4Addr, Ipv6Addr), PoolFull> {
+    pub(crate) fn assign(&mut self, name: &str) -> Result<(Ipv4Addr, Ipv6Addr), PoolError> {
         let v4 = self.pool.assign(name)?;
         let index = VIRTUAL_V4.index_of(v4).unwrap_or(0) as u32;
         let p = VIRTUAL_V6_PREFIX;
@@ -64,7 +64,7 @@ impl VirtualNames {
     }
 
     /// The name a virtual address was handed out for.
-    pub(crate) fn name_of(&self, addr: IpAddr) -> Option<&str> {
+    pub(crate) fn name_of(&mut self, addr: IpAddr) -> Option<&str> {
         match addr {
             IpAddr::V4(v4) => self.pool.name_of(v4),
             IpAddr::V6(v6) => {

@@ -344,7 +344,7 @@ async fn upstream(cage: Arc<Cage>, to: SocketAddr) -> Option<Upstream> {
         &dest,
         policy::connect(tcp, Destination::Inet(to), &cage.settings),
     ) {
-        (Dest::Name(..), _) | (_, ConnectVerdict::Proxy(_) | ConnectVerdict::ProxyOnion(..)) => {
+        (Dest::Name(..), _) | (_, ConnectVerdict::Proxy(_) | ConnectVerdict::ProxyName(..)) => {
             let explicit = cage.settings.credentials.as_ref();
             (
                 cage.tor.connect(&dest, cage.key(&dest), explicit).await,

@@ -201,7 +201,7 @@ fn connect_table() {
         let got = match connect(*kind, Destination::Inet(addr), &settings(*localhost)) {
             ConnectVerdict::Libc => C::Libc,
             ConnectVerdict::Proxy(a) => C::Proxy(Box::leak(a.to_string().into_boxed_str())),
-            ConnectVerdict::ProxyOnion(ip, port) => {
+            ConnectVerdict::ProxyName(_, ip, port) => {
                 assert_eq!(SocketAddr::new(IpAddr::V4(ip), port), unmap(addr));
                 C::Onion
             }
@@ -260,10 +260,7 @@ fn a_moved_onion_range_is_honoured() {
         ..Settings::default()
     };
     let at = |a: &str| connect(tcp4, Destination::Inet(a.parse().unwrap()), &s);
-    assert!(matches!(
-        at("10.200.0.1:80"),
-        ConnectVerdict::ProxyOnion(..)
-    ));
+    assert!(matches!(at("10.200.0.1:80"), ConnectVerdict::ProxyName(..)));
     assert!(matches!(at("127.42.42.1:80"), ConnectVerdict::Refuse(_)));
 }
 
@@ -456,7 +453,7 @@ fn direct_networks_table() {
         let got = match connect(*kind, Destination::Inet(addr), &s) {
             ConnectVerdict::Direct(a) => D::Direct(Box::leak(a.to_string().into_boxed_str())),
             ConnectVerdict::Proxy(a) => D::Proxy(Box::leak(a.to_string().into_boxed_str())),
-            ConnectVerdict::ProxyOnion(..) => D::Onion,
+            ConnectVerdict::ProxyName(..) => D::Onion,
             ConnectVerdict::Libc => D::Libc,
             ConnectVerdict::Refuse(r) => D::Refuse(r.errno),
         };
