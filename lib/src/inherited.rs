@@ -37,6 +37,7 @@ fn bit(fd: c_int) -> Option<(&'static AtomicU64, u64)> {
 
 /// Notes `fd` as not opened through torify.
 pub(crate) fn note(fd: c_int) {
+    crate::fdstate::recording();
     if let Some((word, mask)) = bit(fd)
         && word.fetch_or(mask, Ordering::Relaxed) & mask == 0
     {

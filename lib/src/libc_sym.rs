@@ -12,16 +12,23 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use libc::c_char;
 
 /// A cached address: 0 not looked up yet, 1 looked up and missing.
+#[inline]
 fn cached(slot: &AtomicUsize, find: impl FnOnce() -> usize) -> usize {
     match slot.load(Ordering::Acquire) {
-        0 => {
-            let found = find();
-            slot.store(if found == 0 { 1 } else { found }, Ordering::Release);
-            found
-        }
+        0 => look_up(slot, find),
         1 => 0,
         known => known,
     }
+}
+
+/// The first lookup, kept out of line: inlined, its frame and register saves were paid by
+/// every call of every hook.
+#[cold]
+#[inline(never)]
+fn look_up(slot: &AtomicUsize, find: impl FnOnce() -> usize) -> usize {
+    let found = find();
+    slot.store(if found == 0 { 1 } else { found }, Ordering::Release);
+    found
 }
 
 /// libc's dlsym, or 0.
@@ -62,9 +69,14 @@ pub(crate) fn dlvsym(handle: *mut c_void, name: &CStr, version: &CStr) -> usize 
     unsafe { f(handle, name.as_ptr(), version.as_ptr()) as usize }
 }
 
-/// Finds the next definition of `name` after this library, caching it in `slot`.
-pub(crate) fn resolve(slot: &AtomicUsize, name: &CStr) -> usize {
-    cached(slot, || dlsym(libc::RTLD_NEXT, name))
+/// Finds the next definition of `name` (bytes ending in NUL) after this library, caching it in
+/// `slot`. The name is checked only on the first lookup, so a call whose symbol is known costs
+/// one atomic load (checking it on every call was a quarter of the instructions of a hooked
+/// read or close).
+pub(crate) fn resolve(slot: &AtomicUsize, name: &'static [u8]) -> usize {
+    cached(slot, || {
+        CStr::from_bytes_with_nul(name).map_or(0, |name| dlsym(libc::RTLD_NEXT, name))
+    })
 }
 
 /// Declares `real::NAME(args) -> Option<ret>`: calls the real libc function, or returns `None`
@@ -76,16 +88,30 @@ macro_rules! real_functions {
             ///
             /// # Safety
             /// The same contract as the libc function: pointers valid for what it reads/writes.
+            #[inline]
             pub(crate) unsafe fn $name($($arg: $ty),*) -> Option<$ret> {
                 static SLOT: AtomicUsize = AtomicUsize::new(0);
-                let name = concat!(stringify!($name), "\0");
-                let name = CStr::from_bytes_with_nul(name.as_bytes()).ok()?;
-                let addr = resolve(&SLOT, name);
-                if addr == 0 {
-                    return None;
+                /// The first call (or a missing symbol): out of line, so that a hook whose
+                /// symbol is known jumps straight to libc and keeps no registers of its own.
+                #[cold]
+                #[inline(never)]
+                unsafe fn resolve_and_call($($arg: $ty),*) -> Option<$ret> {
+                    let addr = resolve(&SLOT, concat!(stringify!($name), "\0").as_bytes());
+                    if addr == 0 {
+                        return None;
+                    }
+                    // SAFETY: `addr` is the address libc's dynamic linker gave for this
+                    // symbol, whose C signature is the one declared here.
+                    let f: unsafe extern "C" fn($($ty),*) -> $ret = unsafe { std::mem::transmute(addr) };
+                    // SAFETY: the caller upholds the libc function's contract (see # Safety).
+                    Some(unsafe { f($($arg),*) })
                 }
-                // SAFETY: `addr` is the address libc's dynamic linker gave for this symbol,
-                // whose C signature is the one declared here.
+                let addr = SLOT.load(Ordering::Acquire);
+                if addr <= 1 {
+                    // SAFETY: the caller's contract, passed on.
+                    return unsafe { resolve_and_call($($arg),*) };
+                }
+                // SAFETY: as in `resolve_and_call`: a nonzero, non-one slot holds libc's address.
                 let f: unsafe extern "C" fn($($ty),*) -> $ret = unsafe { std::mem::transmute(addr) };
                 // SAFETY: the caller upholds the libc function's contract (see # Safety).
                 Some(unsafe { f($($arg),*) })

@@ -140,6 +140,8 @@ pub(crate) fn init(settings: &LogSettings) {
         return;
     }
     if let Some(fd) = settings.file.as_deref().and_then(sys::open_log) {
+        // The program's close of this number must reach forget_fd.
+        crate::fdstate::recording();
         LOG_FD.store(fd, Ordering::Relaxed);
     }
     TIME.store(u8::from(settings.time), Ordering::Relaxed);

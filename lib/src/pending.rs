@@ -86,6 +86,7 @@ pub(crate) fn lock_for_fork() -> LockGuard<Table> {
 
 /// Records that `fd` waits for a reply.
 pub(crate) fn insert(fd: c_int, p: Pending) {
+    crate::fdstate::recording();
     let mut t = lock();
     if t.slots.insert(fd, Slot::Waiting(Box::new(p))).is_none() {
         COUNT.fetch_add(1, Ordering::Relaxed);

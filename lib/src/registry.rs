@@ -135,6 +135,7 @@ fn write(slot: &Slot, words: [u64; 4]) {
 
 /// Records that `fd` is proxied.
 pub(crate) fn insert(fd: i32, entry: Entry) {
+    crate::fdstate::recording();
     if let Some(s) = slot(fd, true) {
         write(s, encode(&entry));
     }

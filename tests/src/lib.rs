@@ -9,6 +9,7 @@ pub mod artifacts;
 pub mod builds;
 pub mod capture;
 pub mod control;
+pub mod delay;
 pub mod mock;
 pub mod netns;
 pub mod probe;

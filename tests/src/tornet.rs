@@ -9,6 +9,14 @@
 //!   an HTTP server (a page and a git repository) and sshd with a throwaway host key; the
 //!   onion service forwards its ports 22 and 80 there too.
 //!
+//! With [`Options::or_delay_ms`] set, every node's ORPort sits behind a [`DelayedPort`]: the
+//! node advertises `ORPort 127.0.0.1:P NoListen` and binds `127.0.0.1:P+1000 NoAdvertise`, and
+//! the forwarder on P delivers each chunk D ms late in each direction, so every OR connection
+//! (client → guard, relay → relay, arti → guard) has a round trip of 2·D and a 3-hop circuit
+//! one of 6·D. DirPorts stay direct (authorities' votes and relays' descriptor uploads use
+//! them), which keeps the bootstrap short; clients still fetch directory documents over
+//! their guard's ORPort (BEGIN_DIR), so a client's bootstrap is slowed too.
+//!
 //! Every process is started with PR_SET_PDEATHSIG: when the thread that started the network
 //! ends (a test binary exiting, Ctrl-C) they all die with it.
 
@@ -23,6 +31,7 @@ use std::time::{Duration, Instant};
 
 use torify_core::socks5::{Command as SocksCommand, Handshake, Io as SocksIo, Target};
 
+use crate::delay::DelayedPort;
 use crate::netns::{self, REMOTE_V4, Remote};
 
 /// The client's SocksPort.
@@ -70,6 +79,30 @@ const HS_RING: &str = "AuthDirSharedRandomness 0\nConsensusParams hsdir_interval
 /// How long the network may take to carry streams to the destination and the onion service.
 pub const READY_DEADLINE: Duration = Duration::from_secs(150);
 
+/// How to build the network; the default is the plain loopback network the tests use.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Options {
+    /// Milliseconds every OR connection adds in each direction (0: none, the ORPorts are
+    /// bound directly).
+    pub or_delay_ms: u64,
+}
+
+impl Options {
+    /// The options from the environment: `TORNET_DELAY_MS` (default 0).
+    pub fn from_env() -> Result<Options, String> {
+        let or_delay_ms = match std::env::var("TORNET_DELAY_MS") {
+            Ok(v) if !v.is_empty() => v
+                .parse()
+                .map_err(|_| format!("TORNET_DELAY_MS={v:?} is not a number of milliseconds"))?,
+            _ => 0,
+        };
+        Ok(Options { or_delay_ms })
+    }
+}
+
+/// How far above its advertised ORPort a node binds when a forwarder delays it.
+const BEHIND_FORWARDER: u16 = 1000;
+
 /// A running private Tor network.
 pub struct TorNet {
     /// Its working directory (data directories, logs, keys, web root).
@@ -90,6 +123,8 @@ pub struct TorNet {
     ns: File,
     dest: Remote,
     children: Mutex<Vec<(String, Child)>>,
+    options: Options,
+    delays: Mutex<Vec<DelayedPort>>,
 }
 
 /// The torrc lines every node shares: a testing network of these authorities, logging to
@@ -132,6 +167,11 @@ impl TorNet {
     /// waits until a stream reaches the destination through an exit and one reaches the onion
     /// service. The error carries the tail of every log.
     pub fn start(dir: &Path) -> Result<TorNet, String> {
+        TorNet::start_with(dir, Options::default())
+    }
+
+    /// [`TorNet::start`] with `options` (latency on every OR connection).
+    pub fn start_with(dir: &Path, options: Options) -> Result<TorNet, String> {
         let started = Instant::now();
         netns::unshare();
         let _ = std::fs::remove_dir_all(dir);
@@ -149,6 +189,8 @@ impl TorNet {
             ns: netns::current(),
             dest,
             children: Mutex::new(Vec::new()),
+            options,
+            delays: Mutex::new(Vec::new()),
         };
         let result = net.setup().and_then(|()| net.wait_ready(started));
         match result {
@@ -205,6 +247,7 @@ impl TorNet {
             ("TORNET_SSH_USER", self.ssh_user.clone()),
             ("TORNET_DIR", self.dir.display().to_string()),
             ("TORNET_ARTI_CONFIG", self.arti_config.display().to_string()),
+            ("TORNET_DELAY_MS", self.options.or_delay_ms.to_string()),
         ]
     }
 
@@ -411,25 +454,29 @@ impl TorNet {
             );
         }
         self.dir_authorities = dir_authorities;
+        let or_ports: Vec<String> = auths
+            .iter()
+            .chain(&relays)
+            .map(|n| self.or_port_lines(n))
+            .collect::<Result<_, _>>()?;
+        let (auth_or_ports, relay_or_ports) = or_ports.split_at(AUTHORITIES);
         let common = |n: &Node| common_torrc(n, &self.dir_authorities);
-        for a in &auths {
+        for (a, or_port) in auths.iter().zip(auth_or_ports) {
             let torrc = format!(
-                "{}SocksPort 0\nORPort {}\nDirPort {}\nAuthoritativeDirectory 1\nV3AuthoritativeDirectory 1\nContactInfo auth@test.test\nExitPolicy reject *:*\n{VOTING}{HS_RING}",
+                "{}SocksPort 0\n{or_port}DirPort {}\nAuthoritativeDirectory 1\nV3AuthoritativeDirectory 1\nContactInfo auth@test.test\nExitPolicy reject *:*\n{VOTING}{HS_RING}",
                 common(a),
-                a.or_port,
                 a.dir_port
             );
             self.start_node(a, &torrc)?;
         }
-        for r in &relays {
+        for (r, or_port) in relays.iter().zip(relay_or_ports) {
             std::fs::create_dir_all(&r.dir).map_err(|e| e.to_string())?;
             let fingerprint = self.fingerprint(r)?;
             arti_fallbacks.push(self.arti_fallback(r, &fingerprint)?);
             let torrc = format!(
-                "{}SocksPort 0\nORPort {}\nDirPort {}\nContactInfo relay@test.test\nFetchDirInfoEarly 1\nFetchDirInfoExtraEarly 1\nExitRelay 1\nIPv6Exit 1\nExitPolicy accept *:*\nExitPolicyRejectPrivate 0\n\
+                "{}SocksPort 0\n{or_port}DirPort {}\nContactInfo relay@test.test\nFetchDirInfoEarly 1\nFetchDirInfoExtraEarly 1\nExitRelay 1\nIPv6Exit 1\nExitPolicy accept *:*\nExitPolicyRejectPrivate 0\n\
                  ServerDNSResolvConfFile {}\nServerDNSDetectHijacking 0\nServerDNSTestAddresses\nServerDNSAllowNonRFC953Hostnames 1\n",
                 common(r),
-                r.or_port,
                 r.dir_port,
                 self.dir.join("resolv.conf").display()
             );
@@ -452,6 +499,28 @@ impl TorNet {
         );
         self.start_node(&client, &torrc)?;
         Ok(())
+    }
+
+    /// A node's ORPort lines. Without a delay, `ORPort P`; with one, P is advertised and
+    /// served by a forwarder that delays every chunk, and the node binds P+1000 behind it.
+    fn or_port_lines(&self, n: &Node) -> Result<String, String> {
+        if self.options.or_delay_ms == 0 {
+            return Ok(format!("ORPort {}\n", n.or_port));
+        }
+        let behind = n.or_port + BEHIND_FORWARDER;
+        let port = DelayedPort::start(
+            SocketAddr::from(([127, 0, 0, 1], n.or_port)),
+            SocketAddr::from(([127, 0, 0, 1], behind)),
+            Duration::from_millis(self.options.or_delay_ms),
+        )
+        .map_err(|e| format!("the delaying forwarder on port {}: {e}", n.or_port))?;
+        if let Ok(mut delays) = self.delays.lock() {
+            delays.push(port);
+        }
+        Ok(format!(
+            "ORPort 127.0.0.1:{} NoListen\nORPort 127.0.0.1:{behind} NoAdvertise\n",
+            n.or_port
+        ))
     }
 
     /// The onion service, started once the client's consensus lists every relay: a service
@@ -687,6 +756,9 @@ impl TorNet {
                 let _ = child.wait();
             }
             children.clear();
+        }
+        if let Ok(mut delays) = self.delays.lock() {
+            delays.clear();
         }
     }
 }

@@ -11,6 +11,11 @@ use crate::{fdstate, guard};
 /// Called by C code with close(2)'s contract.
 #[unsafe(no_mangle)]
 pub(super) unsafe extern "C" fn close(fd: c_int) -> c_int {
+    if fdstate::untouched() {
+        // No table holds anything to forget (see fdstate::untouched).
+        // SAFETY: close(2) takes no pointers.
+        return unsafe { real::close(fd) }.unwrap_or_else(guard::unavailable);
+    }
     // Forgetting cannot fail the close: the descriptor is closed whatever happens here.
     let _ = guard::hook("close", 0, || {
         fdstate::forget(fd);

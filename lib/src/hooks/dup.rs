@@ -30,6 +30,11 @@ fn copied(from: c_int, to: c_int) -> c_int {
 /// C contract.
 #[unsafe(no_mangle)]
 pub(super) unsafe extern "C" fn dup(fd: c_int) -> c_int {
+    if fdstate::untouched() {
+        // Nothing pending to settle, nothing recorded to copy (see fdstate::untouched).
+        // SAFETY: no pointers.
+        return unsafe { real::dup(fd) }.unwrap_or_else(guard::unavailable);
+    }
     guard::hook("dup", libc::EBADF, || {
         if let Err(ret) = settle(fd) {
             return ret;
@@ -48,6 +53,11 @@ pub(super) unsafe extern "C" fn dup(fd: c_int) -> c_int {
 /// C contract.
 #[unsafe(no_mangle)]
 pub(super) unsafe extern "C" fn dup2(old: c_int, new: c_int) -> c_int {
+    if fdstate::untouched() {
+        // Nothing pending to settle, nothing recorded to copy (see fdstate::untouched).
+        // SAFETY: no pointers.
+        return unsafe { real::dup2(old, new) }.unwrap_or_else(guard::unavailable);
+    }
     guard::hook("dup2", libc::EBADF, || {
         if let Err(ret) = settle(old) {
             return ret;
@@ -66,6 +76,11 @@ pub(super) unsafe extern "C" fn dup2(old: c_int, new: c_int) -> c_int {
 /// C contract.
 #[unsafe(no_mangle)]
 pub(super) unsafe extern "C" fn dup3(old: c_int, new: c_int, flags: c_int) -> c_int {
+    if fdstate::untouched() {
+        // Nothing pending to settle, nothing recorded to copy (see fdstate::untouched).
+        // SAFETY: no pointers.
+        return unsafe { real::dup3(old, new, flags) }.unwrap_or_else(guard::unavailable);
+    }
     guard::hook("dup3", libc::EBADF, || {
         if let Err(ret) = settle(old) {
             return ret;
@@ -104,6 +119,11 @@ fn fcntl_any(
 /// C contract.
 #[unsafe(no_mangle)]
 pub(super) unsafe extern "C" fn fcntl(fd: c_int, cmd: c_int, arg: c_ulong) -> c_int {
+    if fdstate::untouched() {
+        // Only F_DUPFD does anything here, and a copy has nothing recorded to inherit.
+        // SAFETY: the caller's arguments, unchanged.
+        return unsafe { real::fcntl(fd, cmd, arg) }.unwrap_or_else(guard::unavailable);
+    }
     fcntl_any("fcntl", fd, cmd, arg, real::fcntl)
 }
 
@@ -113,6 +133,11 @@ pub(super) unsafe extern "C" fn fcntl(fd: c_int, cmd: c_int, arg: c_ulong) -> c_
 /// C contract.
 #[unsafe(no_mangle)]
 pub(super) unsafe extern "C" fn fcntl64(fd: c_int, cmd: c_int, arg: c_ulong) -> c_int {
+    if fdstate::untouched() {
+        // Only F_DUPFD does anything here, and a copy has nothing recorded to inherit.
+        // SAFETY: the caller's arguments, unchanged.
+        return unsafe { real::fcntl64(fd, cmd, arg) }.unwrap_or_else(guard::unavailable);
+    }
     fcntl_any("fcntl64", fd, cmd, arg, real::fcntl64)
 }
 

@@ -1,7 +1,8 @@
 //! The read family: a connection opened without waiting for Tor's SOCKS reply has that reply
 //! consumed before the program's first read (see `pending`); recvmsg(2) and recvmmsg(2) also
 //! check internet sockets arriving by SCM_RIGHTS. Everything else passes straight through,
-//! after one atomic load.
+//! after one atomic load (`fdstate::untouched`, while nothing was ever recorded; then the
+//! pending table's count).
 
 use libc::{
     c_int, c_uint, c_void, iovec, mmsghdr, msghdr, size_t, sockaddr, socklen_t, ssize_t, timespec,
@@ -9,7 +10,7 @@ use libc::{
 
 use crate::libc_sym::real;
 use crate::pending::{self, Settled};
-use crate::{fdpass, guard};
+use crate::{fdpass, fdstate, guard};
 
 /// Settles a pending SOCKS reply on `fd`; `Some(errno)` fails the read.
 fn before_read(fd: c_int, flags: c_int) -> Option<c_int> {
@@ -27,13 +28,24 @@ macro_rules! read_hook {
         /// C contract.
         #[unsafe(no_mangle)]
         pub(super) unsafe extern "C" fn $name($fd: c_int $(, $arg: $ty)*) -> ssize_t {
-            guard::catch(stringify!($name), || guard::fail_len(libc::EIO), || {
-                if let Some(e) = before_read($fd, $flags) {
-                    return guard::fail_len(e);
-                }
+            if fdstate::untouched() {
+                // Nothing can be pending: no check to make (see fdstate::untouched).
                 // SAFETY: the caller's arguments.
-                unsafe { real::$name($fd $(, $arg)*) }.unwrap_or_else(guard::unavailable_len)
-            })
+                return unsafe { real::$name($fd $(, $arg)*) }.unwrap_or_else(guard::unavailable_len);
+            }
+            // Out of line, so the path above needs no frame of its own.
+            #[inline(never)]
+            unsafe fn judged($fd: c_int $(, $arg: $ty)*) -> ssize_t {
+                guard::catch(stringify!($name), || guard::fail_len(libc::EIO), || {
+                    if let Some(e) = before_read($fd, $flags) {
+                        return guard::fail_len(e);
+                    }
+                    // SAFETY: the caller's arguments, passed on from the hook.
+                    unsafe { real::$name($fd $(, $arg)*) }.unwrap_or_else(guard::unavailable_len)
+                })
+            }
+            // SAFETY: the caller's arguments.
+            unsafe { judged($fd $(, $arg)*) }
         }
     };
 }

@@ -11,7 +11,7 @@ use libc::{c_int, c_uint, c_void, iovec, loff_t, off_t, size_t, ssize_t};
 
 use crate::libc_sym::real;
 use crate::pending::{self, Settled};
-use crate::{guard, inherited};
+use crate::{fdstate, guard, inherited};
 
 /// `Err(-1)` (logged, errno set) when sending on `fd` would go around Tor.
 pub(super) fn judge_send(fd: c_int) -> Result<(), ssize_t> {
@@ -35,13 +35,24 @@ macro_rules! send_hook {
         /// C contract.
         #[unsafe(no_mangle)]
         pub(super) unsafe extern "C" fn $name($fd: c_int $(, $arg: $ty)*) -> ssize_t {
-            guard::catch(stringify!($name), || guard::fail_len(libc::EPERM), || {
-                if let Err(ret) = judge_send($fd) {
-                    return ret;
-                }
+            if fdstate::untouched() {
+                // No socket was noted as foreign, so none is judged (see fdstate::untouched).
                 // SAFETY: the caller's arguments.
-                unsafe { real::$name($fd $(, $arg)*) }.unwrap_or_else(guard::unavailable_len)
-            })
+                return unsafe { real::$name($fd $(, $arg)*) }.unwrap_or_else(guard::unavailable_len);
+            }
+            // Out of line, so the path above needs no frame of its own.
+            #[inline(never)]
+            unsafe fn judged($fd: c_int $(, $arg: $ty)*) -> ssize_t {
+                guard::catch(stringify!($name), || guard::fail_len(libc::EPERM), || {
+                    if let Err(ret) = judge_send($fd) {
+                        return ret;
+                    }
+                    // SAFETY: the caller's arguments, passed on from the hook.
+                    unsafe { real::$name($fd $(, $arg)*) }.unwrap_or_else(guard::unavailable_len)
+                })
+            }
+            // SAFETY: the caller's arguments.
+            unsafe { judged($fd $(, $arg)*) }
         }
     };
 }
@@ -76,6 +87,11 @@ macro_rules! preadv_hook {
             offset: off_t,
             flags: c_int,
         ) -> ssize_t {
+            if fdstate::untouched() {
+                // SAFETY: the caller's arguments.
+                return unsafe { real::$name(fd, iov, iovcnt, offset, flags) }
+                    .unwrap_or_else(guard::unavailable_len);
+            }
             guard::catch(stringify!($name), || guard::fail_len(libc::EIO), || {
                 if let Err(ret) = settle_read(fd, flags & libc::RWF_NOWAIT != 0) {
                     return ret;

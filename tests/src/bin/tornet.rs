@@ -7,13 +7,16 @@
 //! tornet up [--dir DIR]
 //!     starts the network, prints those variables, and runs until stdin closes or Ctrl-C.
 //!
+//! TORNET_DELAY_MS=D delays every OR connection by D ms each way (a forwarder in front of
+//! every ORPort; see `torify_tests::tornet::Options`); scripts see it as TORNET_DELAY_MS.
+//!
 //! Needs root (network namespaces). Every process it starts dies with it.
 
 use std::io::Read;
 use std::path::PathBuf;
 use std::process::{Command, ExitCode};
 
-use torify_tests::tornet::TorNet;
+use torify_tests::tornet::{Options, TorNet};
 
 fn main() -> ExitCode {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
@@ -34,11 +37,23 @@ fn main() -> ExitCode {
         eprintln!("usage: tornet run [--dir DIR] -- COMMAND [ARGS...] | tornet up [--dir DIR]");
         return ExitCode::from(2);
     }
+    let options = match Options::from_env() {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("tornet: {e}");
+            return ExitCode::from(2);
+        }
+    };
     eprintln!(
-        "tornet: starting 3 authorities, 4 exit relays, a client and an onion service in {}",
-        dir.display()
+        "tornet: starting 3 authorities, 4 exit relays, a client and an onion service in {}{}",
+        dir.display(),
+        if options.or_delay_ms > 0 {
+            format!(", every ORPort {} ms late each way", options.or_delay_ms)
+        } else {
+            String::new()
+        }
     );
-    let net = match TorNet::start(&dir) {
+    let net = match TorNet::start_with(&dir, options) {
         Ok(net) => net,
         Err(e) => {
             eprintln!("tornet: the private Tor network did not come up:\n{e}");
