@@ -124,6 +124,32 @@ pub(crate) fn socks_checks(
             "Tor could not resolve {name}: {e}. Programs would get lookup errors; check Tor's log, or try `torify check --name` with another name."
         )),
     }
+    if !embedded {
+        report.info(optimistic_sentence(
+            socks_client::optimistic_data(endpoint, name),
+            name,
+        ));
+    }
+}
+
+/// What `check` says about the daemon's optimistic data (the embedded client's is torify's own
+/// choice, documented in torify(1)).
+fn optimistic_sentence(
+    found: Result<socks_client::Optimistic, socks_client::Failure>,
+    name: &str,
+) -> String {
+    use socks_client::Optimistic;
+    match found {
+        Ok(Optimistic::Sent) => "Tor sends a program's first bytes with the stream request (optimistic data): a request is answered one circuit round trip after the connect.".to_owned(),
+        Ok(Optimistic::NotSent) => "Tor holds a program's first bytes until the stream is open (no optimistic data; tor 0.4.8 and later do so on conflux circuits, the default; ConfluxEnabled 0 in torrc changes it): a program's first request costs one circuit round trip more than its connect.".to_owned(),
+        Ok(Optimistic::TooFast(rtt)) => format!(
+            "Whether Tor sends optimistic data cannot be told here: a circuit round trip takes {} ms.",
+            rtt.as_millis()
+        ),
+        Err(e) => format!(
+            "Whether Tor sends optimistic data is unknown: an HTTP request to {name}:80 failed ({e})."
+        ),
+    }
 }
 
 /// Whether the library loads into a child: `cat /proc/self/maps` run the way commands are.
@@ -170,6 +196,23 @@ pub(crate) fn cage_check(report: &mut Report, trial: Result<(), String>, strict:
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn optimistic_data_is_told_in_one_sentence_each_way() {
+        use crate::socks_client::{Failure, Optimistic};
+        let said = |found| optimistic_sentence(found, "web.test");
+        assert!(said(Ok(Optimistic::Sent)).contains("sends a program's first bytes"));
+        assert!(said(Ok(Optimistic::NotSent)).contains("ConfluxEnabled 0"));
+        assert!(
+            said(Ok(Optimistic::TooFast(std::time::Duration::from_millis(4))))
+                .contains("takes 4 ms")
+        );
+        let refused = Failure::Io(std::io::ErrorKind::ConnectionRefused.into());
+        assert!(said(Err(refused)).contains("web.test:80 failed"));
+        for found in [Ok(Optimistic::Sent), Ok(Optimistic::NotSent)] {
+            assert!(!said(found).contains('\n'));
+        }
+    }
 
     #[test]
     fn verdict_follows_the_findings() {

@@ -8,7 +8,9 @@ use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
 use torify_conf::{Settings, SocksEndpoint};
-use torify_core::socks5::{Answer, Command, Credentials, Ended, Handshake, Io, SocksError, Target};
+use torify_core::socks5::{
+    Answer, Command, Credentials, Ended, Handshake, Io, ReplyCode, SocksError, Target,
+};
 
 /// A connection to the SOCKS port, whichever kind it is.
 pub(crate) enum Stream {
@@ -210,6 +212,73 @@ pub(crate) fn resolve(
         Answer::Address(ip) => Ok(ip),
         _ => Err(Failure::Socks(SocksError::UnexpectedAnswer)),
     }
+}
+
+/// What the timing of a pipelined request says about optimistic data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Optimistic {
+    /// The request rode with the stream's BEGIN: its answer came with the CONNECT reply.
+    Sent,
+    /// Tor held the request until the stream was open: one more circuit round trip.
+    NotSent,
+    /// The round trip (this long) is too short to tell the two apart.
+    TooFast(Duration),
+}
+
+/// Whether Tor sends a client's first bytes along with the stream request (optimistic data,
+/// tor-spec "Opening streams and transferring data"; tor 0.4.8 and later do not on conflux
+/// circuits, the default for exit streams). Timed, not asked: a CONNECT to `name`:80 with an
+/// HTTP request written behind it in the same send, twice (the first builds the circuit). The
+/// answer's first byte comes right after the CONNECT reply when the request rode along, one
+/// circuit round trip after it otherwise.
+pub(crate) fn optimistic_data(
+    endpoint: SocksEndpoint<'_>,
+    name: &str,
+) -> Result<Optimistic, Failure> {
+    let len = u8::try_from(name.len())
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or(Failure::Socks(SocksError::InvalidName))?;
+    let once = || -> Result<(Duration, Duration), Failure> {
+        let mut s = connect(endpoint, CONNECT_WAIT).map_err(Failure::Io)?;
+        // Greeting (no authentication) and CONNECT to a name (RFC 1928 §4), then the request.
+        let mut bytes = vec![5, 1, 0, 5, 1, 0, 3, len];
+        bytes.extend_from_slice(name.as_bytes());
+        bytes.extend_from_slice(&80u16.to_be_bytes());
+        bytes.extend_from_slice(format!("HEAD / HTTP/1.0\r\nHost: {name}\r\n\r\n").as_bytes());
+        let start = std::time::Instant::now();
+        s.write_all(&bytes).map_err(Failure::Io)?;
+        let mut head = [0u8; 6];
+        s.read_exact(&mut head).map_err(Failure::Io)?;
+        if head[..2] != [5, 0] {
+            return Err(Failure::Socks(SocksError::NoAcceptableMethod));
+        }
+        if head[3] != 0 {
+            return Err(Failure::Socks(SocksError::Reply(ReplyCode::from_byte(
+                head[3],
+            ))));
+        }
+        let rest = match head[5] {
+            1 => 4 + 2,
+            4 => 16 + 2,
+            other => return Err(Failure::Socks(SocksError::BadAddressType(other))),
+        };
+        let mut bound = [0u8; 18];
+        s.read_exact(&mut bound[..rest]).map_err(Failure::Io)?;
+        let reply = start.elapsed();
+        let mut first = [0u8; 1];
+        s.read_exact(&mut first).map_err(Failure::Io)?;
+        Ok((reply, start.elapsed() - reply))
+    };
+    once()?;
+    let (reply, then) = once()?;
+    Ok(if reply < Duration::from_millis(30) {
+        Optimistic::TooFast(reply)
+    } else if then * 2 < reply {
+        Optimistic::Sent
+    } else {
+        Optimistic::NotSent
+    })
 }
 
 /// Tor's RESOLVE_PTR: the name the exit's resolver gives for `ip`.

@@ -235,7 +235,17 @@ fn check_reports_each_finding_and_a_verdict() {
                 "{run:?}"
             );
         };
-        ready(&torify(&["check", "--name", DEST_NAME]));
+        let daemon = torify(&["check", "--name", DEST_NAME]);
+        ready(&daemon);
+        // The daemon's optimistic data is timed; on this undelayed network the verdict depends
+        // on the machine's load, but the request to the destination must have worked.
+        assert!(
+            daemon
+                .stdout
+                .lines()
+                .any(|l| l.contains("optimistic data") && !l.contains("is unknown")),
+            "{daemon:?}"
+        );
         let arti = torify_arti(net, &["-q"], &["check", "--name", DEST_NAME]);
         ready(&arti);
         assert!(
