@@ -84,6 +84,15 @@ pub(crate) fn build(a: &ArtiSettings) -> Result<TorClientConfig, String> {
         params.insert("guard-min-filtered-sample-size".into(), 2);
         params.insert("guard-n-primary-guards-to-use".into(), 2);
         params.insert("guard-n-primary-guards".into(), 2);
+        // No circuit-build-timeout learning (as tor does not learn on a TestingTorNetwork):
+        // arti measures only the third hop of exit circuits, which on a private network takes
+        // milliseconds, keeps the estimate in its state directory, and scales the onion
+        // service client's steps down from it (tor-circmgr's timeouts: an extend is 8/12 of a
+        // build, a round trip 6/12) below its own 10 ms floor. After ~100 builds, every
+        // descriptor fetch then "took too long" and onion services failed within a second,
+        // for good, in every later run with that state. Disabled, every step gets the fixed
+        // initial timeout; a polluted estimate already on disk is ignored.
+        params.insert("cbtdisabled".into(), 1);
     }
     b.build()
         .map_err(|e| format!("invalid arti configuration: {e}"))
