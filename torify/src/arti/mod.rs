@@ -1,24 +1,25 @@
-//! The embedded Tor client (`--backend arti`): the launcher bootstraps arti, serves SOCKS on a
-//! loopback port only its command is told about, runs the command as a child with the library
-//! pointed there, forwards signals, and stops the client when the command exits.
+//! The embedded Tor client (arti): its configuration, its bootstrap (with progress and an
+//! early verdict when Tor is out of reach), its SOCKS server, and the per-user service that
+//! hosts it (`torify serve`, serve.rs) for commands run with `--backend arti`. The kernel cage
+//! (`--strict`) bootstraps a client of its own in the launcher.
 
 mod config;
 mod offline;
 mod progress;
+pub(crate) mod serve;
 pub(crate) mod socks;
 
-use std::ffi::OsString;
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use arti_client::config::HasChanMethod as _;
 use arti_client::{ErrorKind, HasKind, TorClient, TorClientConfig};
 use tor_rtcompat::PreferredRuntime;
 use torify_conf::Loaded;
 
-use crate::child;
-use crate::launch::{EnvChanges, Failure, fail};
+use crate::launch::{Failure, fail};
+use progress::Sink;
 
 /// arti's own log lines: warnings only (and not the ones a small test network provokes), all of
 /// torify's and arti's details with -d, nothing with -q.
@@ -45,62 +46,6 @@ fn init_logging(debug: bool, quiet: bool) {
         .try_init();
 }
 
-/// Runs `command` through the embedded client; the exit status is the command's.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn run(
-    loaded: &Loaded,
-    command: &[OsString],
-    program: &Path,
-    lib: &Path,
-    changes: &EnvChanges,
-    filters: Option<crate::seccomp::Filters>,
-    debug: bool,
-    quiet: bool,
-) -> Result<u8, Failure> {
-    let (command, program, lib, changes) = (
-        command.to_vec(),
-        program.to_owned(),
-        lib.to_owned(),
-        changes.clone(),
-    );
-    serve(loaded, debug, quiet, move |socks| {
-        let extra = [
-            ("TORSOCKS_TOR_ADDRESS", socks.ip().to_string()),
-            ("TORSOCKS_TOR_PORT", socks.port().to_string()),
-        ];
-        child::run(&command, &program, &lib, &changes, &extra, filters)
-    })?
-}
-
-/// Bootstraps the embedded client, serves SOCKS on a random loopback port, calls `work` with
-/// that address (on a thread where blocking is fine), then stops the client. A bootstrap that
-/// misses `arti.bootstrap_timeout` is an error and `work` never runs.
-pub(crate) fn serve<T: Send + 'static>(
-    loaded: &Loaded,
-    debug: bool,
-    quiet: bool,
-    work: impl FnOnce(SocketAddr) -> T + Send + 'static,
-) -> Result<T, Failure> {
-    prepare(loaded, debug, quiet)?;
-    let runtime = crate::launch::runtime()?;
-    let outcome = runtime.block_on(async {
-        let client = bootstrap(loaded, quiet).await?;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .map_err(|e| fail(format!("cannot open a SOCKS port for the command: {e}")))?;
-        let addr = listener.local_addr().map_err(|e| fail(e.to_string()))?;
-        let server = tokio::spawn(socks::serve(listener, client.clone()));
-        let result = tokio::task::spawn_blocking(move || work(addr))
-            .await
-            .map_err(|e| fail(format!("the command's waiter failed: {e}")));
-        server.abort();
-        drop(client);
-        result
-    });
-    runtime.shutdown_timeout(Duration::from_secs(2));
-    outcome
-}
-
 /// The checks and process-wide set-up before a runtime starts: a route off the machine for
 /// the public network, the TLS provider, the log.
 pub(crate) fn prepare(loaded: &Loaded, debug: bool, quiet: bool) -> Result<(), Failure> {
@@ -121,46 +66,72 @@ pub(crate) fn prepare(loaded: &Loaded, debug: bool, quiet: bool) -> Result<(), F
     Ok(())
 }
 
-/// Creates and bootstraps the client, showing progress; fails past `arti.bootstrap_timeout`
-/// or as soon as arti finds it cannot reach Tor.
+/// Creates and bootstraps the client, showing progress on stderr and saying when it is
+/// ready; fails past `arti.bootstrap_timeout` or as soon as it is clear Tor is out of reach.
 pub(crate) async fn bootstrap(
     loaded: &Loaded,
     quiet: bool,
 ) -> Result<Arc<TorClient<PreferredRuntime>>, Failure> {
+    let started = Instant::now();
+    let client = bootstrap_into(loaded, &mut Sink::here(quiet)).await?;
+    if !quiet {
+        eprintln_ready(started.elapsed());
+    }
+    Ok(client)
+}
+
+/// The relay addresses the client bootstraps from (its fallback directories), a sample.
+fn bootstrap_relays(config: &TorClientConfig) -> Vec<SocketAddr> {
+    let Ok(dir) = config.dir_mgr_config() else {
+        return Vec::new();
+    };
+    let all: Vec<SocketAddr> = dir
+        .fallbacks()
+        .iter()
+        .flat_map(|f| {
+            f.chan_method()
+                .socket_addrs()
+                .map(<[SocketAddr]>::to_vec)
+                .unwrap_or_default()
+        })
+        .collect();
+    offline::sample(all)
+}
+
+/// Creates and bootstraps the client, its progress into `sink`. Fails past
+/// `arti.bootstrap_timeout`, within seconds when none of the relays it bootstraps from
+/// answers as a TLS server, or when arti finds it cannot reach Tor.
+pub(crate) async fn bootstrap_into(
+    loaded: &Loaded,
+    sink: &mut Sink,
+) -> Result<Arc<TorClient<PreferredRuntime>>, Failure> {
     let config = config::build(&loaded.settings.arti).map_err(fail)?;
     let timeout = Duration::from_secs(loaded.settings.arti.bootstrap_timeout);
+    let relays = bootstrap_relays(&config);
     let client = create(config).await?;
-    let started = Instant::now();
-    let show = progress::Show::new(quiet);
-    let progress = tokio::spawn(progress::follow(client.bootstrap_events(), show));
+    let events = client.bootstrap_events();
     let bootstrap = async {
         tokio::select! {
             done = client.bootstrap() => done.map_err(|e| format!(
                 "the embedded Tor client could not bootstrap: {e}; nothing was run"
             )),
             blocked = offline::blocked(&client) => Err(blocked),
+            unreachable = offline::unreachable(relays) => Err(unreachable),
+            () = progress::follow(events, sink) => Err("bootstrap progress ended".to_owned()),
         }
     };
-    match tokio::time::timeout(timeout, bootstrap).await {
-        Ok(Ok(())) => {}
-        Ok(Err(why)) => {
-            progress.abort();
-            return Err(fail(why));
-        }
+    let outcome = tokio::time::timeout(timeout, bootstrap).await;
+    match outcome {
+        Ok(Ok(())) => Ok(client),
+        Ok(Err(why)) => Err(fail(why)),
         Err(_) => {
-            progress.abort();
             let status = client.bootstrap_status();
-            return Err(fail(format!(
+            Err(fail(format!(
                 "Tor did not bootstrap within {}s (last: {status}); nothing was run. Check the network, or raise arti.bootstrap_timeout",
                 timeout.as_secs()
-            )));
+            )))
         }
     }
-    let _ = progress.await;
-    if !quiet {
-        eprintln_ready(started.elapsed());
-    }
-    Ok(client)
 }
 
 /// Creates the client. Launchers starting at once share arti's cache: the one that did not get
