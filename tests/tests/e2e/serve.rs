@@ -324,3 +324,74 @@ fn torify_on_uses_the_service_and_keeps_it_while_the_shell_lives() {
         assert!(!alive(pid), "the service stayed after the shell left");
     });
 }
+
+/// Kills a process of this test by its pid when dropped (also on a failed assertion).
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Socket activation as systemd does it (`systemd-socket-activate` passes the listening socket
+/// as LISTEN_FDS/LISTEN_PID, as torify.socket does): the first command's connection starts the
+/// service, which answers once bootstrapped; the command uses it rather than starting its own;
+/// `serve stop` ends it and leaves the socket, which belongs to the socket's owner.
+#[test]
+fn a_socket_activated_service_serves_once_bootstrapped() {
+    if probe::strict_run() {
+        return; // The cage hosts a client of its own; this suite is about the service.
+    }
+    in_net(|net| {
+        let rt = Runtime::new(net, "activated");
+        std::fs::create_dir(rt.service_dir()).unwrap();
+        std::fs::set_permissions(rt.service_dir(), std::fs::Permissions::from_mode(0o700)).unwrap();
+        let socket = rt.service_dir().join("socks.sock");
+        let log = std::fs::File::create(rt.dir.join("activated.log")).unwrap();
+        let child = std::process::Command::new("systemd-socket-activate")
+            .arg("-l")
+            .arg(&socket)
+            .arg(torify_tests::artifacts::torify())
+            .args(["-c"])
+            .arg(&rt.config)
+            .args(["serve", "--foreground"])
+            .env("XDG_RUNTIME_DIR", &rt.dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("systemd-socket-activate (package systemd)");
+        let activated = Killed(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !socket.exists() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let run = sh(&rt, &[], &format!("curl -s http://{DEST_NAME}/"));
+        let service_log = std::fs::read_to_string(rt.dir.join("activated.log")).unwrap();
+        assert_eq!(run.stdout, PAGE, "{run:?}\n{service_log}");
+        assert!(
+            !run.stderr.contains("Tor is ready"),
+            "the command started a service of its own: {run:?}"
+        );
+        assert!(
+            service_log.contains("serving SOCKS at unix:"),
+            "{service_log}"
+        );
+        let pid = rt.pid().expect("the activated service answers status");
+        assert_eq!(pid, activated.0.id() as i32, "not the activated process");
+        let stop = probe::run(rt.torify().args(["serve", "stop"]));
+        assert_eq!(stop.code, 0, "{stop:?}");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while alive(pid) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert!(!alive(pid), "the activated service did not stop");
+        assert!(
+            socket.exists(),
+            "the service removed the socket it was given"
+        );
+        drop(activated);
+    });
+}
