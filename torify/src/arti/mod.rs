@@ -22,9 +22,10 @@ use crate::launch::{Failure, fail};
 use progress::Sink;
 
 /// arti's own log lines: warnings only (and not the ones a small test network provokes), all of
-/// torify's and arti's details with -d, nothing with -q.
+/// torify's and arti's details with -d, nothing with -q. Beside them, [`PreemptiveWatch`].
 fn init_logging(debug: bool, quiet: bool) {
     use tracing_subscriber::EnvFilter;
+    use tracing_subscriber::prelude::*;
     let filter = if quiet {
         "off"
     } else if debug {
@@ -38,12 +39,62 @@ fn init_logging(debug: bool, quiet: bool) {
         Ok(custom) if !quiet => custom,
         _ => filter.to_owned(),
     };
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::new(filter))
+    let log = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_target(false)
         .without_time()
+        .with_filter(EnvFilter::new(filter));
+    let watch = PreemptiveWatch.with_filter(
+        tracing_subscriber::filter::Targets::new()
+            .with_target("tor_circmgr", tracing::Level::DEBUG),
+    );
+    let _ = tracing_subscriber::registry()
+        .with(log)
+        .with(watch)
         .try_init();
+}
+
+/// Preemptive circuits built so far (see [`PreemptiveWatch`]).
+static PREEMPTIVE_BUILT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+/// Counts arti's "Preemptive circuit was created" events (tor-circmgr's
+/// `launch_circuits_preemptively`, debug level): arti 0.47 offers no other way, short of its
+/// experimental API, to learn that a circuit stands ready before anyone asks for one. The
+/// service waits for the first (bounded) before it says it is ready, so the first command
+/// does not wait for a circuit to be built. If a later arti words it otherwise, the wait runs
+/// out and nothing else changes; e2e serve.rs measures the first command's first byte.
+struct PreemptiveWatch;
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for PreemptiveWatch {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        struct Message(bool);
+        impl tracing::field::Visit for Message {
+            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                if field.name() == "message" {
+                    self.0 = format!("{value:?}").starts_with("Preemptive circuit was created");
+                }
+            }
+        }
+        let mut m = Message(false);
+        event.record(&mut m);
+        if m.0 {
+            PREEMPTIVE_BUILT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+}
+
+/// Waits until arti has built a preemptive circuit, at most `limit`; whether it has.
+pub(crate) async fn preemptive_circuit(limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        if PREEMPTIVE_BUILT.load(std::sync::atomic::Ordering::SeqCst) > 0 {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// The checks and process-wide set-up before a runtime starts: a route off the machine for

@@ -39,6 +39,9 @@ pub(crate) struct Options {
 /// have time to take its lease.
 const FIRST_CLIENT_GRACE: Duration = Duration::from_secs(5);
 
+/// How long a service that bootstrapped waits for arti's first preemptive circuit.
+const PREEMPTIVE_WAIT: Duration = Duration::from_secs(10);
+
 /// What every connection's task shares.
 struct State {
     client: Arc<TorClient<PreferredRuntime>>,
@@ -146,6 +149,11 @@ fn serve(
     let outcome = runtime.block_on(async {
         let started = Instant::now();
         let client = super::bootstrap_into(loaded, sink).await?;
+        // Ready means a circuit is ready too, as far as arti lets us know (mod.rs,
+        // PreemptiveWatch); a network that builds none in this time still gets its service.
+        if !super::preemptive_circuit(PREEMPTIVE_WAIT).await {
+            tracing::debug!(target: "torify", "no preemptive circuit within {PREEMPTIVE_WAIT:?}");
+        }
         let (listener, bound) = match activated {
             Some(l) => (
                 UnixListener::from_std(l)
