@@ -361,9 +361,12 @@ fn a_socket_activated_service_serves_once_bootstrapped() {
         std::fs::set_permissions(rt.service_dir(), std::fs::Permissions::from_mode(0o700)).unwrap();
         let socket = rt.service_dir().join("socks.sock");
         let log = std::fs::File::create(rt.dir.join("activated.log")).unwrap();
+        // systemd-socket-activate gives its child only the variables named with -E (the
+        // user manager gives its services XDG_RUNTIME_DIR).
         let child = std::process::Command::new("systemd-socket-activate")
             .arg("-l")
             .arg(&socket)
+            .arg(format!("-EXDG_RUNTIME_DIR={}", rt.dir.display()))
             .arg(torify_tests::artifacts::torify())
             .args(["-c"])
             .arg(&rt.config)
@@ -404,5 +407,24 @@ fn a_socket_activated_service_serves_once_bootstrapped() {
             "the service removed the socket it was given"
         );
         drop(activated);
+        // A socket where commands do not look is refused, in one line.
+        let elsewhere = rt.dir.join("elsewhere.sock");
+        let refused = probe::run(
+            std::process::Command::new("sh")
+                .arg("-c")
+                .arg(format!(
+                    "systemd-socket-activate -l {sock} -EXDG_RUNTIME_DIR={rt} {t} serve --foreground & \
+                     sleep 0.5; /usr/bin/python3 -c \"import socket;s=socket.socket(socket.AF_UNIX);s.connect('{sock}')\"; wait",
+                    sock = elsewhere.display(),
+                    rt = rt.dir.display(),
+                    t = torify_tests::artifacts::torify().display(),
+                ))
+                .stdin(Stdio::null()),
+        );
+        assert!(
+            refused.stderr.contains("systemd passed a socket at")
+                && refused.stderr.contains("ListenStream=%t/torify/socks.sock"),
+            "{refused:?}"
+        );
     });
 }

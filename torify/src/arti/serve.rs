@@ -140,7 +140,7 @@ fn serve(
                 place.socket().display()
             ))
         })?;
-    let activated = activated_listener()?;
+    let activated = activated_listener(&place)?;
     // Before any thread exists, so that every thread has them blocked and only the waiter
     // below receives them.
     let signals = block_stop_signals()?;
@@ -273,7 +273,7 @@ fn remove_socket(place: &Place, ino: u64) {
 
 /// The listening socket systemd passed (socket activation: LISTEN_PID is us, LISTEN_FDS ≥ 1,
 /// the first at descriptor 3), checked to be a listening unix stream socket.
-fn activated_listener() -> Result<Option<std::os::unix::net::UnixListener>, Failure> {
+fn activated_listener(place: &Place) -> Result<Option<std::os::unix::net::UnixListener>, Failure> {
     let ours = std::env::var("LISTEN_PID")
         .ok()
         .and_then(|p| p.parse::<u32>().ok())
@@ -307,6 +307,19 @@ fn activated_listener() -> Result<Option<std::os::unix::net::UnixListener>, Fail
     }
     let _ = rustix::io::fcntl_setfd(&fd, rustix::io::FdFlags::CLOEXEC);
     let listener = std::os::unix::net::UnixListener::from(fd);
+    // Commands look for the service at one place only; a socket elsewhere would serve no one,
+    // and this service's lock would guard another directory than its socket's.
+    let at = listener
+        .local_addr()
+        .ok()
+        .and_then(|a| a.as_pathname().map(std::path::Path::to_owned));
+    if at.as_deref() != Some(place.socket().as_path()) {
+        return Err(fail(format!(
+            "systemd passed a socket at {}, but commands look for the service at {}; set ListenStream=%t/torify/socks.sock in torify.socket (and XDG_RUNTIME_DIR for the service)",
+            at.map_or_else(|| "no path".to_owned(), |p| p.display().to_string()),
+            place.socket().display()
+        )));
+    }
     listener
         .set_nonblocking(true)
         .map_err(|e| fail(format!("cannot use the socket systemd passed: {e}")))?;
