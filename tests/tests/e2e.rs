@@ -480,6 +480,23 @@ fn arti_backend_fetches_through_an_exit() {
             "{}",
             run.stderr
         );
+        // Progress into a pipe: plain lines, each further than the last, no terminal codes.
+        assert!(
+            !run.stderr.contains('\x1b') && !run.stderr.contains('\r'),
+            "{:?}",
+            run.stderr
+        );
+        let percents: Vec<u32> = run
+            .stderr
+            .lines()
+            .filter_map(|l| l.strip_prefix("torify: bootstrapping Tor (embedded): "))
+            .filter_map(|rest| rest.split('%').next()?.parse().ok())
+            .collect();
+        assert!(
+            !percents.is_empty() && percents.windows(2).all(|w| w[0] < w[1]),
+            "{}",
+            run.stderr
+        );
         let quiet = torify_arti(
             net,
             &["-q"],
@@ -645,8 +662,9 @@ fn arti_progress_updates_one_line_in_place_on_a_terminal() {
     in_net(|net| {
         // script(1) gives the launcher a terminal for stderr.
         let rt = Runtime::new(net, "tty");
+        // A narrow terminal: each progress line is cut to fit it.
         let line = format!(
-            "{} --backend arti -c {} true",
+            "stty cols 40; {} --backend arti -c {} true",
             artifacts::torify().display(),
             net.arti_config.display()
         );
@@ -667,6 +685,17 @@ fn arti_progress_updates_one_line_in_place_on_a_terminal() {
             !run.stdout.contains("\ntorify: bootstrapping"),
             "progress on a terminal must not scroll: {run:?}"
         );
+        for drawn in run
+            .stdout
+            .split('\r')
+            .filter(|d| d.contains("bootstrapping"))
+        {
+            let text = drawn.split("\x1b[K").next().unwrap_or_default();
+            assert!(
+                text.chars().count() < 40,
+                "wider than the terminal: {text:?}"
+            );
+        }
     });
 }
 

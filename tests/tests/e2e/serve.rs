@@ -2,7 +2,9 @@
 //! with `--backend arti` use it over its unix socket; their circuits stay apart exactly as
 //! with a tor daemon (different session tokens never share a circuit); only its own user
 //! gets an answer; a service a command started stays while commands hold it and leaves its
-//! linger time after the last; two commands starting at once start one service.
+//! linger time after the last; two commands starting at once start one service. (None of
+//! these commands use --strict, whose cage hosts a client of its own: with
+//! TORIFY_TEST_STRICT=1 they test the service just the same.)
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::process::Stdio;
@@ -35,9 +37,6 @@ fn circuits_after(rt: &Runtime, skip: usize) -> Vec<String> {
 
 #[test]
 fn a_running_service_serves_commands_and_keeps_their_sessions_apart() {
-    if probe::strict_run() {
-        return; // The cage hosts a client of its own; this suite is about the service.
-    }
     in_net(|net| {
         let rt = Runtime::new(net, "serve");
         // -d: the service logs which circuit each stream takes.
@@ -104,6 +103,12 @@ fn a_running_service_serves_commands_and_keeps_their_sessions_apart() {
         ];
         assert_eq!(sh(&rt, &secret, &two_fetches()).stdout, PAGE);
         assert!(!rt.log().contains("pw-never-logged"), "{}", rt.log());
+        // A log is a file: no colour codes, no carriage returns, even from arti's own lines.
+        assert!(
+            !rt.log().contains('\x1b') && !rt.log().contains('\r'),
+            "{:?}",
+            rt.log()
+        );
 
         // Stop: the service leaves and takes its socket.
         let stop = probe::run(rt.torify().args(["serve", "stop"]));
@@ -131,9 +136,6 @@ fn rustix_uid() -> u32 {
 /// SOCKS answer.
 #[test]
 fn the_service_answers_its_own_user_only() {
-    if probe::strict_run() {
-        return; // The cage hosts a client of its own; this suite is about the service.
-    }
     in_net(|net| {
         let rt = Runtime::new(net, "peer");
         let started = probe::run(rt.torify().args(["-q", "-c"]).arg(&rt.config).arg("serve"));
@@ -184,9 +186,6 @@ fn the_service_answers_its_own_user_only() {
 /// while a command holds it, longer than its linger time, and leaves that long after the last.
 #[test]
 fn commands_start_one_lingering_service_that_leaves_after_the_last() {
-    if probe::strict_run() {
-        return; // The cage hosts a client of its own; this suite is about the service.
-    }
     in_net(|net| {
         let rt = Runtime::with_arti(net, "linger", "linger = 3");
         let fetch = format!("curl -s http://{DEST_NAME}/");
@@ -242,9 +241,6 @@ fn commands_start_one_lingering_service_that_leaves_after_the_last() {
 /// the fresh one must have had a circuit ready for its first command.
 #[test]
 fn a_running_service_saves_the_bootstrap() {
-    if probe::strict_run() {
-        return; // The cage hosts a client of its own; this suite is about the service.
-    }
     in_net(|net| {
         let fetch = format!("curl -s -o /dev/null -w %{{time_starttransfer}} http://{DEST_NAME}/");
         let time = |rt: &Runtime| {
@@ -290,9 +286,6 @@ fn a_running_service_saves_the_bootstrap() {
 /// leaves after the shell is gone.
 #[test]
 fn torify_on_uses_the_service_and_keeps_it_while_the_shell_lives() {
-    if probe::strict_run() {
-        return; // The cage hosts a client of its own; this suite is about the service.
-    }
     in_net(|net| {
         let rt = Runtime::with_arti(net, "on", "linger = 2");
         let t = torify_tests::artifacts::torify();
@@ -352,9 +345,6 @@ impl Drop for Killed {
 /// `serve stop` ends it and leaves the socket, which belongs to the socket's owner.
 #[test]
 fn a_socket_activated_service_serves_once_bootstrapped() {
-    if probe::strict_run() {
-        return; // The cage hosts a client of its own; this suite is about the service.
-    }
     in_net(|net| {
         let rt = Runtime::new(net, "activated");
         std::fs::create_dir(rt.service_dir()).unwrap();

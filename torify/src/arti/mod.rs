@@ -39,8 +39,11 @@ fn init_logging(debug: bool, quiet: bool) {
         Ok(custom) if !quiet => custom,
         _ => filter.to_owned(),
     };
+    use std::io::IsTerminal;
     let log = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
+        // Colours only for a terminal: a service's log is a file, a command's stderr a pipe.
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .without_time()
         .with_filter(EnvFilter::new(filter));
