@@ -176,7 +176,13 @@ pub(crate) async fn bootstrap_into(
     };
     let outcome = tokio::time::timeout(timeout, bootstrap).await;
     match outcome {
-        Ok(Ok(())) => Ok(client),
+        Ok(Ok(())) => {
+            // The bootstrap may end before its progress was seen (a warm cache): the final
+            // status is shown all the same (shown twice, it is drawn once).
+            let status = client.bootstrap_status();
+            sink.update((status.as_frac() * 100.0) as u32, &status.to_string());
+            Ok(client)
+        }
         Ok(Err(why)) => Err(fail(why)),
         Err(_) => {
             let status = client.bootstrap_status();
