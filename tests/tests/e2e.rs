@@ -571,10 +571,11 @@ fn arti_backend_isolates_by_socks_credentials() {
         let script = format!(
             "curl -s http://{DEST_NAME}/ >/dev/null; curl -s http://{DEST_NAME}/ >/dev/null"
         );
-        // The streams' circuits are in the log of the service the command started (-d).
+        // The streams' circuits are in the log of the service the command started (-d), or,
+        // in the cage (which hosts its own client), on the command's stderr.
         let rt = Runtime::new(net, "iso");
         let isolated = torify_arti_in(&rt, &["-d", "-i"], &["sh", "-c", &script]);
-        let circuits = arti_circuits(&rt.log());
+        let circuits = arti_circuits(&format!("{}{}", isolated.stderr, rt.log()));
         assert_eq!(circuits.len(), 2, "{isolated:?}\n{}", rt.log());
         assert_ne!(
             circuits[0], circuits[1],
@@ -584,7 +585,7 @@ fn arti_backend_isolates_by_socks_credentials() {
         // The control: without isolation the embedded client reuses the circuit.
         let rt = Runtime::new(net, "iso");
         let shared = torify_arti_in(&rt, &["-d"], &["sh", "-c", &script]);
-        let circuits = arti_circuits(&rt.log());
+        let circuits = arti_circuits(&format!("{}{}", shared.stderr, rt.log()));
         assert_eq!(circuits.len(), 2, "{shared:?}\n{}", rt.log());
         assert_eq!(
             circuits[0], circuits[1],
