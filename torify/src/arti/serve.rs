@@ -132,14 +132,7 @@ fn serve(
     sink: &mut Sink,
 ) -> Result<u8, Failure> {
     let place = Place::find().map_err(fail)?;
-    let lock = Lock::take(&place.lock(), false)
-        .map_err(fail)?
-        .ok_or_else(|| {
-            fail(format!(
-                "a torify service already runs for you (unix:{}); `torify serve status` tells about it, `torify serve stop` stops it",
-                place.socket().display()
-            ))
-        })?;
+    let lock = take_service_lock(&place)?;
     let activated = activated_listener(&place)?;
     // Before any thread exists, so that every thread has them blocked and only the waiter
     // below receives them.
@@ -231,6 +224,25 @@ fn serve(
     runtime.shutdown_timeout(Duration::from_secs(2));
     drop(lock);
     outcome
+}
+
+/// The service lock. A service that is leaving (its linger time ran out just as a command
+/// came) has removed its socket but may hold the lock for a moment more: wait briefly for it
+/// rather than fail the command that found no socket.
+fn take_service_lock(place: &Place) -> Result<Lock, Failure> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        if let Some(lock) = Lock::take(&place.lock(), false).map_err(fail)? {
+            return Ok(lock);
+        }
+        if Instant::now() >= deadline || place.socket().exists() {
+            return Err(fail(format!(
+                "a torify service already runs for you (unix:{}); `torify serve status` tells about it, `torify serve stop` stops it",
+                place.socket().display()
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// Binds the SOCKS socket (mode 0600), replacing a stale one of ours: the service lock is
