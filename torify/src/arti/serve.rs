@@ -221,8 +221,15 @@ fn serve(
         }
         Ok::<u8, Failure>(0)
     });
-    runtime.shutdown_timeout(Duration::from_secs(2));
+    // The socket is gone: the next service may start now, while this one finishes.
     drop(lock);
+    if outcome.is_ok() {
+        runtime.shutdown_timeout(Duration::from_secs(2));
+    } else {
+        // A failed start leaves reachability probes blocked in connect or read: their answer
+        // is of no use any more, and waiting for them would only delay the next start.
+        runtime.shutdown_background();
+    }
     outcome
 }
 
