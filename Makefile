@@ -17,6 +17,7 @@ DOCDIR ?= $(DATADIR)/doc/torify
 BASHCOMPDIR ?= $(DATADIR)/bash-completion/completions
 ZSHCOMPDIR ?= $(DATADIR)/zsh/site-functions
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+SYSTEMDUSERUNITDIR ?= $(LIBDIR)/systemd/user
 CARGO ?= cargo
 CARGO_TARGET_DIR ?= target
 BUILT := $(CARGO_TARGET_DIR)/release
@@ -34,7 +35,9 @@ INSTALLED := \
 	$(BASHCOMPDIR)/torify \
 	$(BASHCOMPDIR)/torsocks \
 	$(ZSHCOMPDIR)/_torify \
-	$(PKGCONFIGDIR)/torify.pc
+	$(PKGCONFIGDIR)/torify.pc \
+	$(SYSTEMDUSERUNITDIR)/torify.service \
+	$(SYSTEMDUSERUNITDIR)/torify.socket
 
 .PHONY: all install uninstall
 
@@ -48,7 +51,8 @@ $(BUILT)/torify $(BUILT)/libtorify.so:
 install: $(BUILT)/torify $(BUILT)/libtorify.so
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)/torify $(DESTDIR)$(MANDIR)/man1 \
 		$(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(DOCDIR) \
-		$(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR) $(DESTDIR)$(PKGCONFIGDIR)
+		$(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR) $(DESTDIR)$(PKGCONFIGDIR) \
+		$(DESTDIR)$(SYSTEMDUSERUNITDIR)
 	install -m 0755 $(BUILT)/torify $(DESTDIR)$(BINDIR)/torify
 	ln -sf torify $(DESTDIR)$(BINDIR)/torsocks
 	install -m 0644 $(BUILT)/libtorify.so $(DESTDIR)$(LIBDIR)/torify/libtorify.so
@@ -68,6 +72,9 @@ install: $(BUILT)/torify $(BUILT)/libtorify.so
 		'Libs: -L$${libdir} -Wl,-rpath,$${libdir} -Wl,--no-as-needed -ltorify -Wl,--as-needed' \
 		> $(DESTDIR)$(PKGCONFIGDIR)/torify.pc
 	chmod 0644 $(DESTDIR)$(PKGCONFIGDIR)/torify.pc
+	sed 's|@BINDIR@|$(BINDIR)|g' conf/torify.service > $(DESTDIR)$(SYSTEMDUSERUNITDIR)/torify.service
+	install -m 0644 conf/torify.socket $(DESTDIR)$(SYSTEMDUSERUNITDIR)/torify.socket
+	chmod 0644 $(DESTDIR)$(SYSTEMDUSERUNITDIR)/torify.service
 
 uninstall:
 	rm -f $(addprefix $(DESTDIR),$(INSTALLED))

@@ -18,6 +18,9 @@ pub struct ArtiSettings {
     pub cache_dir: Option<PathBuf>,
     /// How long bootstrapping may take before torify gives up, in seconds.
     pub bootstrap_timeout: u64,
+    /// How long a service that a command started (`torify serve`, started on demand) stays
+    /// after its last client left, in seconds: the next command finds its circuits ready.
+    pub linger: u64,
     /// A private Tor network to join instead of the public one.
     pub network: Option<PrivateNetwork>,
 }
@@ -28,6 +31,7 @@ impl Default for ArtiSettings {
             state_dir: None,
             cache_dir: None,
             bootstrap_timeout: 120,
+            linger: 300,
             network: None,
         }
     }
@@ -93,12 +97,24 @@ pub(crate) fn read(
                         )
                     })?;
             }
+            ("linger", v) => {
+                a.linger = integer(v)
+                    .filter(|n| (0..=86_400).contains(n))
+                    .map(|n| n as u64)
+                    .ok_or_else(|| {
+                        ConfError::new(
+                            here,
+                            "arti.linger is not a number of seconds from 0 to 86400",
+                            "set arti.linger = 300",
+                        )
+                    })?;
+            }
             ("network", DeValue::Table(t)) => a.network = Some(network(t, at, here)?),
             (other, _) => {
                 return Err(ConfError::new(
                     at(key.span().start),
                     format!("unknown key arti.{other}"),
-                    "use state_dir, cache_dir, bootstrap_timeout or [arti.network] (torify.toml(5))",
+                    "use state_dir, cache_dir, bootstrap_timeout, linger or [arti.network] (torify.toml(5))",
                 ));
             }
         }

@@ -127,6 +127,12 @@ pub fn render(loaded: &Loaded) -> String {
     );
     let _ = writeln!(
         out,
+        "arti.linger = {}  # {}",
+        arti.linger,
+        from(arti.linger == defaults.linger)
+    );
+    let _ = writeln!(
+        out,
         "arti.network = {}  # {}",
         if arti.network.is_some() {
             "a private network ([arti.network])"

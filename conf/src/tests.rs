@@ -527,6 +527,7 @@ const PRIVATE_NETWORK: &str = r#"
 state_dir = "/var/lib/t/state"
 cache_dir = "/var/lib/t/cache"
 bootstrap_timeout = 60
+linger = 30
 
 [arti.network]
 authorities = [{ v3ident = "3D8969A8B90A1EDF919EC3410FEE62BD48149BB7", address = "127.0.0.1:7100" }]
@@ -547,6 +548,7 @@ fn arti_table_with_a_private_network() {
         .arti;
     assert_eq!(a.state_dir.as_deref(), Some(Path::new("/var/lib/t/state")));
     assert_eq!(a.bootstrap_timeout, 60);
+    assert_eq!(a.linger, 30);
     let n = a.network.unwrap();
     assert_eq!(n.authorities[0].address.to_string(), "127.0.0.1:7100");
     assert_eq!(n.fallbacks[0].orports.len(), 1);
@@ -575,6 +577,10 @@ fn bad_arti_tables_are_one_line_errors() {
         (
             "[arti]\nbootstrap_timeout = 0\n",
             "arti.bootstrap_timeout is not a number of seconds",
+        ),
+        (
+            "[arti]\nlinger = -5\n",
+            "arti.linger is not a number of seconds from 0 to 86400",
         ),
         ("[arti]\nlogs = 1\n", "unknown key arti.logs"),
         (

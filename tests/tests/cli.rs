@@ -124,6 +124,7 @@ fn completion_scripts_come_from_the_cli_and_parse() {
             "on",
             "off",
             "forward",
+            "serve",
             "completions"
         ]
     );
@@ -233,8 +234,6 @@ fn launcher_errors_are_one_line_with_what_why_and_the_setting() {
     one_line(&out, 125, &["TORSOCKS_TOR_PORT", "0"]);
     let out = run(torify().args(["no-such-command-anywhere"]));
     one_line(&out, 127, &["no-such-command-anywhere: command not found"]);
-    let out = run(torify().args(["--backend", "arti", "on"]));
-    one_line(&out, 125, &["torify on needs a tor daemon", "--shell"]);
     let out = run(torify().args(["resolve", "-x", "not-an-address"]));
     one_line(&out, 1, &["not-an-address is not an IP address", "-x"]);
     let onion = "2gzyxa5ihm7nsggfxnu52rck2vv4rvmdlkiu3zzui5du4xyclen53wid.onion";
@@ -242,14 +241,35 @@ fn launcher_errors_are_one_line_with_what_why_and_the_setting() {
     one_line(&out, 1, &["is an onion service", "connect to it by name"]);
     let out = run(torify().args(["-P", "1", "resolve", "web.test"]));
     one_line(&out, 1, &["127.0.0.1:1", "-P"]);
-    // In a torified shell the embedded client cannot run (its own connections would be
+    // `torify on` with the embedded client starts its service, which cannot reach Tor here
+    // (no relay answers in this namespace): after its progress, one line saying so, and
+    // nothing for the shell to eval.
+    let runtime = dir.path().join("run");
+    std::fs::create_dir_all(&runtime).unwrap();
+    isolated(|_| {
+        let out = run(torify()
+            .env("XDG_RUNTIME_DIR", &runtime)
+            .args(["--backend", "arti", "on"]));
+        assert_eq!((out.code, out.stdout.as_str()), (125, ""), "{out:?}");
+        let last = out.stderr.lines().last().unwrap_or_default();
+        assert!(
+            last.contains("cannot reach any Tor relay") && last.contains("--backend tor"),
+            "{out:?}"
+        );
+        assert!(
+            out.stderr
+                .lines()
+                .all(|l| l == last || l.starts_with("torify: bootstrapping Tor (embedded): ")),
+            "{out:?}"
+        );
+    });
+    // In a torified shell the embedded client cannot start (its own connections would be
     // refused), and the library puts itself back into any child, so torify says so.
     isolated(|_| {
-        let out = run(torify().env("LD_PRELOAD", artifacts::library()).args([
-            "--backend",
-            "arti",
-            "true",
-        ]));
+        let out = run(torify()
+            .env("XDG_RUNTIME_DIR", &runtime)
+            .env("LD_PRELOAD", artifacts::library())
+            .args(["--backend", "arti", "true"]));
         one_line(
             &out,
             125,

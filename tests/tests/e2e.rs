@@ -16,6 +16,8 @@ use torify_tests::tornet::{DEST_NAME, PAGE, REPO_FILE, TorNet};
 
 #[path = "e2e/forward.rs"]
 mod forward;
+#[path = "e2e/serve.rs"]
+mod serve;
 #[path = "e2e/session.rs"]
 mod session;
 #[path = "e2e/strict.rs"]
@@ -422,17 +424,119 @@ fn isolation_modes_pick_circuits_as_promised() {
     });
 }
 
-/// `torify --backend arti -c <the network's arti.toml> ARGS…`: the embedded client joins the
-/// private network; no tor daemon is involved.
-fn torify_arti(net: &TorNet, extra: &[&str], args: &[&str]) -> Run {
-    let mut cmd = Command::new(artifacts::torify());
+/// A private `XDG_RUNTIME_DIR` for the embedded client's service of one test, so tests never
+/// touch a real user's service nor each other's. Dropped (also when an assertion failed), it
+/// stops the service there (`torify serve stop`, then SIGKILL by its pid if it is still
+/// there) and removes the directory.
+struct Runtime {
+    dir: PathBuf,
+    config: PathBuf,
+}
+
+impl Runtime {
+    fn new(net: &TorNet, name: &str) -> Runtime {
+        Runtime::under(&net.dir, name, &net.arti_config)
+    }
+
+    /// A runtime directory under `base` for services of `config`.
+    fn under(base: &std::path::Path, name: &str, config: &std::path::Path) -> Runtime {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static N: AtomicU32 = AtomicU32::new(0);
+        let dir = base.join(format!("run-{name}-{}", N.fetch_add(1, Ordering::SeqCst)));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+        Runtime {
+            dir,
+            config: config.to_owned(),
+        }
+    }
+
+    /// The same, with `lines` added to the `[arti]` table of the network's configuration.
+    fn with_arti(net: &TorNet, name: &str, lines: &str) -> Runtime {
+        let mut rt = Runtime::new(net, name);
+        let text = std::fs::read_to_string(&net.arti_config).unwrap();
+        let config = rt.dir.join("arti.toml");
+        std::fs::write(
+            &config,
+            text.replacen("[arti]\n", &format!("[arti]\n{lines}\n"), 1),
+        )
+        .unwrap();
+        rt.config = config;
+        rt
+    }
+
+    /// `torify ARGS…` with this runtime directory.
+    fn torify(&self) -> Command {
+        let mut cmd = Command::new(artifacts::torify());
+        cmd.env("XDG_RUNTIME_DIR", &self.dir).stdin(Stdio::null());
+        cmd
+    }
+
+    /// The service's directory.
+    fn service_dir(&self) -> PathBuf {
+        self.dir.join("torify")
+    }
+
+    /// The service's log.
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.service_dir().join("serve.log")).unwrap_or_default()
+    }
+
+    /// The running service's pid, from `torify serve status`.
+    fn pid(&self) -> Option<i32> {
+        let run = probe::run(self.torify().args(["serve", "status"]));
+        run.stdout
+            .strip_prefix("running: pid ")?
+            .split(',')
+            .next()?
+            .parse()
+            .ok()
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        let pid = self.pid();
+        let _ = probe::run(self.torify().args(["serve", "stop"]));
+        if let Some(pid) = pid
+            && alive(pid)
+        {
+            // SAFETY: kill(2) on the service this test started, by its pid.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Whether process `pid` exists and has not ended (a zombie has ended).
+fn alive(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            s.rsplit_once(") ")
+                .map(|(_, rest)| !rest.starts_with('Z') && !rest.starts_with('X'))
+        })
+        .unwrap_or(false)
+}
+
+/// `torify --backend arti -c <the network's arti.toml> ARGS…` in `rt`: the embedded client
+/// joins the private network; no tor daemon is involved.
+fn torify_arti_in(rt: &Runtime, extra: &[&str], args: &[&str]) -> Run {
+    let mut cmd = rt.torify();
     cmd.args(["--backend", "arti", "-c"])
-        .arg(&net.arti_config)
+        .arg(&rt.config)
         .args(strict_flag())
         .args(extra)
-        .args(args)
-        .stdin(Stdio::null());
+        .args(args);
     probe::run(&mut cmd)
+}
+
+/// The same in a runtime directory of its own, whose service (started by this command) is
+/// stopped afterwards.
+fn torify_arti(net: &TorNet, extra: &[&str], args: &[&str]) -> Run {
+    let rt = Runtime::new(net, "run");
+    torify_arti_in(&rt, extra, args)
 }
 
 #[test]
@@ -446,6 +550,23 @@ fn arti_backend_fetches_through_an_exit() {
         assert_eq!(run.stdout, PAGE, "{run:?}");
         assert!(
             run.stderr.contains("Tor is ready (embedded client"),
+            "{}",
+            run.stderr
+        );
+        // Progress into a pipe: plain lines, each further than the last, no terminal codes.
+        assert!(
+            !run.stderr.contains('\x1b') && !run.stderr.contains('\r'),
+            "{:?}",
+            run.stderr
+        );
+        let percents: Vec<u32> = run
+            .stderr
+            .lines()
+            .filter_map(|l| l.strip_prefix("torify: bootstrapping Tor (embedded): "))
+            .filter_map(|rest| rest.split('%').next()?.parse().ok())
+            .collect();
+        assert!(
+            !percents.is_empty() && percents.windows(2).all(|w| w[0] < w[1]),
             "{}",
             run.stderr
         );
@@ -523,17 +644,22 @@ fn arti_backend_isolates_by_socks_credentials() {
         let script = format!(
             "curl -s http://{DEST_NAME}/ >/dev/null; curl -s http://{DEST_NAME}/ >/dev/null"
         );
-        let isolated = torify_arti(net, &["-d", "-i"], &["sh", "-c", &script]);
-        let circuits = arti_circuits(&isolated.stderr);
-        assert_eq!(circuits.len(), 2, "{}", isolated.stderr);
+        // The streams' circuits are in the log of the service the command started (-d), or,
+        // in the cage (which hosts its own client), on the command's stderr.
+        let rt = Runtime::new(net, "iso");
+        let isolated = torify_arti_in(&rt, &["-d", "-i"], &["sh", "-c", &script]);
+        let circuits = arti_circuits(&format!("{}{}", isolated.stderr, rt.log()));
+        assert_eq!(circuits.len(), 2, "{isolated:?}\n{}", rt.log());
         assert_ne!(
             circuits[0], circuits[1],
             "two isolated processes shared a circuit"
         );
+        drop(rt);
         // The control: without isolation the embedded client reuses the circuit.
-        let shared = torify_arti(net, &["-d"], &["sh", "-c", &script]);
-        let circuits = arti_circuits(&shared.stderr);
-        assert_eq!(circuits.len(), 2, "{}", shared.stderr);
+        let rt = Runtime::new(net, "iso");
+        let shared = torify_arti_in(&rt, &["-d"], &["sh", "-c", &script]);
+        let circuits = arti_circuits(&format!("{}{}", shared.stderr, rt.log()));
+        assert_eq!(circuits.len(), 2, "{shared:?}\n{}", rt.log());
         assert_eq!(
             circuits[0], circuits[1],
             "without isolation the circuit should be reused"
@@ -586,11 +712,11 @@ fn arti_backend_passes_signals_and_exit_status() {
                 "trap 'exit 7' WINCH; touch {}; sleep 60 & wait",
                 started.display()
             );
-            let mut cmd = Command::new(artifacts::torify());
+            let rt = Runtime::new(net, "signals");
+            let mut cmd = rt.torify();
             cmd.args(["--backend", "arti", "-q", "-c"])
                 .arg(&net.arti_config)
-                .args(["sh", "-c", &script])
-                .stdin(Stdio::null());
+                .args(["sh", "-c", &script]);
             let mut child = cmd.spawn().unwrap();
             let deadline = Instant::now() + Duration::from_secs(120);
             while !started.exists() {
@@ -609,14 +735,17 @@ fn arti_backend_passes_signals_and_exit_status() {
 fn arti_progress_updates_one_line_in_place_on_a_terminal() {
     in_net(|net| {
         // script(1) gives the launcher a terminal for stderr.
+        let rt = Runtime::new(net, "tty");
+        // A narrow terminal: each progress line is cut to fit it.
         let line = format!(
-            "{} --backend arti -c {} true",
+            "stty cols 40; {} --backend arti -c {} true",
             artifacts::torify().display(),
             net.arti_config.display()
         );
         let run = probe::run(
             Command::new("script")
                 .args(["-q", "-e", "-c", &line, "/dev/null"])
+                .env("XDG_RUNTIME_DIR", &rt.dir)
                 .stdin(Stdio::null()),
         );
         assert_eq!(run.code, 0, "{run:?}");
@@ -630,18 +759,29 @@ fn arti_progress_updates_one_line_in_place_on_a_terminal() {
             !run.stdout.contains("\ntorify: bootstrapping"),
             "progress on a terminal must not scroll: {run:?}"
         );
+        for drawn in run
+            .stdout
+            .split('\r')
+            .filter(|d| d.contains("bootstrapping"))
+        {
+            let text = drawn.split("\x1b[K").next().unwrap_or_default();
+            assert!(
+                text.chars().count() < 40,
+                "wider than the terminal: {text:?}"
+            );
+        }
     });
 }
 
-/// An embedded client whose only directory cache does not answer: it cannot bootstrap.
-fn unreachable_network(dir: &std::path::Path, timeout: u32) -> PathBuf {
+/// An embedded client whose only directory cache is at `fallback`.
+fn unreachable_network(dir: &std::path::Path, timeout: u32, fallback: &str) -> PathBuf {
     let config = dir.join("unreachable.toml");
     std::fs::write(
         &config,
         format!(
             "[arti]\nstate_dir = \"{d}/state\"\ncache_dir = \"{d}/cache\"\nbootstrap_timeout = {timeout}\n\n\
              [arti.network]\nauthorities = [{{ v3ident = \"3D8969A8B90A1EDF919EC3410FEE62BD48149BB7\", address = \"127.0.0.1:7999\" }}]\n\
-             fallbacks = [{{ rsa_identity = \"E0765DFD6C774410EAD6993BF1AA589D16EEEB3B\", ed_identity = \"FlrqyXkVOag3EIr4IozeDNETEOehYtYTUspuLAZOPns\", orports = [\"127.0.0.1:5999\"] }}]\n\
+             fallbacks = [{{ rsa_identity = \"E0765DFD6C774410EAD6993BF1AA589D16EEEB3B\", ed_identity = \"FlrqyXkVOag3EIr4IozeDNETEOehYtYTUspuLAZOPns\", orports = [\"{fallback}\"] }}]\n\
              allow_local_addrs = true\n",
             d = dir.display()
         ),
@@ -650,21 +790,59 @@ fn unreachable_network(dir: &std::path::Path, timeout: u32) -> PathBuf {
     config
 }
 
+/// No relay reachable (the only one refuses connections): one line within seconds, not after
+/// arti's minute of trying; nothing runs.
+#[test]
+fn arti_without_any_reachable_relay_says_so_within_seconds() {
+    netns::isolated(|_| {
+        let dir = std::env::temp_dir().join(format!("torify-arti-offline-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let config = unreachable_network(&dir, 120, "127.0.0.1:5999");
+        let rt = Runtime::under(&dir, "offline", &config);
+        let marker = dir.join("ran");
+        let started = Instant::now();
+        let run = probe::run(
+            rt.torify()
+                .args(["--backend", "arti", "-c"])
+                .arg(&config)
+                .args(["touch", marker.to_str().unwrap()]),
+        );
+        let took = started.elapsed();
+        assert_eq!(run.code, 125, "{run:?}");
+        assert!(!marker.exists(), "the command ran without Tor");
+        let last = run.stderr.lines().last().unwrap_or_default();
+        assert!(
+            last.contains("cannot reach any Tor relay: of 1 it bootstraps from, 1 refused or unreachable; nothing was run"),
+            "{run:?}"
+        );
+        assert!(took < Duration::from_secs(10), "{took:?}");
+        // The service it started gave up and left: nothing answers, no socket stays.
+        assert_eq!(rt.pid(), None);
+        assert!(!rt.service_dir().join("socks.sock").exists());
+        drop(rt);
+        let _ = std::fs::remove_dir_all(&dir);
+    });
+}
+
 #[test]
 fn arti_bootstrap_past_its_deadline_runs_nothing() {
     netns::isolated(|_| {
         let dir = std::env::temp_dir().join(format!("torify-arti-deadline-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        let config = unreachable_network(&dir, 3);
+        // A relay address that takes connections and never answers: the probe cannot rule the
+        // network out in time, so the deadline decides.
+        let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let config = unreachable_network(&dir, 3, &silent.local_addr().unwrap().to_string());
+        let rt = Runtime::under(&dir, "deadline", &config);
         let marker = dir.join("ran");
         let touch_marker = || {
             probe::run(
-                Command::new(artifacts::torify())
+                rt.torify()
                     .args(["--backend", "arti", "-c"])
                     .arg(&config)
-                    .args(["touch", marker.to_str().unwrap()])
-                    .stdin(Stdio::null()),
+                    .args(["touch", marker.to_str().unwrap()]),
             )
         };
         let started = Instant::now();
@@ -702,6 +880,8 @@ fn arti_bootstrap_past_its_deadline_runs_nothing() {
             "{}",
             run.stderr
         );
+        drop(rt);
+        drop(silent);
         let _ = std::fs::remove_dir_all(&dir);
     });
 }

@@ -151,6 +151,8 @@ fn a_named_socks_port_is_never_replaced_by_the_embedded_client() {
                 .env_clear()
                 .env("PATH", "/usr/bin:/bin")
                 .env("TORIFY_CONF_FILE", &empty)
+                // The embedded client's service would start here: never in a real user's.
+                .env("XDG_RUNTIME_DIR", dir.path())
                 .arg("--net")
                 .arg(artifacts::torify())
                 .arg("/bin/true"),

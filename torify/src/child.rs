@@ -1,17 +1,13 @@
-//! Running the command as a child (when the launcher must stay, serving the embedded Tor
-//! client): signals sent to the launcher reach the command, and its exit status is ours.
+//! Running the command as a child (when the launcher must stay: holding the embedded Tor
+//! service for it, or serving the cage): signals sent to the launcher reach the command, and
+//! its exit status is ours.
 
-#[cfg(feature = "arti")]
 use std::ffi::OsString;
-#[cfg(feature = "arti")]
 use std::os::unix::process::{CommandExt, ExitStatusExt};
-#[cfg(feature = "arti")]
 use std::path::Path;
-#[cfg(feature = "arti")]
 use std::process::Command;
 use std::sync::atomic::{AtomicI32, Ordering};
 
-#[cfg(feature = "arti")]
 use crate::launch::{self, EnvChanges};
 
 /// The child's pid, for the signal handler.
@@ -68,7 +64,6 @@ fn install_forwarding() {
 
 /// Runs the command with the library and `changes` (plus `extra` variables), forwards signals,
 /// and returns its exit status (128 + N when signal N ended it, as shells report it).
-#[cfg(feature = "arti")]
 pub(crate) fn run(
     command: &[OsString],
     program: &Path,

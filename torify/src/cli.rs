@@ -126,6 +126,22 @@ pub(crate) enum Sub {
         #[arg(value_name = "HOST:PORT")]
         destination: String,
     },
+    /// Run the embedded Tor client as your own service, so commands with --backend arti find
+    /// their circuits ready: SOCKS on a unix socket in $XDG_RUNTIME_DIR/torify (`serve status`,
+    /// `serve stop`)
+    Serve {
+        /// Stay in the foreground, logging to stderr (for systemd or a terminal)
+        #[arg(long = "foreground")]
+        foreground: bool,
+        /// Stop SECONDS after the last client left (default: run until stopped)
+        #[arg(long = "linger", value_name = "SECONDS")]
+        linger: Option<u64>,
+        /// The descriptor a starting command reads the service's progress from
+        #[arg(long = "ready-fd", value_name = "FD", hide = true)]
+        ready_fd: Option<i32>,
+        #[command(subcommand)]
+        action: Option<ServeAction>,
+    },
     /// Print a completion script for SHELL (bash or zsh)
     Completions {
         /// The shell
@@ -136,6 +152,15 @@ pub(crate) enum Sub {
     /// show)
     #[command(external_subcommand)]
     Run(Vec<OsString>),
+}
+
+/// What `torify serve` does besides serving.
+#[derive(Clone, Copy, Debug, Subcommand)]
+pub(crate) enum ServeAction {
+    /// Say whether the service runs (exit status 0) or not (3), and where
+    Status,
+    /// Stop the running service; its socket is removed
+    Stop,
 }
 
 impl Cli {

@@ -50,12 +50,12 @@ pub(crate) fn loaded_here() -> bool {
 /// The embedded client cannot run with the library loaded into the launcher (in a shell
 /// torified by `torify on` or `--shell`): its listener would be refused and its connections to
 /// relays sent into Tor. Nor can the launcher shed the library by running itself again: the
-/// library gives every child LD_PRELOAD back, which is the point of it. So it refuses.
-#[cfg(feature = "arti")]
+/// library gives every child LD_PRELOAD back, which is the point of it. So it refuses (a
+/// service that runs already is fine: it is reached through a unix socket).
 pub(crate) fn refuse_if_loaded_here() -> Result<(), String> {
     if loaded_here() {
         return Err(
-            "refused to start the embedded Tor client: this shell is torified (torify on or --shell), so the client's own connections to Tor relays would be refused; run eval \"$(torify off)\" (or leave the --shell) first, or use the tor daemon with --backend tor".to_owned(),
+            "refused to start the embedded Tor client: this shell is torified (torify on or --shell), so the client's own connections to Tor relays would be refused; run eval \"$(torify off)\" (or leave the --shell) first, start it with `torify serve` outside, or use the tor daemon with --backend tor".to_owned(),
         );
     }
     Ok(())

@@ -12,14 +12,16 @@ mod forward;
 mod inherited;
 mod launch;
 mod library;
+mod progress;
 mod random;
 mod seccomp;
+mod service;
 mod session;
 mod socks_client;
 mod ui;
 
 use std::ffi::OsString;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -28,7 +30,7 @@ use torify_conf::{Loaded, SYSTEM_FILES, SocksEndpoint, Sources};
 use torify_core::pool::table;
 
 use crate::backend::Chosen;
-use crate::cli::{Cli, Sub};
+use crate::cli::{Cli, ServeAction, Sub};
 use crate::launch::{EXIT_TORIFY, EnvChanges, Failure};
 
 fn secure_exec() -> bool {
@@ -192,8 +194,8 @@ fn shell(cli: &Cli, mut p: Prepared) -> Result<ExitCode, Failure> {
     run(cli, &[shell], p)
 }
 
-/// `torify on`: shell code that torifies the current session (a tor daemon's SocksPort only:
-/// the embedded client lives as long as one torify command).
+/// `torify on`: shell code that torifies the current session: through the tor daemon, or
+/// through the embedded client's service, started if need be and held while the shell lives.
 fn on(cli: &Cli) -> Result<ExitCode, Failure> {
     if std::env::var_os(session::MARKER).is_some() {
         ui::error(format!(
@@ -202,15 +204,15 @@ fn on(cli: &Cli) -> Result<ExitCode, Failure> {
         ));
         return Ok(ExitCode::SUCCESS);
     }
-    let p = prepare(cli)?;
+    let mut p = prepare(cli)?;
     if p.backend == Chosen::Embedded {
-        return Err((
-            EXIT_TORIFY,
-            format!(
-                "torify on needs a tor daemon answering at {} (the embedded client lives only as long as one torify command); start tor, or use torify --shell",
-                p.loaded.settings.socks_endpoint()
-            ),
-        ));
+        let socket = embedded_for_shell(cli, &p)?;
+        let address = "TORSOCKS_TOR_ADDRESS";
+        p.changes.set.retain(|(var, _)| *var != address);
+        p.changes.remove.retain(|var| *var != address);
+        let mut value = OsString::from("unix:");
+        value.push(socket.as_os_str());
+        p.changes.set.push((address, value));
     }
     let mut wanted: Vec<(String, Option<OsString>)> = Vec::new();
     wanted.push((
@@ -274,8 +276,11 @@ fn check(cli: &Cli, name: &str) -> Result<ExitCode, Failure> {
             let name = name.to_owned();
             match with_embedded(cli, &p.loaded, move |socks| {
                 let mut r = check::Report::default();
-                r.ok("The embedded Tor client bootstrapped.");
-                check::socks_checks(&mut r, &loaded, SocksEndpoint::Inet(socks), true, &name);
+                r.ok(format!(
+                    "The embedded Tor client's service runs (unix:{}).",
+                    socks.display()
+                ));
+                check::socks_checks(&mut r, &loaded, SocksEndpoint::Unix(socks), true, &name);
                 r
             }) {
                 Ok(r) => report.extend(r),
@@ -368,7 +373,7 @@ fn through_tor<T: Send + 'static>(
         Chosen::Embedded => {
             let loaded = p.loaded.clone();
             with_embedded(cli, &p.loaded, move |socks| {
-                work(&loaded, SocksEndpoint::Inet(socks))
+                work(&loaded, SocksEndpoint::Unix(socks))
             })
         }
     }
@@ -398,7 +403,19 @@ fn completions(shell: &str) -> Result<ExitCode, Failure> {
     Ok(ExitCode::SUCCESS)
 }
 
-#[cfg(feature = "arti")]
+/// How a command starts the service when none runs: lingering `arti.linger` after it.
+fn service_start<'a>(cli: &'a Cli, loaded: &'a Loaded) -> service::Start<'a> {
+    service::Start {
+        loaded,
+        config_flag: cli.config.as_deref(),
+        linger: Some(loaded.settings.arti.linger),
+        debug: cli.debug,
+        quiet: cli.quiet,
+    }
+}
+
+/// Runs the command against the embedded client's service (started if none runs), holding
+/// the service while the command runs.
 fn embedded_run(
     cli: &Cli,
     p: &Prepared,
@@ -406,49 +423,129 @@ fn embedded_run(
     program: &Path,
     filters: Option<seccomp::Filters>,
 ) -> Result<ExitCode, Failure> {
-    library::refuse_if_loaded_here().map_err(|e| (EXIT_TORIFY, e))?;
-    arti::run(
-        &p.loaded, command, program, &p.lib, &p.changes, filters, cli.debug, cli.quiet,
-    )
-    .map(ExitCode::from)
+    let (socket, _lease) = service::ensure(&service_start(cli, &p.loaded))?;
+    let extra = [("TORSOCKS_TOR_ADDRESS", format!("unix:{}", socket.display()))];
+    child::run(command, program, &p.lib, &p.changes, &extra, filters).map(ExitCode::from)
 }
 
-#[cfg(feature = "arti")]
+/// Runs `work` with the socket of the embedded client's service (started if none runs).
 fn with_embedded<T: Send + 'static>(
     cli: &Cli,
     loaded: &Loaded,
-    work: impl FnOnce(SocketAddr) -> T + Send + 'static,
+    work: impl FnOnce(&Path) -> T + Send + 'static,
 ) -> Result<T, Failure> {
-    library::refuse_if_loaded_here().map_err(|e| (EXIT_TORIFY, e))?;
-    arti::serve(loaded, cli.debug, cli.quiet, work)
+    let (socket, _lease) = service::ensure(&service_start(cli, loaded))?;
+    Ok(work(&socket))
 }
 
+/// The service for a shell `torify on` torifies: started if none runs, and held until the
+/// shell exits (the shell is this process's parent: `$(torify on)` execs torify).
+fn embedded_for_shell(cli: &Cli, p: &Prepared) -> Result<PathBuf, Failure> {
+    let (socket, _lease) = service::ensure(&service_start(cli, &p.loaded))?;
+    let place = service::Place::find().map_err(launch::fail)?;
+    let shell = rustix::process::getppid().map_or(0, |p| p.as_raw_nonzero().get());
+    service::hold(&place, u32::try_from(shell).unwrap_or(0)).map_err(launch::fail)?;
+    Ok(socket)
+}
+
+/// `torify serve [--foreground] [status|stop]`.
+fn serve(
+    cli: &Cli,
+    foreground: bool,
+    linger: Option<u64>,
+    ready_fd: Option<i32>,
+    action: Option<ServeAction>,
+) -> Result<ExitCode, Failure> {
+    let place = || service::Place::find().map_err(launch::fail);
+    match action {
+        Some(ServeAction::Status) => {
+            let place = place()?;
+            let socket = place.socket();
+            match service::status(&place, std::time::Duration::from_secs(5)) {
+                Some(st) => {
+                    ui::out(format!(
+                        "running: pid {}, SOCKS at unix:{}, {} client(s), {}\n",
+                        st.pid,
+                        socket.display(),
+                        st.clients,
+                        st.linger.map_or_else(
+                            || "until stopped".to_owned(),
+                            |s| format!("stops {s}s after its last client")
+                        )
+                    ));
+                    Ok(ExitCode::SUCCESS)
+                }
+                None => {
+                    ui::out(format!(
+                        "not running (nothing answers at unix:{})\n",
+                        socket.display()
+                    ));
+                    Ok(ExitCode::from(3))
+                }
+            }
+        }
+        Some(ServeAction::Stop) => {
+            let place = place()?;
+            if service::stop(&place).map_err(launch::fail)? {
+                ui::error("the Tor service stopped");
+            } else {
+                ui::error("no torify service is running");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        None => {
+            let loaded = load_settings(cli)?;
+            if foreground {
+                return serve_here(cli, &loaded, linger, ready_fd);
+            }
+            library::refuse_if_loaded_here().map_err(launch::fail)?;
+            let place = place()?;
+            let start = service::Start {
+                loaded: &loaded,
+                config_flag: cli.config.as_deref(),
+                linger,
+                debug: cli.debug,
+                quiet: cli.quiet,
+            };
+            let pid = service::start_detached(&place, &start)?;
+            if !cli.quiet {
+                ui::error(format!(
+                    "the Tor service runs (pid {pid}): SOCKS at unix:{}; `torify serve stop` stops it",
+                    place.socket().display()
+                ));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+#[cfg(feature = "arti")]
+fn serve_here(
+    cli: &Cli,
+    loaded: &Loaded,
+    linger: Option<u64>,
+    ready_fd: Option<i32>,
+) -> Result<ExitCode, Failure> {
+    library::refuse_if_loaded_here().map_err(launch::fail)?;
+    let options = arti::serve::Options {
+        linger: linger.map(std::time::Duration::from_secs),
+        ready_fd,
+    };
+    arti::serve::run(loaded, &options, cli.debug, cli.quiet).map(ExitCode::from)
+}
+
+#[cfg(not(feature = "arti"))]
+fn serve_here(_: &Cli, _: &Loaded, _: Option<u64>, _: Option<i32>) -> Result<ExitCode, Failure> {
+    Err(no_arti())
+}
+
+/// Why this launcher cannot host the embedded client.
 #[cfg(not(feature = "arti"))]
 fn no_arti() -> Failure {
     (
         EXIT_TORIFY,
         "this torify was built without the embedded Tor client (the arti feature); start a tor daemon and use --backend tor".to_owned(),
     )
-}
-
-#[cfg(not(feature = "arti"))]
-fn embedded_run(
-    _: &Cli,
-    _: &Prepared,
-    _: &[OsString],
-    _: &Path,
-    _: Option<seccomp::Filters>,
-) -> Result<ExitCode, Failure> {
-    Err(no_arti())
-}
-
-#[cfg(not(feature = "arti"))]
-fn with_embedded<T: Send + 'static>(
-    _: &Cli,
-    _: &Loaded,
-    _: impl FnOnce(SocketAddr) -> T + Send + 'static,
-) -> Result<T, Failure> {
-    Err(no_arti())
 }
 
 fn main() -> ExitCode {
@@ -473,6 +570,12 @@ fn main() -> ExitCode {
         Some(Sub::On) => on(&cli),
         Some(Sub::Off) => off(),
         Some(Sub::Completions { shell }) => completions(shell),
+        Some(Sub::Serve {
+            foreground,
+            linger,
+            ready_fd,
+            action,
+        }) => serve(&cli, *foreground, *linger, *ready_fd, *action),
         Some(Sub::Forward {
             listen,
             expose,

@@ -10,7 +10,7 @@ use std::time::Duration;
 use torify_tests::artifacts;
 use torify_tests::tornet::{BLOB_PATH, DEST_NAME, PAGE, TorNet, blob};
 
-use super::in_net;
+use super::{Runtime, in_net};
 
 /// A running `torify forward`, stopped (SIGTERM, by its pid) if the test ends early.
 struct Forward {
@@ -22,8 +22,14 @@ struct Forward {
 }
 
 impl Forward {
-    fn start(backend: &[&str], args: &[&str]) -> Forward {
-        let mut child = Command::new(artifacts::torify())
+    /// `torify BACKEND… forward ARGS…`, with `runtime` as its XDG_RUNTIME_DIR (where the
+    /// embedded client's service lives).
+    fn start(runtime: Option<&Runtime>, backend: &[&str], args: &[&str]) -> Forward {
+        let mut cmd = Command::new(artifacts::torify());
+        if let Some(rt) = runtime {
+            cmd.env("XDG_RUNTIME_DIR", &rt.dir);
+        }
+        let mut child = cmd
             .args(backend)
             .arg("forward")
             .args(args)
@@ -109,6 +115,7 @@ fn concurrent_transfers(port: u16, n: usize) {
 fn forward_through_the_daemon_carries_concurrent_transfers_to_an_exit_destination() {
     in_net(|_| {
         let fw = Forward::start(
+            None,
             &[],
             &["--listen", "127.0.0.1:0", &format!("{DEST_NAME}:80")],
         );
@@ -126,7 +133,9 @@ fn forward_through_the_daemon_carries_concurrent_transfers_to_an_exit_destinatio
 fn forward_with_arti_reaches_the_onion_service_one_circuit_per_connection() {
     in_net(|net: &TorNet| {
         let config = net.arti_config.display().to_string();
+        let rt = Runtime::new(net, "forward");
         let fw = Forward::start(
+            Some(&rt),
             &["--backend", "arti", "-c", &config],
             &["--isolate-connections", &format!("{}:80", net.onion)],
         );
@@ -163,24 +172,51 @@ fn forward_refuses_public_listening_without_expose_and_bad_destinations() {
     assert!(err.contains("write HOST:PORT"), "{err}");
 }
 
+/// A SOCKS4 CONNECT (`name`: SOCKS4a) to port 80 over the service's unix socket, then an
+/// HTTP GET; the reply code and what came back.
+fn socks4_get(socket: &std::path::Path, ip: [u8; 4], name: Option<&str>) -> (u8, String) {
+    let mut s = std::os::unix::net::UnixStream::connect(socket).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(90))).unwrap();
+    let mut req = vec![4, 1, 0, 80];
+    req.extend_from_slice(&ip);
+    req.extend_from_slice(b"olduser\0");
+    if let Some(n) = name {
+        req.extend_from_slice(n.as_bytes());
+        req.push(0);
+    }
+    s.write_all(&req).unwrap();
+    let mut reply = [0u8; 8];
+    s.read_exact(&mut reply).unwrap();
+    if reply[1] != 0x5A {
+        return (reply[1], String::new());
+    }
+    s.write_all(format!("GET / HTTP/1.0\r\nHost: {DEST_NAME}\r\n\r\n").as_bytes())
+        .unwrap();
+    let mut body = String::new();
+    let _ = s.read_to_string(&mut body);
+    (reply[1], body)
+}
+
 /// The embedded client's SOCKS server answers SOCKS4a (a name) and SOCKS4 (an address) as
 /// tor's SocksPort does, for old tools pointed at it.
 #[test]
 fn arti_socks_server_answers_socks4a_and_socks4() {
     in_net(|net: &TorNet| {
-        let script = format!(
-            "curl -s -m 90 --socks4a 127.0.0.1:$TORSOCKS_TOR_PORT http://{DEST_NAME}/ && \
-             curl -s -m 90 --socks4 127.0.0.1:$TORSOCKS_TOR_PORT http://198.51.100.7/"
+        let rt = Runtime::new(net, "socks4");
+        let started = torify_tests::probe::run(
+            rt.torify()
+                .args(["-q", "-c"])
+                .arg(&net.arti_config)
+                .arg("serve"),
         );
-        let out = Command::new(artifacts::torify())
-            .args(["--backend", "arti", "-q", "-c"])
-            .arg(&net.arti_config)
-            .args(["sh", "-c", &script])
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(out.status.success(), "{out:?}");
-        assert_eq!(stdout, format!("{PAGE}{PAGE}"), "{out:?}");
+        assert_eq!(started.code, 0, "{started:?}");
+        let socket = rt.service_dir().join("socks.sock");
+        // SOCKS4a: 0.0.0.x and the name after the user id.
+        let (code, body) = socks4_get(&socket, [0, 0, 0, 1], Some(DEST_NAME));
+        assert_eq!(code, 0x5A, "SOCKS4a refused");
+        assert!(body.ends_with(PAGE), "{body}");
+        let (code, body) = socks4_get(&socket, [198, 51, 100, 7], None);
+        assert_eq!(code, 0x5A, "SOCKS4 refused");
+        assert!(body.ends_with(PAGE), "{body}");
     })
 }

@@ -372,6 +372,8 @@ fn make_install_runs_end_to_end_and_uninstall_removes_it_all() {
             "usr/bin/torify",
             "usr/bin/torsocks",
             "usr/lib/pkgconfig/torify.pc",
+            "usr/lib/systemd/user/torify.service",
+            "usr/lib/systemd/user/torify.socket",
             "usr/lib/torify/libtorify.so",
             "usr/share/bash-completion/completions/torify",
             "usr/share/bash-completion/completions/torsocks",
@@ -381,6 +383,13 @@ fn make_install_runs_end_to_end_and_uninstall_removes_it_all() {
             "usr/share/man/man8/libtorify.8",
             "usr/share/zsh/site-functions/_torify",
         ]
+    );
+    // The user unit runs the installed launcher.
+    let unit =
+        std::fs::read_to_string(stage.path().join("usr/lib/systemd/user/torify.service")).unwrap();
+    assert!(
+        unit.contains("\nExecStart=/usr/bin/torify serve --foreground\n"),
+        "{unit}"
     );
     let bin = stage.path().join("usr/bin");
     in_net(|_| {

@@ -1,29 +1,31 @@
-//! The embedded Tor client (`--backend arti`): the launcher bootstraps arti, serves SOCKS on a
-//! loopback port only its command is told about, runs the command as a child with the library
-//! pointed there, forwards signals, and stops the client when the command exits.
+//! The embedded Tor client (arti): its configuration, its bootstrap (with progress and an
+//! early verdict when Tor is out of reach), its SOCKS server, and the per-user service that
+//! hosts it (`torify serve`, serve.rs) for commands run with `--backend arti`. The kernel cage
+//! (`--strict`) bootstraps a client of its own in the launcher.
 
 mod config;
 mod offline;
 mod progress;
+pub(crate) mod serve;
 pub(crate) mod socks;
 
-use std::ffi::OsString;
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use arti_client::config::HasChanMethod as _;
 use arti_client::{ErrorKind, HasKind, TorClient, TorClientConfig};
 use tor_rtcompat::PreferredRuntime;
 use torify_conf::Loaded;
 
-use crate::child;
-use crate::launch::{EnvChanges, Failure, fail};
+use crate::launch::{Failure, fail};
+use progress::Sink;
 
 /// arti's own log lines: warnings only (and not the ones a small test network provokes), all of
-/// torify's and arti's details with -d, nothing with -q.
+/// torify's and arti's details with -d, nothing with -q. Beside them, [`PreemptiveWatch`].
 fn init_logging(debug: bool, quiet: bool) {
     use tracing_subscriber::EnvFilter;
+    use tracing_subscriber::prelude::*;
     let filter = if quiet {
         "off"
     } else if debug {
@@ -37,68 +39,65 @@ fn init_logging(debug: bool, quiet: bool) {
         Ok(custom) if !quiet => custom,
         _ => filter.to_owned(),
     };
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::new(filter))
+    use std::io::IsTerminal;
+    let log = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
+        // Colours only for a terminal: a service's log is a file, a command's stderr a pipe.
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .without_time()
+        .with_filter(EnvFilter::new(filter));
+    let watch = PreemptiveWatch.with_filter(
+        tracing_subscriber::filter::Targets::new()
+            .with_target("tor_circmgr", tracing::Level::DEBUG),
+    );
+    let _ = tracing_subscriber::registry()
+        .with(log)
+        .with(watch)
         .try_init();
 }
 
-/// Runs `command` through the embedded client; the exit status is the command's.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn run(
-    loaded: &Loaded,
-    command: &[OsString],
-    program: &Path,
-    lib: &Path,
-    changes: &EnvChanges,
-    filters: Option<crate::seccomp::Filters>,
-    debug: bool,
-    quiet: bool,
-) -> Result<u8, Failure> {
-    let (command, program, lib, changes) = (
-        command.to_vec(),
-        program.to_owned(),
-        lib.to_owned(),
-        changes.clone(),
-    );
-    serve(loaded, debug, quiet, move |socks| {
-        let extra = [
-            ("TORSOCKS_TOR_ADDRESS", socks.ip().to_string()),
-            ("TORSOCKS_TOR_PORT", socks.port().to_string()),
-        ];
-        child::run(&command, &program, &lib, &changes, &extra, filters)
-    })?
+/// Preemptive circuits built so far (see [`PreemptiveWatch`]).
+static PREEMPTIVE_BUILT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+/// Counts arti's "Preemptive circuit was created" events (tor-circmgr's
+/// `launch_circuits_preemptively`, debug level): arti 0.47 offers no other way, short of its
+/// experimental API, to learn that a circuit stands ready before anyone asks for one. The
+/// service waits for the first (bounded) before it says it is ready, so the first command
+/// does not wait for a circuit to be built. If a later arti words it otherwise, the wait runs
+/// out and nothing else changes; e2e serve.rs measures the first command's first byte.
+struct PreemptiveWatch;
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for PreemptiveWatch {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        struct Message(bool);
+        impl tracing::field::Visit for Message {
+            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                if field.name() == "message" {
+                    self.0 = format!("{value:?}").starts_with("Preemptive circuit was created");
+                }
+            }
+        }
+        let mut m = Message(false);
+        event.record(&mut m);
+        if m.0 {
+            PREEMPTIVE_BUILT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
 }
 
-/// Bootstraps the embedded client, serves SOCKS on a random loopback port, calls `work` with
-/// that address (on a thread where blocking is fine), then stops the client. A bootstrap that
-/// misses `arti.bootstrap_timeout` is an error and `work` never runs.
-pub(crate) fn serve<T: Send + 'static>(
-    loaded: &Loaded,
-    debug: bool,
-    quiet: bool,
-    work: impl FnOnce(SocketAddr) -> T + Send + 'static,
-) -> Result<T, Failure> {
-    prepare(loaded, debug, quiet)?;
-    let runtime = crate::launch::runtime()?;
-    let outcome = runtime.block_on(async {
-        let client = bootstrap(loaded, quiet).await?;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .map_err(|e| fail(format!("cannot open a SOCKS port for the command: {e}")))?;
-        let addr = listener.local_addr().map_err(|e| fail(e.to_string()))?;
-        let server = tokio::spawn(socks::serve(listener, client.clone()));
-        let result = tokio::task::spawn_blocking(move || work(addr))
-            .await
-            .map_err(|e| fail(format!("the command's waiter failed: {e}")));
-        server.abort();
-        drop(client);
-        result
-    });
-    runtime.shutdown_timeout(Duration::from_secs(2));
-    outcome
+/// Waits until arti has built a preemptive circuit, at most `limit`; whether it has.
+pub(crate) async fn preemptive_circuit(limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        if PREEMPTIVE_BUILT.load(std::sync::atomic::Ordering::SeqCst) > 0 {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// The checks and process-wide set-up before a runtime starts: a route off the machine for
@@ -121,46 +120,78 @@ pub(crate) fn prepare(loaded: &Loaded, debug: bool, quiet: bool) -> Result<(), F
     Ok(())
 }
 
-/// Creates and bootstraps the client, showing progress; fails past `arti.bootstrap_timeout`
-/// or as soon as arti finds it cannot reach Tor.
+/// Creates and bootstraps the client, showing progress on stderr and saying when it is
+/// ready; fails past `arti.bootstrap_timeout` or as soon as it is clear Tor is out of reach.
 pub(crate) async fn bootstrap(
     loaded: &Loaded,
     quiet: bool,
 ) -> Result<Arc<TorClient<PreferredRuntime>>, Failure> {
+    let started = Instant::now();
+    let client = bootstrap_into(loaded, &mut Sink::here(quiet)).await?;
+    if !quiet {
+        eprintln_ready(started.elapsed());
+    }
+    Ok(client)
+}
+
+/// The relay addresses the client bootstraps from (its fallback directories), a sample.
+fn bootstrap_relays(config: &TorClientConfig) -> Vec<SocketAddr> {
+    let Ok(dir) = config.dir_mgr_config() else {
+        return Vec::new();
+    };
+    let all: Vec<SocketAddr> = dir
+        .fallbacks()
+        .iter()
+        .flat_map(|f| {
+            f.chan_method()
+                .socket_addrs()
+                .map(<[SocketAddr]>::to_vec)
+                .unwrap_or_default()
+        })
+        .collect();
+    offline::sample(all)
+}
+
+/// Creates and bootstraps the client, its progress into `sink`. Fails past
+/// `arti.bootstrap_timeout`, within seconds when none of the relays it bootstraps from
+/// answers as a TLS server, or when arti finds it cannot reach Tor.
+pub(crate) async fn bootstrap_into(
+    loaded: &Loaded,
+    sink: &mut Sink,
+) -> Result<Arc<TorClient<PreferredRuntime>>, Failure> {
     let config = config::build(&loaded.settings.arti).map_err(fail)?;
     let timeout = Duration::from_secs(loaded.settings.arti.bootstrap_timeout);
+    let relays = bootstrap_relays(&config);
     let client = create(config).await?;
-    let started = Instant::now();
-    let show = progress::Show::new(quiet);
-    let progress = tokio::spawn(progress::follow(client.bootstrap_events(), show));
+    let events = client.bootstrap_events();
     let bootstrap = async {
         tokio::select! {
             done = client.bootstrap() => done.map_err(|e| format!(
                 "the embedded Tor client could not bootstrap: {e}; nothing was run"
             )),
             blocked = offline::blocked(&client) => Err(blocked),
+            unreachable = offline::unreachable(relays) => Err(unreachable),
+            () = progress::follow(events, sink) => Err("bootstrap progress ended".to_owned()),
         }
     };
-    match tokio::time::timeout(timeout, bootstrap).await {
-        Ok(Ok(())) => {}
-        Ok(Err(why)) => {
-            progress.abort();
-            return Err(fail(why));
-        }
-        Err(_) => {
-            progress.abort();
+    let outcome = tokio::time::timeout(timeout, bootstrap).await;
+    match outcome {
+        Ok(Ok(())) => {
+            // The bootstrap may end before its progress was seen (a warm cache): the final
+            // status is shown all the same (shown twice, it is drawn once).
             let status = client.bootstrap_status();
-            return Err(fail(format!(
+            sink.update((status.as_frac() * 100.0) as u32, &status.to_string());
+            Ok(client)
+        }
+        Ok(Err(why)) => Err(fail(why)),
+        Err(_) => {
+            let status = client.bootstrap_status();
+            Err(fail(format!(
                 "Tor did not bootstrap within {}s (last: {status}); nothing was run. Check the network, or raise arti.bootstrap_timeout",
                 timeout.as_secs()
-            )));
+            )))
         }
     }
-    let _ = progress.await;
-    if !quiet {
-        eprintln_ready(started.elapsed());
-    }
-    Ok(client)
 }
 
 /// Creates the client. Launchers starting at once share arti's cache: the one that did not get

@@ -7,10 +7,11 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use arti_client::{ErrorKind, HasKind, IsolationToken, StreamPrefs, TorClient};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpListener;
 use tor_proto::client::stream::ClientStreamCtrl as _;
 use tor_rtcompat::PreferredRuntime;
 use tor_socksproto::{
@@ -31,15 +32,25 @@ impl std::hash::Hash for Credentials {
     }
 }
 
-/// Isolation tokens by the credentials that asked for them.
+/// How long a token is kept after its credentials were last seen. A long-lived service would
+/// otherwise keep one per process it ever served (`-i` makes one per process). Forgetting is
+/// safe: credentials seen again get a new token, so at worst new circuits; and an hour is far
+/// past the ten minutes after which Tor stops putting new streams on a circuit anyway.
+const FORGET_AFTER: Duration = Duration::from_secs(3600);
+
+/// Isolation tokens by the credentials that asked for them, with when they were last used.
 #[derive(Default)]
-struct Isolation {
-    tokens: Mutex<HashMap<Credentials, IsolationToken>>,
+pub(crate) struct Isolation {
+    tokens: Mutex<HashMap<Credentials, (IsolationToken, Instant)>>,
 }
 
 impl Isolation {
     /// The token for `auth`: the same credentials always the same token, different ones never.
     fn token(&self, auth: &SocksAuth) -> Option<IsolationToken> {
+        self.token_at(auth, Instant::now())
+    }
+
+    fn token_at(&self, auth: &SocksAuth, now: Instant) -> Option<IsolationToken> {
         // Sized up front: a reallocation would leave an unwiped copy behind.
         let mut key = Zeroizing::new(Vec::with_capacity(600));
         match auth {
@@ -60,7 +71,14 @@ impl Isolation {
             .tokens
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        Some(*tokens.entry(key).or_insert_with(IsolationToken::new))
+        if tokens.len() >= 1024 {
+            tokens.retain(|_, (_, used)| now.saturating_duration_since(*used) < FORGET_AFTER);
+        }
+        let entry = tokens
+            .entry(key)
+            .or_insert_with(|| (IsolationToken::new(), now));
+        entry.1 = now;
+        Some(entry.0)
     }
 }
 
@@ -73,7 +91,7 @@ pub(crate) async fn serve(listener: TcpListener, client: Client) {
         };
         let (client, isolation) = (client.clone(), isolation.clone());
         tokio::spawn(async move {
-            if let Err(e) = handle(sock, &client, &isolation).await {
+            if let Err(e) = handle(sock, None, &client, &isolation).await {
                 tracing::debug!(target: "torify", "SOCKS connection ended: {e}");
             }
         });
@@ -126,8 +144,8 @@ fn chain(e: &dyn std::error::Error) -> String {
     out
 }
 
-async fn reply(
-    sock: &mut TcpStream,
+async fn reply<S: AsyncWrite + Unpin>(
+    sock: &mut S,
     req: &SocksRequest,
     status: SocksStatus,
     addr: Option<&SocksAddr>,
@@ -138,7 +156,10 @@ async fn reply(
 
 /// The refusal tor sends for a command it does not serve, written by hand: tor-socksproto
 /// ends the handshake with an error before a request exists to reply to.
-async fn not_supported(sock: &mut TcpStream, first_byte: Option<u8>) -> std::io::Result<()> {
+async fn not_supported<S: AsyncWrite + Unpin>(
+    sock: &mut S,
+    first_byte: Option<u8>,
+) -> std::io::Result<()> {
     let bytes: &[u8] = match first_byte {
         Some(4) => &[0, 0x5B, 0, 0, 0, 0, 0, 0],
         _ => &[5, 7, 0, 1, 0, 0, 0, 0, 0, 0],
@@ -146,19 +167,29 @@ async fn not_supported(sock: &mut TcpStream, first_byte: Option<u8>) -> std::io:
     sock.write_all(bytes).await
 }
 
-async fn handle(
-    mut sock: TcpStream,
+/// Serves one SOCKS connection; `first` is its first byte when the caller already read it
+/// (the service reads it to tell SOCKS from a line to itself).
+pub(crate) async fn handle<S: AsyncRead + AsyncWrite + Unpin>(
+    mut sock: S,
+    mut first: Option<u8>,
     client: &Client,
     isolation: &Isolation,
 ) -> std::io::Result<()> {
     let mut hs = tor_socksproto::SocksProxyHandshake::new();
     let mut buf = Buffer::new();
-    let mut first_byte = None;
+    let mut first_byte = first;
     let (req, early) = loop {
         match hs.step(&mut buf) {
             Ok(NextStep::Send(data)) => sock.write_all(&data).await?,
             Ok(NextStep::Recv(mut recv)) => {
-                let n = sock.read(recv.buf()).await?;
+                let n = match (first, recv.buf().first_mut()) {
+                    (Some(byte), Some(slot)) => {
+                        *slot = byte;
+                        first = None;
+                        1
+                    }
+                    _ => sock.read(recv.buf()).await?,
+                };
                 if first_byte.is_none() && n > 0 {
                     first_byte = recv.buf().first().copied();
                 }
@@ -273,5 +304,26 @@ mod tests {
         assert!(four.is_some() && four != Some(a));
         assert_eq!(iso.token(&SocksAuth::NoAuth), None);
         assert_eq!(iso.token(&SocksAuth::Socks4(Vec::new())), None);
+    }
+
+    #[test]
+    fn long_unused_tokens_are_forgotten_and_never_handed_to_others() {
+        let iso = Isolation::default();
+        let start = Instant::now();
+        let old = iso.token_at(&user(b"old", b"x"), start).unwrap();
+        let kept = iso.token_at(&user(b"kept", b"x"), start).unwrap();
+        let later = start + FORGET_AFTER;
+        assert_eq!(iso.token_at(&user(b"kept", b"x"), later), Some(kept));
+        // Fill the map past its sweep mark, an hour on: `old` is forgotten, `kept` is not.
+        for i in 0..1100u32 {
+            iso.token_at(
+                &user(&i.to_be_bytes(), b"x"),
+                later + Duration::from_secs(1),
+            );
+        }
+        let after = later + Duration::from_secs(2);
+        assert_eq!(iso.token_at(&user(b"kept", b"x"), after), Some(kept));
+        let again = iso.token_at(&user(b"old", b"x"), after).unwrap();
+        assert_ne!(again, old, "a forgotten token comes back as a new one");
     }
 }
