@@ -21,6 +21,10 @@ pub struct ArtiSettings {
     /// How long a service that a command started (`torify serve`, started on demand) stays
     /// after its last client left, in seconds: the next command finds its circuits ready.
     pub linger: u64,
+    /// How long opening a stream may take (a circuit, an onion service's descriptor,
+    /// introduction and rendezvous, the exit's answer) before it fails, in seconds: tor's
+    /// SocksTimeout.
+    pub connect_timeout: u64,
     /// A private Tor network to join instead of the public one.
     pub network: Option<PrivateNetwork>,
 }
@@ -32,6 +36,7 @@ impl Default for ArtiSettings {
             cache_dir: None,
             bootstrap_timeout: 120,
             linger: 300,
+            connect_timeout: 120,
             network: None,
         }
     }
@@ -109,12 +114,24 @@ pub(crate) fn read(
                         )
                     })?;
             }
+            ("connect_timeout", v) => {
+                a.connect_timeout = integer(v)
+                    .filter(|n| (1..=3600).contains(n))
+                    .map(|n| n as u64)
+                    .ok_or_else(|| {
+                        ConfError::new(
+                            here,
+                            "arti.connect_timeout is not a number of seconds from 1 to 3600",
+                            "set arti.connect_timeout = 120",
+                        )
+                    })?;
+            }
             ("network", DeValue::Table(t)) => a.network = Some(network(t, at, here)?),
             (other, _) => {
                 return Err(ConfError::new(
                     at(key.span().start),
                     format!("unknown key arti.{other}"),
-                    "use state_dir, cache_dir, bootstrap_timeout, linger or [arti.network] (torify.toml(5))",
+                    "use state_dir, cache_dir, bootstrap_timeout, linger, connect_timeout or [arti.network] (torify.toml(5))",
                 ));
             }
         }

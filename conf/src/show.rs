@@ -133,6 +133,12 @@ pub fn render(loaded: &Loaded) -> String {
     );
     let _ = writeln!(
         out,
+        "arti.connect_timeout = {}  # {}",
+        arti.connect_timeout,
+        from(arti.connect_timeout == defaults.connect_timeout)
+    );
+    let _ = writeln!(
+        out,
         "arti.network = {}  # {}",
         if arti.network.is_some() {
             "a private network ([arti.network])"

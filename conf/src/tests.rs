@@ -528,6 +528,7 @@ state_dir = "/var/lib/t/state"
 cache_dir = "/var/lib/t/cache"
 bootstrap_timeout = 60
 linger = 30
+connect_timeout = 45
 
 [arti.network]
 authorities = [{ v3ident = "3D8969A8B90A1EDF919EC3410FEE62BD48149BB7", address = "127.0.0.1:7100" }]
@@ -549,6 +550,7 @@ fn arti_table_with_a_private_network() {
     assert_eq!(a.state_dir.as_deref(), Some(Path::new("/var/lib/t/state")));
     assert_eq!(a.bootstrap_timeout, 60);
     assert_eq!(a.linger, 30);
+    assert_eq!(a.connect_timeout, 45);
     let n = a.network.unwrap();
     assert_eq!(n.authorities[0].address.to_string(), "127.0.0.1:7100");
     assert_eq!(n.fallbacks[0].orports.len(), 1);
@@ -581,6 +583,10 @@ fn bad_arti_tables_are_one_line_errors() {
         (
             "[arti]\nlinger = -5\n",
             "arti.linger is not a number of seconds from 0 to 86400",
+        ),
+        (
+            "[arti]\nconnect_timeout = 0\n",
+            "arti.connect_timeout is not a number of seconds from 1 to 3600",
         ),
         ("[arti]\nlogs = 1\n", "unknown key arti.logs"),
         (

@@ -539,6 +539,36 @@ fn torify_arti(net: &TorNet, extra: &[&str], args: &[&str]) -> Run {
     torify_arti_in(&rt, extra, args)
 }
 
+/// The embedded client opens streams optimistically (torify.toml(5), arti.connect_timeout): a
+/// port the destination refuses is a connection that ends at once, with a line in the
+/// client's log, not a refused connect.
+#[test]
+fn arti_streams_are_optimistic_and_a_refusal_at_the_exit_is_said() {
+    in_net(|net| {
+        let rt = Runtime::new(net, "optimistic");
+        let run = torify_arti_in(
+            &rt,
+            &[],
+            &["curl", "-s", "-m", "60", &format!("http://{DEST_NAME}:81/")],
+        );
+        assert!(
+            [52, 56].contains(&run.code),
+            "curl's empty reply or receive failure: {run:?}"
+        );
+        let said = format!("{}{}", rt.log(), run.stderr);
+        assert!(
+            said.contains(&format!("the stream to {DEST_NAME}:81 failed")),
+            "{said}"
+        );
+        let run = torify_arti_in(
+            &rt,
+            &[],
+            &["curl", "-s", "-m", "60", &format!("http://{DEST_NAME}/")],
+        );
+        assert_eq!(run.stdout, PAGE, "{run:?}");
+    });
+}
+
 #[test]
 fn arti_backend_fetches_through_an_exit() {
     in_net(|net| {

@@ -46,6 +46,7 @@ const PREEMPTIVE_WAIT: Duration = Duration::from_secs(10);
 struct State {
     client: Arc<TorClient<PreferredRuntime>>,
     isolation: Isolation,
+    limits: socks::Limits,
     uid: u32,
     settings: String,
     linger: Option<Duration>,
@@ -161,6 +162,7 @@ fn serve(
         let state = Arc::new(State {
             client,
             isolation: Isolation::default(),
+            limits: socks::Limits::of(&loaded.settings.arti),
             uid: rustix::process::geteuid().as_raw(),
             settings: service::fingerprint(&loaded.settings.arti),
             linger: options.linger,
@@ -396,7 +398,15 @@ async fn connection(mut stream: UnixStream, state: Arc<State>) {
         return;
     }
     let _counted = Counted::new(&state);
-    if let Err(e) = socks::handle(stream, Some(first[0]), &state.client, &state.isolation).await {
+    if let Err(e) = socks::handle(
+        stream,
+        Some(first[0]),
+        &state.client,
+        &state.isolation,
+        state.limits,
+    )
+    .await
+    {
         tracing::debug!(target: "torify", "SOCKS connection ended: {e}");
     }
 }

@@ -83,7 +83,7 @@ impl Isolation {
 }
 
 /// Serves SOCKS on `listener` until the task is dropped.
-pub(crate) async fn serve(listener: TcpListener, client: Client) {
+pub(crate) async fn serve(listener: TcpListener, client: Client, limits: Limits) {
     let isolation = Arc::new(Isolation::default());
     loop {
         let Ok((sock, _)) = listener.accept().await else {
@@ -91,7 +91,7 @@ pub(crate) async fn serve(listener: TcpListener, client: Client) {
         };
         let (client, isolation) = (client.clone(), isolation.clone());
         tokio::spawn(async move {
-            if let Err(e) = handle(sock, None, &client, &isolation).await {
+            if let Err(e) = handle(sock, None, &client, &isolation, limits).await {
                 tracing::debug!(target: "torify", "SOCKS connection ended: {e}");
             }
         });
@@ -133,6 +133,32 @@ fn status_for(err: &arti_client::Error, onion: bool) -> SocksStatus {
 }
 
 /// An error with its causes, for the debug log: arti's top-level messages are generic.
+/// The reply for a stream that was not open in time: Tor's own codes (0x06 TTL expired, the
+/// code tor gives when SocksTimeout passes; 0xF7 for an onion service).
+fn timed_out(onion: bool) -> SocksStatus {
+    if onion {
+        SocksStatus::HS_INTRO_TIMEOUT
+    } else {
+        SocksStatus::TTL_EXPIRED
+    }
+}
+
+/// Bounds on what a SOCKS request may take.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Limits {
+    /// Opening a stream (arti.connect_timeout).
+    pub(crate) connect: Duration,
+}
+
+impl Limits {
+    /// The limits of `settings`.
+    pub(crate) fn of(settings: &torify_conf::ArtiSettings) -> Self {
+        Limits {
+            connect: Duration::from_secs(settings.connect_timeout),
+        }
+    }
+}
+
 fn chain(e: &dyn std::error::Error) -> String {
     let mut out = e.to_string();
     let mut cause = e.source();
@@ -174,6 +200,7 @@ pub(crate) async fn handle<S: AsyncRead + AsyncWrite + Unpin>(
     mut first: Option<u8>,
     client: &Client,
     isolation: &Isolation,
+    limits: Limits,
 ) -> std::io::Result<()> {
     let mut hs = tor_socksproto::SocksProxyHandshake::new();
     let mut buf = Buffer::new();
@@ -215,11 +242,20 @@ pub(crate) async fn handle<S: AsyncRead + AsyncWrite + Unpin>(
     };
     let cmd = req.command();
     if cmd == SocksCmd::CONNECT {
-        match client
-            .connect_with_prefs((host.as_str(), port), &prefs)
-            .await
-        {
-            Ok(mut stream) => {
+        let onion = is_onion(&req);
+        // Optimistic (tor-spec, "Opening streams and transferring data"): the stream is
+        // handed over once its BEGIN is sent, so the reply below goes out as soon as the
+        // circuit is ready and the program's first bytes follow BEGIN without waiting for
+        // CONNECTED: one circuit round trip sooner. The price: a refusal at the exit ends
+        // the stream at its first read instead of failing the connect.
+        prefs.optimistic();
+        let opened = tokio::time::timeout(
+            limits.connect,
+            client.connect_with_prefs((host.as_str(), port), &prefs),
+        )
+        .await;
+        match opened {
+            Ok(Ok(mut stream)) => {
                 let circuit = stream
                     .client_stream_ctrl()
                     .and_then(|c| c.tunnel())
@@ -231,12 +267,25 @@ pub(crate) async fn handle<S: AsyncRead + AsyncWrite + Unpin>(
                     stream.write_all(&early).await?;
                     stream.flush().await?;
                 }
-                let _ = tokio::io::copy_bidirectional(&mut sock, &mut stream).await;
+                // The program's side ending abruptly is its business; the stream's failing (an
+                // exit that refused or could not resolve, after the optimistic reply) is said.
+                if let Err(e) = tokio::io::copy_bidirectional(&mut sock, &mut stream).await {
+                    use std::io::ErrorKind::{BrokenPipe, ConnectionReset};
+                    if matches!(e.kind(), BrokenPipe | ConnectionReset) {
+                        tracing::debug!(target: "torify", "stream to {host}:{port} ended: {e}");
+                    } else {
+                        tracing::warn!(target: "torify", "the stream to {host}:{port} failed: {}", chain(&e));
+                    }
+                }
                 Ok(())
             }
-            Err(e) => {
+            Ok(Err(e)) => {
                 tracing::debug!(target: "torify", "stream to {host}:{port} failed: {}", chain(&e));
-                reply(&mut sock, &req, status_for(&e, is_onion(&req)), None).await
+                reply(&mut sock, &req, status_for(&e, onion), None).await
+            }
+            Err(_) => {
+                tracing::warn!(target: "torify", "the stream to {host}:{port} was not open after {} s (arti.connect_timeout); it failed", limits.connect.as_secs());
+                reply(&mut sock, &req, timed_out(onion), None).await
             }
         }
     } else if cmd == SocksCmd::RESOLVE {
@@ -289,6 +338,21 @@ mod tests {
 
     fn user(name: &[u8], pass: &[u8]) -> SocksAuth {
         SocksAuth::Username(name.to_vec(), pass.to_vec())
+    }
+
+    #[test]
+    fn a_stream_not_open_in_time_gets_tors_own_codes() {
+        assert_eq!(timed_out(false), SocksStatus::TTL_EXPIRED);
+        assert_eq!(timed_out(true), SocksStatus::HS_INTRO_TIMEOUT);
+        let settings = torify_conf::ArtiSettings {
+            connect_timeout: 7,
+            ..Default::default()
+        };
+        assert_eq!(Limits::of(&settings).connect, Duration::from_secs(7));
+        assert_eq!(
+            Limits::of(&torify_conf::ArtiSettings::default()).connect,
+            Duration::from_secs(120)
+        );
     }
 
     #[test]

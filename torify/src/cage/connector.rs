@@ -104,6 +104,8 @@ pub(crate) enum Tor {
         client: Arc<arti_client::TorClient<tor_rtcompat::PreferredRuntime>>,
         /// Isolation tokens by key.
         tokens: Arc<Mutex<HashMap<Key, arti_client::IsolationToken>>>,
+        /// How long opening a stream may take.
+        limits: crate::arti::socks::Limits,
     },
 }
 
@@ -170,7 +172,13 @@ impl Tor {
                 Ok(s)
             }
             #[cfg(feature = "arti")]
-            Tor::Arti { client, tokens } => {
+            Tor::Arti {
+                client,
+                tokens,
+                limits,
+            } => {
+                // Not optimistic: the cage holds the program's SYN until the stream is open,
+                // so that a refusal is a refused connect (RST) as outside the cage.
                 let mut prefs = arti_client::StreamPrefs::new();
                 if let Some(token) = arti_token(tokens, key) {
                     prefs.set_isolation(token);
@@ -179,10 +187,21 @@ impl Tor {
                     Dest::Name(n, p) => (n.clone(), *p),
                     Dest::Addr(a) => (a.ip().to_string(), a.port()),
                 };
-                let stream = client
-                    .connect_with_prefs((host.as_str(), port), &prefs)
-                    .await
-                    .map_err(|e| io::Error::other(e.to_string()))?;
+                let stream = tokio::time::timeout(
+                    limits.connect,
+                    client.connect_with_prefs((host.as_str(), port), &prefs),
+                )
+                .await
+                .map_err(|_| {
+                    io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        format!(
+                            "not open after {} s (arti.connect_timeout)",
+                            limits.connect.as_secs()
+                        ),
+                    )
+                })?
+                .map_err(|e| io::Error::other(e.to_string()))?;
                 Ok(Box::pin(stream))
             }
         }
@@ -227,7 +246,9 @@ impl Tor {
                 });
             },
             #[cfg(feature = "arti")]
-            Tor::Arti { client, .. } => crate::arti::socks::serve(listener, client).await,
+            Tor::Arti { client, limits, .. } => {
+                crate::arti::socks::serve(listener, client, limits).await
+            }
         }
     }
 }

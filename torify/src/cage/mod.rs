@@ -248,6 +248,7 @@ pub(crate) fn run(job: Job<'_>) -> Result<u8, Failure> {
             Chosen::Embedded => connector::Tor::Arti {
                 client: crate::arti::bootstrap(job.loaded, job.quiet).await?,
                 tokens: Arc::default(),
+                limits: crate::arti::socks::Limits::of(&job.loaded.settings.arti),
             },
             #[cfg(not(feature = "arti"))]
             Chosen::Embedded => {
