@@ -91,40 +91,11 @@ pub(crate) fn read(
             ("state_dir", v) => a.state_dir = Some(abs_path("arti.state_dir", v, here)?),
             ("cache_dir", v) => a.cache_dir = Some(abs_path("arti.cache_dir", v, here)?),
             ("bootstrap_timeout", v) => {
-                a.bootstrap_timeout = integer(v)
-                    .filter(|n| (1..=3600).contains(n))
-                    .map(|n| n as u64)
-                    .ok_or_else(|| {
-                        ConfError::new(
-                            here,
-                            "arti.bootstrap_timeout is not a number of seconds from 1 to 3600",
-                            "set arti.bootstrap_timeout = 120",
-                        )
-                    })?;
+                a.bootstrap_timeout = seconds(v, "bootstrap_timeout", 1..=3600, 120, here)?;
             }
-            ("linger", v) => {
-                a.linger = integer(v)
-                    .filter(|n| (0..=86_400).contains(n))
-                    .map(|n| n as u64)
-                    .ok_or_else(|| {
-                        ConfError::new(
-                            here,
-                            "arti.linger is not a number of seconds from 0 to 86400",
-                            "set arti.linger = 300",
-                        )
-                    })?;
-            }
+            ("linger", v) => a.linger = seconds(v, "linger", 0..=86_400, 300, here)?,
             ("connect_timeout", v) => {
-                a.connect_timeout = integer(v)
-                    .filter(|n| (1..=3600).contains(n))
-                    .map(|n| n as u64)
-                    .ok_or_else(|| {
-                        ConfError::new(
-                            here,
-                            "arti.connect_timeout is not a number of seconds from 1 to 3600",
-                            "set arti.connect_timeout = 120",
-                        )
-                    })?;
+                a.connect_timeout = seconds(v, "connect_timeout", 1..=3600, 120, here)?;
             }
             ("network", DeValue::Table(t)) => a.network = Some(network(t, at, here)?),
             (other, _) => {
@@ -137,6 +108,30 @@ pub(crate) fn read(
         }
     }
     Ok(a)
+}
+
+/// `arti.NAME` as a number of seconds in `range`; the error names the range and `default`.
+fn seconds(
+    v: &DeValue<'_>,
+    name: &str,
+    range: std::ops::RangeInclusive<i64>,
+    default: u64,
+    here: Origin,
+) -> Result<u64, ConfError> {
+    integer(v)
+        .filter(|n| range.contains(n))
+        .map(|n| n as u64)
+        .ok_or_else(|| {
+            ConfError::new(
+                here,
+                format!(
+                    "arti.{name} is not a number of seconds from {} to {}",
+                    range.start(),
+                    range.end()
+                ),
+                format!("set arti.{name} = {default}"),
+            )
+        })
 }
 
 fn integer(v: &DeValue<'_>) -> Option<i64> {
