@@ -16,6 +16,9 @@ pub struct Circuit {
     pub path: Vec<String>,
     /// The SOCKS username of the streams it serves (its isolation key), if any.
     pub socks_username: Option<String>,
+    /// The conflux set this circuit is a leg of (tor ≥ 0.4.8's CONFLUX_ID), if any: a stream
+    /// of a set may be reported on either leg.
+    pub conflux_id: Option<String>,
 }
 
 /// A stream of `GETINFO stream-status`.
@@ -192,9 +195,12 @@ impl Control {
                 let status = words.next()?.to_owned();
                 let mut path = Vec::new();
                 let mut socks_username = None;
+                let mut conflux_id = None;
                 for w in words {
                     if let Some(u) = w.strip_prefix("SOCKS_USERNAME=") {
                         socks_username = Some(u.trim_matches('"').to_owned());
+                    } else if let Some(c) = w.strip_prefix("CONFLUX_ID=") {
+                        conflux_id = Some(c.to_owned());
                     } else if w.starts_with('$') {
                         path = w.split(',').map(str::to_owned).collect();
                     }
@@ -204,6 +210,7 @@ impl Control {
                     status,
                     path,
                     socks_username,
+                    conflux_id,
                 })
             })
             .collect())
