@@ -870,9 +870,12 @@ fn arti_without_any_reachable_relay_says_so_within_seconds() {
 #[test]
 fn arti_bootstrap_past_its_deadline_runs_nothing() {
     netns::isolated(|_| {
-        let dir = std::env::temp_dir().join(format!("torify-arti-deadline-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+        // Removed when dropped, also when an assertion fails.
+        let tmp = tempfile::Builder::new()
+            .prefix("torify-arti-deadline-")
+            .tempdir()
+            .unwrap();
+        let dir = tmp.path().to_owned();
         // A relay address that takes connections and never answers: the probe cannot rule the
         // network out in time, so the deadline decides.
         let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -924,6 +927,5 @@ fn arti_bootstrap_past_its_deadline_runs_nothing() {
         );
         drop(rt);
         drop(silent);
-        let _ = std::fs::remove_dir_all(&dir);
     });
 }
