@@ -837,9 +837,12 @@ fn unreachable_network(dir: &std::path::Path, timeout: u32, fallback: &str) -> P
 #[test]
 fn arti_without_any_reachable_relay_says_so_within_seconds() {
     netns::isolated(|_| {
-        let dir = std::env::temp_dir().join(format!("torify-arti-offline-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+        // Removed when dropped, also when an assertion fails.
+        let tmp = tempfile::Builder::new()
+            .prefix("torify-arti-offline-")
+            .tempdir()
+            .unwrap();
+        let dir = tmp.path().to_owned();
         let config = unreachable_network(&dir, 120, "127.0.0.1:5999");
         let rt = Runtime::under(&dir, "offline", &config);
         let marker = dir.join("ran");
@@ -863,7 +866,6 @@ fn arti_without_any_reachable_relay_says_so_within_seconds() {
         assert_eq!(rt.pid(), None);
         assert!(!rt.service_dir().join("socks.sock").exists());
         drop(rt);
-        let _ = std::fs::remove_dir_all(&dir);
     });
 }
 
