@@ -239,6 +239,15 @@ fn launcher_errors_are_one_line_with_what_why_and_the_setting() {
     let onion = "2gzyxa5ihm7nsggfxnu52rck2vv4rvmdlkiu3zzui5du4xyclen53wid.onion";
     let out = run(torify().args(["resolve", onion]));
     one_line(&out, 1, &["is an onion service", "connect to it by name"]);
+    let out = run(torify().args(["resolve", "expyuzz4wqqyqhjn.onion"]));
+    one_line(
+        &out,
+        1,
+        &["is not a valid onion address", "v2 onion address"],
+    );
+    let typo = "2gzyxa5ihm7nsggfxnu52rck2vv4rvmdlkiu3zzui5du4xyclen53wie.onion";
+    let out = run(torify().args(["resolve", typo]));
+    one_line(&out, 1, &["is not a valid onion address", "version"]);
     let out = run(torify().args(["-P", "1", "resolve", "web.test"]));
     one_line(&out, 1, &["127.0.0.1:1", "-P"]);
     // `torify on` with the embedded client starts its service, which cannot reach Tor here

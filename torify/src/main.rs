@@ -315,11 +315,12 @@ fn resolve(cli: &Cli, reverse: bool, target: &str) -> Result<ExitCode, Failure> 
             ui::out(format!("{ip}\n"));
             return Ok(ExitCode::SUCCESS);
         }
-        if target
-            .trim_end_matches('.')
-            .to_ascii_lowercase()
-            .ends_with(".onion")
-        {
+        if torify_core::onion::is_onion(target) {
+            if let Err(why) = torify_core::onion::validate(target) {
+                return Err(fail(format!(
+                    "{target} is not a valid onion address: {why}"
+                )));
+            }
             return Err(fail(format!(
                 "{target} is an onion service: it has no address; connect to it by name (torify ssh {target})"
             )));
