@@ -346,17 +346,27 @@ pub(crate) fn serve(
         }
     }
     if !quiet {
-        ui::error(format!(
-            "forward stopped after {} connections",
-            shared.carried.load(Ordering::Relaxed)
-        ));
+        ui::error(stopped_after(shared.carried.load(Ordering::Relaxed)));
     }
     Ok(0)
+}
+
+/// The last line of `forward`: how many connections it carried.
+fn stopped_after(n: u64) -> String {
+    let noun = if n == 1 { "connection" } else { "connections" };
+    format!("forward stopped after {n} {noun}")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_last_line_counts_in_good_english() {
+        assert_eq!(stopped_after(0), "forward stopped after 0 connections");
+        assert_eq!(stopped_after(1), "forward stopped after 1 connection");
+        assert_eq!(stopped_after(6), "forward stopped after 6 connections");
+    }
 
     #[test]
     fn destinations_parse_names_addresses_and_onions() {
