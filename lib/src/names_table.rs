@@ -116,8 +116,13 @@ fn make() -> Option<(i32, u64, u64)> {
         crate::sys::close(fd);
         return None;
     }
-    let (dev, ino, _) = identity(fd)?;
-    Some((fd, dev, ino))
+    match identity(fd) {
+        Some((dev, ino, _)) => Some((fd, dev, ino)),
+        None => {
+            crate::sys::close(fd);
+            None
+        }
+    }
 }
 
 fn map(fd: i32) -> Option<Mapped> {
@@ -154,7 +159,7 @@ fn map(fd: i32) -> Option<Mapped> {
 }
 
 fn magic_bytes(mapped: &Mapped, pool: Pool) -> &'static [AtomicU8] {
-    let at = table::region(pool) + 8;
+    let at = table::magic_at(pool);
     &mapped.bytes[at..at + table::MAGIC.len()]
 }
 

@@ -832,16 +832,17 @@ fn unreachable_network(dir: &std::path::Path, timeout: u32, fallback: &str) -> P
     config
 }
 
+/// A directory of its own under /tmp, removed when dropped, also when an assertion fails.
+fn scratch(prefix: &str) -> tempfile::TempDir {
+    tempfile::Builder::new().prefix(prefix).tempdir().unwrap()
+}
+
 /// No relay reachable (the only one refuses connections): one line within seconds, not after
 /// arti's minute of trying; nothing runs.
 #[test]
 fn arti_without_any_reachable_relay_says_so_within_seconds() {
     netns::isolated(|_| {
-        // Removed when dropped, also when an assertion fails.
-        let tmp = tempfile::Builder::new()
-            .prefix("torify-arti-offline-")
-            .tempdir()
-            .unwrap();
+        let tmp = scratch("torify-arti-offline-");
         let dir = tmp.path().to_owned();
         let config = unreachable_network(&dir, 120, "127.0.0.1:5999");
         let rt = Runtime::under(&dir, "offline", &config);
@@ -872,11 +873,7 @@ fn arti_without_any_reachable_relay_says_so_within_seconds() {
 #[test]
 fn arti_bootstrap_past_its_deadline_runs_nothing() {
     netns::isolated(|_| {
-        // Removed when dropped, also when an assertion fails.
-        let tmp = tempfile::Builder::new()
-            .prefix("torify-arti-deadline-")
-            .tempdir()
-            .unwrap();
+        let tmp = scratch("torify-arti-deadline-");
         let dir = tmp.path().to_owned();
         // A relay address that takes connections and never answers: the probe cannot rule the
         // network out in time, so the deadline decides.

@@ -150,7 +150,7 @@ fn names_table() -> rustix::io::Result<String> {
     let fd = rustix::fs::memfd_create(table::MEMFD_NAME, rustix::fs::MemfdFlags::empty())?;
     rustix::fs::ftruncate(&fd, table::BYTES as u64)?;
     for pool in Pool::ALL {
-        rustix::io::pwrite(&fd, table::MAGIC, (table::region(pool) + 8) as u64)?;
+        rustix::io::pwrite(&fd, table::MAGIC, table::magic_at(pool) as u64)?;
     }
     // Out of the way of the small numbers programs expect to get (and tests print).
     let fd = rustix::io::fcntl_dupfd_cloexec(&fd, table::LOWEST_FD)?;

@@ -71,8 +71,7 @@ fn prepare(cli: &Cli) -> Result<Prepared, Failure> {
     let loaded = load_settings(cli)?;
     let lib = library::find().map_err(|e| (EXIT_TORIFY, e))?;
     let session = launch::session_token(&loaded.settings).map_err(|e| (EXIT_TORIFY, e))?;
-    let mut changes = launch::env_changes(&loaded, cli.config.as_deref(), session);
-    launch::add_names_table(&mut changes);
+    let changes = launch::env_changes(&loaded, cli.config.as_deref(), session);
     let backend = backend::choose(&loaded, cli.quiet);
     Ok(Prepared {
         loaded,
@@ -100,6 +99,8 @@ fn run(cli: &Cli, command: &[OsString], mut p: Prepared) -> Result<ExitCode, Fai
                 format!("{}: command not found", command[0].to_string_lossy()),
             )
         })?;
+    // Only for a command that runs: check, resolve, forward and `on` have no use for one.
+    launch::add_names_table(&mut p.changes);
     // In a cage already, what the cage gives is there: no second one, and no filter of default
     // mode (which would refuse the UDP the cage's resolver answers).
     let caged = cage::inside();
@@ -222,11 +223,11 @@ fn on(cli: &Cli) -> Result<ExitCode, Failure> {
             std::env::var_os("LD_PRELOAD").as_deref(),
         )),
     ));
-    // The names table made for this launcher dies with it: each command of the shell makes
-    // its own (torify --shell shares one across the whole shell).
-    for (var, value) in p.changes.set.iter().filter(|(v, _)| *v != table::VARIABLE) {
+    for (var, value) in &p.changes.set {
         wanted.push(((*var).to_owned(), Some(value.clone())));
     }
+    // No table of names outlives a launcher: each command of the shell makes its own (torify
+    // --shell shares one across the whole shell), and a stale variable is not passed on.
     wanted.push((table::VARIABLE.to_owned(), None));
     for var in &p.changes.remove {
         wanted.push(((*var).to_owned(), None));

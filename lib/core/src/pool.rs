@@ -335,6 +335,11 @@ pub mod table {
         }
     }
 
+    /// The offset of [`MAGIC`] in `pool`'s region's header (after the 8-byte counter).
+    pub fn magic_at(pool: Pool) -> usize {
+        region(pool) + 8
+    }
+
     /// The value of [`VARIABLE`].
     pub fn variable(fd: i32, dev: u64, ino: u64) -> String {
         format!("{fd}:{dev}:{ino}")
