@@ -1,6 +1,6 @@
 # torify: build and install.
 #
-#   make                      # cargo build --release (the launcher and the library)
+#   make                      # cargo build --release (the launcher, the service and the library)
 #   sudo make install         # into /usr/local; PREFIX=/usr, DESTDIR=/tmp/pkg for packaging
 #   sudo make uninstall       # removes exactly what install put there
 #
@@ -28,6 +28,7 @@ INSTALLED := \
 	$(BINDIR)/torify \
 	$(BINDIR)/torsocks \
 	$(LIBDIR)/torify/libtorify.so \
+	$(LIBDIR)/torify/torify-serve \
 	$(MANDIR)/man1/torify.1 \
 	$(MANDIR)/man5/torify.toml.5 \
 	$(MANDIR)/man8/libtorify.8 \
@@ -44,11 +45,11 @@ INSTALLED := \
 all:
 	$(CARGO) build --release -p torify -p libtorify
 
-$(BUILT)/torify $(BUILT)/libtorify.so:
+$(BUILT)/torify $(BUILT)/torify-serve $(BUILT)/libtorify.so:
 	@echo "$@ is missing: run make (cargo build --release) first, as yourself" >&2
 	@exit 1
 
-install: $(BUILT)/torify $(BUILT)/libtorify.so
+install: $(BUILT)/torify $(BUILT)/torify-serve $(BUILT)/libtorify.so
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)/torify $(DESTDIR)$(MANDIR)/man1 \
 		$(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(DOCDIR) \
 		$(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR) $(DESTDIR)$(PKGCONFIGDIR) \
@@ -56,6 +57,7 @@ install: $(BUILT)/torify $(BUILT)/libtorify.so
 	install -m 0755 $(BUILT)/torify $(DESTDIR)$(BINDIR)/torify
 	ln -sf torify $(DESTDIR)$(BINDIR)/torsocks
 	install -m 0644 $(BUILT)/libtorify.so $(DESTDIR)$(LIBDIR)/torify/libtorify.so
+	install -m 0755 $(BUILT)/torify-serve $(DESTDIR)$(LIBDIR)/torify/torify-serve
 	install -m 0644 man/torify.1 $(DESTDIR)$(MANDIR)/man1/torify.1
 	install -m 0644 man/torify.toml.5 $(DESTDIR)$(MANDIR)/man5/torify.toml.5
 	install -m 0644 man/libtorify.8 $(DESTDIR)$(MANDIR)/man8/libtorify.8

@@ -1,7 +1,6 @@
 //! The built launcher, library and probes.
 
 use std::path::{Path, PathBuf};
-use std::time::SystemTime;
 
 /// target/<profile>, found from the running test or binary.
 pub fn target_dir() -> PathBuf {
@@ -13,61 +12,77 @@ pub fn target_dir() -> PathBuf {
     dir
 }
 
-/// The newest modification time of the Rust sources under `dir`.
-fn newest_source(dir: &Path) -> Option<SystemTime> {
-    let mut newest = None;
-    for entry in std::fs::read_dir(dir).ok()?.flatten() {
-        let path = entry.path();
-        let time = if path.is_dir() {
-            newest_source(&path)
-        } else if path.extension().is_some_and(|e| e == "rs")
-            || path.file_name().is_some_and(|n| n == "Cargo.toml")
-        {
-            // Only what the build reads: conf/torify.toml is an example, not an input.
-            entry.metadata().and_then(|m| m.modified()).ok()
-        } else {
-            None
-        };
-        newest = newest.max(time);
+/// The sources cargo built `artifact` from, as its dep-info file (`NAME.d` beside it, without
+/// a library's `.so`) lists them: exactly what the build read, so a file
+/// another artifact or only the tests use does not count.
+fn sources_of(artifact: &Path) -> Vec<PathBuf> {
+    let name = artifact
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
+    let info = artifact.with_file_name(format!("{}.d", name.strip_suffix(".so").unwrap_or(name)));
+    let text = std::fs::read_to_string(&info)
+        .unwrap_or_else(|e| panic!("{}: {e}: {BUILD}", info.display()));
+    // `target: source source…`, a space inside a path escaped with a backslash.
+    let (_, list) = text.split_once(": ").unwrap_or_default();
+    let mut out = Vec::new();
+    let mut word = String::new();
+    let mut chars = list.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => word.extend(chars.next()),
+            c if c.is_whitespace() => {
+                if !word.is_empty() {
+                    out.push(PathBuf::from(std::mem::take(&mut word)));
+                }
+            }
+            c => word.push(c),
+        }
     }
-    newest
+    if !word.is_empty() {
+        out.push(PathBuf::from(word));
+    }
+    out
 }
 
-/// A built artifact, which must exist and be newer than the sources it is built from: a test
+const BUILD: &str =
+    "build the workspace first (cargo build --release --workspace, then cargo test --release)";
+
+/// A built artifact, which must exist and be newer than every source it is built from: a test
 /// of yesterday's library is no test.
-fn built(name: &str, sources: &[&str]) -> PathBuf {
+fn built(name: &str) -> PathBuf {
     let path = target_dir().join(name);
-    let build =
-        "build the workspace first (cargo build --release --workspace, then cargo test --release)";
     let built_at = std::fs::metadata(&path)
         .and_then(|m| m.modified())
-        .unwrap_or_else(|_| panic!("{} is missing: {build}", path.display()));
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    for dir in sources {
-        if let Some(source) = newest_source(&root.join(dir)) {
+        .unwrap_or_else(|_| panic!("{} is missing: {BUILD}", path.display()));
+    for source in sources_of(&path) {
+        if let Ok(at) = std::fs::metadata(&source).and_then(|m| m.modified()) {
             assert!(
-                source <= built_at,
-                "{} is older than the sources in {dir}/: {build}",
-                path.display()
+                at <= built_at,
+                "{} is older than {}: {BUILD}",
+                path.display(),
+                source.display()
             );
         }
     }
     path
 }
 
-/// The torify launcher.
+/// The torify launcher; the embedded client's service program it starts, from the same
+/// build, must be beside it.
 pub fn torify() -> PathBuf {
-    built("torify", &["torify", "conf", "lib/core"])
+    built("torify-serve");
+    built("torify")
 }
 
 /// libtorify.so.
 pub fn library() -> PathBuf {
-    built("libtorify.so", &["lib/src", "conf", "lib/core"])
+    built("libtorify.so")
 }
 
 /// The mock SOCKS server binary.
 pub fn mock_socks() -> PathBuf {
-    built("mock-socks", &["tests/src"])
+    built("mock-socks")
 }
 
 /// A C probe compiled by build.rs.

@@ -1,4 +1,5 @@
-//! Which Tor to use: the tor daemon's SocksPort, or the Tor client embedded in the launcher.
+//! Which Tor to use: the tor daemon's SocksPort, or the embedded Tor client's service
+//! (`torify-serve`, started when none runs).
 
 use torify_conf::{Backend, Key, Loaded, Origin, Settings};
 
@@ -32,8 +33,8 @@ pub(crate) fn endpoint_named(loaded: &Loaded) -> bool {
         })
 }
 
-/// Picks the backend: `auto` is the daemon when a SocksPort was named or the default one
-/// answers, else the embedded client, which it says (a user behind bridges would otherwise
+/// Picks the backend: `auto` is the daemon when a SocksPort was named, the default one answers
+/// or no service program is installed, else the embedded client, which it says (a user behind bridges would otherwise
 /// reach public relays without knowing).
 pub(crate) fn choose(loaded: &Loaded, quiet: bool) -> Chosen {
     let settings = &loaded.settings;
@@ -41,9 +42,9 @@ pub(crate) fn choose(loaded: &Loaded, quiet: bool) -> Chosen {
         Backend::Tor => Chosen::Daemon,
         Backend::Arti => Chosen::Embedded,
         Backend::Auto => {
-            if !cfg!(feature = "arti")
-                || endpoint_named(loaded)
+            if endpoint_named(loaded)
                 || socks_client::answers(settings.socks_endpoint())
+                || crate::library::service().is_err()
             {
                 Chosen::Daemon
             } else {

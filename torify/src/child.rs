@@ -8,6 +8,7 @@ use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::{AtomicI32, Ordering};
 
+use crate::exit;
 use crate::launch::{self, EnvChanges};
 
 /// The child's pid, for the signal handler.
@@ -80,16 +81,16 @@ pub(crate) fn run(
     install_forwarding();
     let mut child = cmd.spawn().map_err(|e| {
         let status = if e.kind() == std::io::ErrorKind::NotFound {
-            launch::EXIT_NOT_FOUND
+            exit::EXIT_NOT_FOUND
         } else {
-            launch::EXIT_CANNOT_RUN
+            exit::EXIT_CANNOT_RUN
         };
         (status, format!("{}: {e}", program.display()))
     })?;
     CHILD.store(i32::try_from(child.id()).unwrap_or(0), Ordering::Relaxed);
     let status = child
         .wait()
-        .map_err(|e| (launch::EXIT_TORIFY, format!("waiting for the command: {e}")))?;
+        .map_err(|e| (exit::EXIT_TORIFY, format!("waiting for the command: {e}")))?;
     CHILD.store(0, Ordering::Relaxed);
     Ok(match (status.code(), status.signal()) {
         (Some(code), _) => u8::try_from(code).unwrap_or(1),

@@ -12,31 +12,8 @@ use torify_core::elf::{self, Entry, NATIVE, Unenterable};
 use torify_core::exec::{self, FileFacts, Privilege};
 use torify_core::pool::{Pool, table};
 
+use crate::exit::{EXIT_CANNOT_RUN, EXIT_NOT_FOUND, Failure};
 use crate::seccomp::Filters;
-
-/// Exit status for a failure of torify itself (as env(1) uses it).
-pub(crate) const EXIT_TORIFY: u8 = 125;
-
-/// A failure of the launcher: the exit status and the one line it prints.
-pub(crate) type Failure = (u8, String);
-
-/// A failure of torify itself (exit status 125), saying `line`.
-pub(crate) fn fail(line: impl Into<String>) -> Failure {
-    (EXIT_TORIFY, line.into())
-}
-
-/// The launcher's async runtime, for the embedded client and the cage's stack.
-pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| fail(format!("cannot start the async runtime: {e}")))
-}
-/// Exit status when the command exists but cannot be run.
-pub(crate) const EXIT_CANNOT_RUN: u8 = 126;
-/// Exit status when the command is not found.
-pub(crate) const EXIT_NOT_FOUND: u8 = 127;
 
 /// The variable that carries the session's isolation token to the library.
 pub(crate) const SESSION_VARIABLE: &str = "TORIFY_SESSION";
@@ -206,7 +183,6 @@ pub(crate) fn unenterable(path: &Path) -> Option<Unenterable> {
 }
 
 fn unenterable_at(path: &Path, depth: u32) -> Option<Unenterable> {
-    use std::os::unix::fs::FileExt;
     let file = match std::fs::File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
@@ -218,16 +194,8 @@ fn unenterable_at(path: &Path, depth: u32) -> Option<Unenterable> {
     if !file.metadata().is_ok_and(|m| m.is_file()) {
         return None;
     }
-    let mut read_at = |offset: u64, buf: &mut [u8]| {
-        let mut done = 0;
-        while done < buf.len() {
-            match file.read_at(&mut buf[done..], offset + done as u64) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => done += n,
-            }
-        }
-        done
-    };
+    let mut window = Window::default();
+    let mut read_at = |offset: u64, buf: &mut [u8]| window.read_at(&file, offset, buf);
     let name = path.file_name().map_or(&[][..], |n| n.as_bytes());
     match elf::entry(&mut read_at, name, &NATIVE) {
         Entry::Enters | Entry::Other => None,
@@ -239,6 +207,51 @@ fn unenterable_at(path: &Path, depth: u32) -> Option<Unenterable> {
             unenterable_at(interpreter, depth + 1)
         }
         Entry::Script { .. } => None,
+    }
+}
+
+/// The part of a file read last: the ELF parser asks for headers and section names tens of
+/// bytes at a time, and a system call each was most of what judging a program cost.
+#[derive(Default)]
+struct Window {
+    start: u64,
+    bytes: Vec<u8>,
+    /// Whether `bytes` holds what was read at `start`.
+    filled: bool,
+    /// Whether the file ends where `bytes` do.
+    at_end: bool,
+}
+
+impl Window {
+    /// How much is read at a time: all of a small program, the section headers and their
+    /// names (at the end of the file) of a large one.
+    const SIZE: usize = 64 * 1024;
+
+    /// Fills `buf` from `offset` of `file`; returns how many bytes there were.
+    fn read_at(&mut self, file: &std::fs::File, offset: u64, buf: &mut [u8]) -> usize {
+        use std::os::unix::fs::FileExt;
+        let end = offset.saturating_add(buf.len() as u64);
+        let held = self.start + self.bytes.len() as u64;
+        if !(self.filled && offset >= self.start && (end <= held || self.at_end)) {
+            self.start = offset & !4095;
+            let size = Self::SIZE.max(buf.len() + 4096);
+            self.bytes.resize(size, 0);
+            let mut done = 0;
+            while done < size {
+                match file.read_at(&mut self.bytes[done..], self.start + done as u64) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => done += n,
+                }
+            }
+            self.bytes.truncate(done);
+            self.filled = true;
+            self.at_end = done < size;
+        }
+        let from = usize::try_from(offset - self.start).unwrap_or(usize::MAX);
+        let have = self.bytes.get(from..).unwrap_or_default();
+        let n = have.len().min(buf.len());
+        buf[..n].copy_from_slice(&have[..n]);
+        n
     }
 }
 
@@ -288,7 +301,7 @@ pub(crate) fn exec(
     lib: &Path,
     changes: &EnvChanges,
     filters: Option<Filters>,
-) -> (u8, String) {
+) -> Failure {
     let mut cmd = Command::new(program);
     cmd.arg0(&command[0]).args(&command[1..]);
     apply(&mut cmd, lib, changes);
@@ -330,6 +343,22 @@ mod tests {
             system_files: &[],
         })
         .unwrap()
+    }
+
+    #[test]
+    fn the_window_reads_a_file_as_it_is_wherever_it_is_asked() {
+        let dir = std::env::temp_dir().join(format!("torify-window-{}", std::process::id()));
+        let bytes: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&dir, &bytes).unwrap();
+        let file = std::fs::File::open(&dir).unwrap();
+        let mut w = Window::default();
+        for (offset, len) in [(0, 64), (70_000, 20), (199_990, 64), (5, 100_000), (0, 1)] {
+            let mut buf = vec![0u8; len];
+            let n = w.read_at(&file, offset as u64, &mut buf);
+            let want = &bytes[offset..(offset + len).min(bytes.len())];
+            assert_eq!(&buf[..n], want, "{offset}+{len}");
+        }
+        std::fs::remove_file(&dir).unwrap();
     }
 
     #[test]

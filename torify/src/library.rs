@@ -1,4 +1,4 @@
-//! Finding libtorify.so.
+//! Finding libtorify.so and the embedded client's service program beside the launcher.
 
 use std::path::{Path, PathBuf};
 
@@ -11,23 +11,37 @@ pub(crate) const INSTALL_DIR: &str = match option_env!("TORIFY_LIBDIR") {
     None => "/usr/local/lib/torify",
 };
 
-/// The places looked at, in order, for a launcher at `exe`.
-pub(crate) fn candidates(exe: &Path) -> Vec<PathBuf> {
+/// The file name of the embedded Tor client's service, a program of its own so that the
+/// launcher every command runs carries none of it.
+pub(crate) const SERVICE: &str = "torify-serve";
+
+/// The places looked at, in order, for `file` (the library or the service) of a launcher at
+/// `exe`.
+pub(crate) fn candidates(exe: &Path, file: &str) -> Vec<PathBuf> {
     let mut out = Vec::new();
     if let Some(dir) = exe.parent() {
-        out.push(dir.join(LIBRARY));
-        out.push(dir.join("../lib/torify").join(LIBRARY));
-        out.push(dir.join("../lib").join(LIBRARY));
+        out.push(dir.join(file));
+        out.push(dir.join("../lib/torify").join(file));
+        out.push(dir.join("../lib").join(file));
     }
-    out.push(Path::new(INSTALL_DIR).join(LIBRARY));
+    out.push(Path::new(INSTALL_DIR).join(file));
     out
 }
 
 /// The library, as an absolute path, or the one-line reason it was not found.
 pub(crate) fn find() -> Result<PathBuf, String> {
+    find_file(LIBRARY)
+}
+
+/// The embedded client's service program, as an absolute path, or why it was not found.
+pub(crate) fn service() -> Result<PathBuf, String> {
+    find_file(SERVICE)
+}
+
+fn find_file(file: &str) -> Result<PathBuf, String> {
     let exe =
         std::env::current_exe().map_err(|e| format!("cannot locate the torify executable: {e}"))?;
-    let tried = candidates(&exe);
+    let tried = candidates(&exe, file);
     tried
         .iter()
         .find(|p| p.is_file())
@@ -35,7 +49,7 @@ pub(crate) fn find() -> Result<PathBuf, String> {
         .ok_or_else(|| {
             let list: Vec<String> = tried.iter().map(|p| p.display().to_string()).collect();
             format!(
-                "{LIBRARY} not found (looked at {}); install it with `make install`, or put it next to the torify executable (`cargo install` installs only the launcher)",
+                "{file} not found (looked at {}); install it with `make install`, or put it next to the torify executable (`cargo install` installs only the launcher)",
                 list.join(", ")
             )
         })
@@ -67,7 +81,7 @@ mod tests {
 
     #[test]
     fn looks_beside_then_in_lib_then_install_dir() {
-        let c = candidates(Path::new("/opt/x/bin/torify"));
+        let c = candidates(Path::new("/opt/x/bin/torify"), LIBRARY);
         assert_eq!(c[0], Path::new("/opt/x/bin/libtorify.so"));
         assert_eq!(c[1], Path::new("/opt/x/bin/../lib/torify/libtorify.so"));
         assert_eq!(c[2], Path::new("/opt/x/bin/../lib/libtorify.so"));

@@ -1,13 +1,12 @@
 //! The torify launcher.
 
 mod argv;
-#[cfg(feature = "arti")]
-mod arti;
 mod backend;
 mod cage;
 mod check;
 mod child;
 mod cli;
+mod exit;
 mod forward;
 mod inherited;
 mod launch;
@@ -17,6 +16,7 @@ mod random;
 mod seccomp;
 mod service;
 mod session;
+mod settings;
 mod socks_client;
 mod ui;
 
@@ -26,38 +26,13 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
-use torify_conf::{Loaded, SYSTEM_FILES, SocksEndpoint, Sources};
+use torify_conf::{Loaded, SocksEndpoint};
 use torify_core::pool::table;
 
 use crate::backend::Chosen;
 use crate::cli::{Cli, ServeAction, Sub};
-use crate::launch::{EXIT_TORIFY, EnvChanges, Failure};
-
-fn secure_exec() -> bool {
-    // SAFETY: getauxval has no preconditions.
-    unsafe { libc::getauxval(libc::AT_SECURE) != 0 }
-}
-
-/// The effective settings: defaults < file < environment < flags.
-fn load_settings(cli: &Cli) -> Result<Loaded, Failure> {
-    let secure = secure_exec();
-    let env = |name: &str| {
-        if secure {
-            None
-        } else {
-            std::env::var(name).ok()
-        }
-    };
-    let flags = cli.setting_flags().map_err(|e| (EXIT_TORIFY, e))?;
-    torify_conf::load(&Sources {
-        env: &env,
-        secure,
-        config_flag: cli.config.as_deref(),
-        flags: &flags,
-        system_files: &SYSTEM_FILES,
-    })
-    .map_err(|e| (EXIT_TORIFY, e.to_string()))
-}
+use crate::exit::{EXIT_TORIFY, Failure};
+use crate::launch::EnvChanges;
 
 /// Everything a command, a shell or a check needs: settings, library, environment, backend.
 struct Prepared {
@@ -68,7 +43,7 @@ struct Prepared {
 }
 
 fn prepare(cli: &Cli) -> Result<Prepared, Failure> {
-    let loaded = load_settings(cli)?;
+    let loaded = settings::load(cli)?;
     let lib = library::find().map_err(|e| (EXIT_TORIFY, e))?;
     let session = launch::session_token(&loaded.settings).map_err(|e| (EXIT_TORIFY, e))?;
     let changes = launch::env_changes(&loaded, cli.config.as_deref(), session);
@@ -82,10 +57,14 @@ fn prepare(cli: &Cli) -> Result<Prepared, Failure> {
 }
 
 fn show(cli: &Cli) -> Result<ExitCode, Failure> {
-    let loaded = load_settings(cli)?;
+    let loaded = settings::load(cli)?;
     let lib = library::find().map_err(|e| (EXIT_TORIFY, e))?;
     ui::out(torify_conf::render(&loaded));
     ui::out(format!("# library: {}\n", lib.display()));
+    ui::out(format!(
+        "# embedded client's service: {}\n",
+        library::service().map_or_else(|why| why, |p| p.display().to_string())
+    ));
     let current = std::env::var_os("LD_PRELOAD").unwrap_or_default();
     ui::out(format!("LD_PRELOAD=\"{}\"\n", current.to_string_lossy()));
     Ok(ExitCode::SUCCESS)
@@ -95,7 +74,7 @@ fn run(cli: &Cli, command: &[OsString], mut p: Prepared) -> Result<ExitCode, Fai
     let program = torify_core::exec::locate(&command[0], std::env::var_os("PATH").as_deref())
         .ok_or_else(|| {
             (
-                launch::EXIT_NOT_FOUND,
+                exit::EXIT_NOT_FOUND,
                 format!("{}: command not found", command[0].to_string_lossy()),
             )
         })?;
@@ -126,7 +105,7 @@ fn run(cli: &Cli, command: &[OsString], mut p: Prepared) -> Result<ExitCode, Fai
             strict = true;
         } else {
             return Err((
-                launch::EXIT_CANNOT_RUN,
+                exit::EXIT_CANNOT_RUN,
                 torify_core::elf::Refused {
                     program: &shown,
                     why,
@@ -143,7 +122,7 @@ fn run(cli: &Cli, command: &[OsString], mut p: Prepared) -> Result<ExitCode, Fai
             lib: &p.lib,
             changes: &p.changes,
             backend: p.backend,
-            debug: cli.debug,
+            service: service_start(cli, &p.loaded),
             quiet: cli.quiet,
         })
         .map(ExitCode::from);
@@ -156,7 +135,7 @@ fn run(cli: &Cli, command: &[OsString], mut p: Prepared) -> Result<ExitCode, Fai
             ));
         } else {
             return Err((
-                launch::EXIT_CANNOT_RUN,
+                exit::EXIT_CANNOT_RUN,
                 format!(
                     "refused to run {}: it is {why}, so the dynamic loader would drop LD_PRELOAD and run it without Tor; allow.privileged_exec = true permits it (unsafe)",
                     program.display()
@@ -444,9 +423,9 @@ fn with_embedded<T: Send + 'static>(
 /// shell exits (the shell is this process's parent: `$(torify on)` execs torify).
 fn embedded_for_shell(cli: &Cli, p: &Prepared) -> Result<PathBuf, Failure> {
     let (socket, _lease) = service::ensure(&service_start(cli, &p.loaded))?;
-    let place = service::Place::find().map_err(launch::fail)?;
+    let place = service::Place::find().map_err(exit::fail)?;
     let shell = rustix::process::getppid().map_or(0, |p| p.as_raw_nonzero().get());
-    service::hold(&place, u32::try_from(shell).unwrap_or(0)).map_err(launch::fail)?;
+    service::hold(&place, u32::try_from(shell).unwrap_or(0)).map_err(exit::fail)?;
     Ok(socket)
 }
 
@@ -458,7 +437,7 @@ fn serve(
     ready_fd: Option<i32>,
     action: Option<ServeAction>,
 ) -> Result<ExitCode, Failure> {
-    let place = || service::Place::find().map_err(launch::fail);
+    let place = || service::Place::find().map_err(exit::fail);
     match action {
         Some(ServeAction::Status) => {
             let place = place()?;
@@ -488,7 +467,7 @@ fn serve(
         }
         Some(ServeAction::Stop) => {
             let place = place()?;
-            if service::stop(&place).map_err(launch::fail)? {
+            if service::stop(&place).map_err(exit::fail)? {
                 ui::error("the Tor service stopped");
             } else {
                 ui::error("no torify service is running");
@@ -496,11 +475,11 @@ fn serve(
             Ok(ExitCode::SUCCESS)
         }
         None => {
-            let loaded = load_settings(cli)?;
             if foreground {
-                return serve_here(cli, &loaded, linger, ready_fd);
+                return Err(serve_here(cli, linger, ready_fd));
             }
-            library::refuse_if_loaded_here().map_err(launch::fail)?;
+            let loaded = settings::load(cli)?;
+            library::refuse_if_loaded_here().map_err(exit::fail)?;
             let place = place()?;
             let start = service::Start {
                 loaded: &loaded,
@@ -521,33 +500,31 @@ fn serve(
     }
 }
 
-#[cfg(feature = "arti")]
-fn serve_here(
-    cli: &Cli,
-    loaded: &Loaded,
-    linger: Option<u64>,
-    ready_fd: Option<i32>,
-) -> Result<ExitCode, Failure> {
-    library::refuse_if_loaded_here().map_err(launch::fail)?;
-    let options = arti::serve::Options {
-        linger: linger.map(std::time::Duration::from_secs),
-        ready_fd,
+/// `torify serve --foreground`: becomes the service program, in this process (systemd's
+/// unit and a terminal see the service itself).
+fn serve_here(cli: &Cli, linger: Option<u64>, ready_fd: Option<i32>) -> Failure {
+    let loaded = match settings::load(cli) {
+        Ok(loaded) => loaded,
+        Err(failure) => return failure,
     };
-    arti::serve::run(loaded, &options, cli.debug, cli.quiet).map(ExitCode::from)
-}
-
-#[cfg(not(feature = "arti"))]
-fn serve_here(_: &Cli, _: &Loaded, _: Option<u64>, _: Option<i32>) -> Result<ExitCode, Failure> {
-    Err(no_arti())
-}
-
-/// Why this launcher cannot host the embedded client.
-#[cfg(not(feature = "arti"))]
-fn no_arti() -> Failure {
-    (
-        EXIT_TORIFY,
-        "this torify was built without the embedded Tor client (the arti feature); start a tor daemon and use --backend tor".to_owned(),
-    )
+    let start = service::Start {
+        loaded: &loaded,
+        config_flag: cli.config.as_deref(),
+        linger,
+        debug: cli.debug,
+        quiet: cli.quiet,
+    };
+    let mut cmd = match service::program(&start, ready_fd) {
+        Ok(cmd) => cmd,
+        Err(failure) => return failure,
+    };
+    if cli.quiet {
+        cmd.arg("-q");
+    }
+    let err = std::os::unix::process::CommandExt::exec(&mut cmd);
+    exit::fail(format!(
+        "cannot start the embedded Tor client's service: {err}"
+    ))
 }
 
 fn main() -> ExitCode {

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use torify_conf::{ArtiSettings, Loaded};
 
-use crate::launch::{Failure, fail};
+use crate::exit::{Failure, fail};
 use crate::progress::{Progress, Show};
 
 /// The first bytes of a line to the service itself rather than a SOCKS request.
@@ -42,7 +42,7 @@ impl Place {
     /// when anyone else owns it. In a secure-exec process the environment is not trusted.
     pub(crate) fn find() -> Result<Place, String> {
         let uid = rustix::process::geteuid().as_raw();
-        let runtime = if crate::secure_exec() {
+        let runtime = if crate::settings::secure_exec() {
             None
         } else {
             std::env::var_os("XDG_RUNTIME_DIR")
@@ -197,6 +197,10 @@ impl Status {
 
     /// The line [`Status::parse`] reads (the service writes it).
     #[cfg(any(test, feature = "arti"))]
+    #[allow(
+        dead_code,
+        reason = "the service writes it (torify-serve); the launcher reads"
+    )]
     pub(crate) fn line(&self) -> String {
         let linger = self
             .linger
@@ -336,10 +340,6 @@ pub(crate) fn ensure(start: &Start<'_>) -> Result<(PathBuf, Lease), Failure> {
     if let Some(lease) = usable(&place)? {
         return Ok((place.socket(), lease));
     }
-    // This launcher can host no client itself: a running service was its only way.
-    if !cfg!(feature = "arti") {
-        return Err(no_client());
-    }
     // A torified process cannot host the client: the library would catch its connections
     // to relays. Using a running service is fine (a unix socket), starting one is not.
     crate::library::refuse_if_loaded_here().map_err(fail)?;
@@ -359,13 +359,6 @@ pub(crate) fn ensure(start: &Start<'_>) -> Result<(PathBuf, Lease), Failure> {
     Ok((place.socket(), lease))
 }
 
-/// Why a launcher without the arti feature cannot start a service.
-fn no_client() -> Failure {
-    fail(
-        "no torify service runs, and this torify was built without the embedded Tor client (the arti feature) to start one; start a tor daemon and use --backend tor",
-    )
-}
-
 /// `torify serve`: starts the service in the background unless one runs; returns its pid.
 pub(crate) fn start_detached(place: &Place, start: &Start<'_>) -> Result<u32, Failure> {
     let _starting = Lock::take(&place.start_lock(), true).map_err(fail)?;
@@ -379,11 +372,35 @@ pub(crate) fn start_detached(place: &Place, start: &Start<'_>) -> Result<u32, Fa
     spawn(place, start)
 }
 
+/// The service program (`torify-serve`, beside the launcher) with the arguments that make it
+/// run in the foreground with these settings, reporting its start on `ready_fd` if given.
+pub(crate) fn program(start: &Start<'_>, ready_fd: Option<i32>) -> Result<Command, Failure> {
+    let exe = crate::library::service().map_err(|why| {
+        fail(format!(
+            "cannot start the embedded Tor client: {why}; or start a tor daemon and use --backend tor"
+        ))
+    })?;
+    let mut cmd = Command::new(exe);
+    cmd.arg("serve").arg("--foreground");
+    if let Some(secs) = start.linger {
+        cmd.arg("--linger").arg(secs.to_string());
+    }
+    if let Some(fd) = ready_fd {
+        cmd.arg("--ready-fd").arg(fd.to_string());
+    }
+    if let Some(file) = start.config_flag {
+        cmd.arg("-c")
+            .arg(std::path::absolute(file).unwrap_or_else(|_| file.to_owned()));
+    }
+    if start.debug {
+        cmd.arg("-d");
+    }
+    Ok(cmd)
+}
+
 /// Starts the service in the background (its own session, its log in the service
 /// directory) and shows its progress until it is ready; returns its pid.
 fn spawn(place: &Place, start: &Start<'_>) -> Result<u32, Failure> {
-    let exe = std::env::current_exe()
-        .map_err(|e| fail(format!("cannot locate the torify executable: {e}")))?;
     let log = std::fs::OpenOptions::new()
         .write(true)
         .create(true)
@@ -393,19 +410,7 @@ fn spawn(place: &Place, start: &Start<'_>) -> Result<u32, Failure> {
         .open(place.log())
         .map_err(|e| fail(format!("cannot open {}: {e}", place.log().display())))?;
     let (read, write) = report_pipe().map_err(|e| fail(format!("cannot make a pipe: {e}")))?;
-    let mut cmd = Command::new(exe);
-    cmd.arg("serve").arg("--foreground");
-    if let Some(secs) = start.linger {
-        cmd.arg("--linger").arg(secs.to_string());
-    }
-    cmd.arg("--ready-fd").arg(READY_FD.to_string());
-    if let Some(file) = start.config_flag {
-        cmd.arg("-c")
-            .arg(std::path::absolute(file).unwrap_or_else(|_| file.to_owned()));
-    }
-    if start.debug {
-        cmd.arg("-d");
-    }
+    let mut cmd = program(start, Some(READY_FD))?;
     cmd.stdin(Stdio::null())
         .stdout(
             log.try_clone()

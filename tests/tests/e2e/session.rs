@@ -375,6 +375,7 @@ fn make_install_runs_end_to_end_and_uninstall_removes_it_all() {
             "usr/lib/systemd/user/torify.service",
             "usr/lib/systemd/user/torify.socket",
             "usr/lib/torify/libtorify.so",
+            "usr/lib/torify/torify-serve",
             "usr/share/bash-completion/completions/torify",
             "usr/share/bash-completion/completions/torsocks",
             "usr/share/doc/torify/torify.toml",
@@ -392,6 +393,16 @@ fn make_install_runs_end_to_end_and_uninstall_removes_it_all() {
         "{unit}"
     );
     let bin = stage.path().join("usr/bin");
+    // The installed launcher starts the installed service program.
+    let show = probe::run(Command::new(bin.join("torify")).arg("show"));
+    let service = stage.path().join("usr/lib/torify/torify-serve");
+    assert!(
+        show.stdout.contains(&format!(
+            "# embedded client's service: {}\n",
+            service.display()
+        )),
+        "{show:?}"
+    );
     in_net(|_| {
         let run = probe::run(Command::new(bin.join("torsocks")).args([
             "curl",

@@ -18,7 +18,7 @@ use arti_client::{ErrorKind, HasKind, TorClient, TorClientConfig};
 use tor_rtcompat::PreferredRuntime;
 use torify_conf::Loaded;
 
-use crate::launch::{Failure, fail};
+use crate::exit::{Failure, fail};
 use progress::Sink;
 
 /// arti's own log lines: warnings only (and not the ones a small test network provokes), all of
@@ -120,20 +120,6 @@ pub(crate) fn prepare(loaded: &Loaded, debug: bool, quiet: bool) -> Result<(), F
     Ok(())
 }
 
-/// Creates and bootstraps the client, showing progress on stderr and saying when it is
-/// ready; fails past `arti.bootstrap_timeout` or as soon as it is clear Tor is out of reach.
-pub(crate) async fn bootstrap(
-    loaded: &Loaded,
-    quiet: bool,
-) -> Result<Arc<TorClient<PreferredRuntime>>, Failure> {
-    let started = Instant::now();
-    let client = bootstrap_into(loaded, &mut Sink::here(quiet)).await?;
-    if !quiet {
-        eprintln_ready(started.elapsed());
-    }
-    Ok(client)
-}
-
 /// The relay addresses the client bootstraps from (its fallback directories), a sample.
 fn bootstrap_relays(config: &TorClientConfig) -> Vec<SocketAddr> {
     let Ok(dir) = config.dir_mgr_config() else {
@@ -219,13 +205,4 @@ async fn create(config: TorClientConfig) -> Result<Arc<TorClient<PreferredRuntim
             Err(e) => return Err(fail(format!("cannot start the embedded Tor client: {e}"))),
         }
     }
-}
-
-fn eprintln_ready(after: Duration) {
-    use std::io::Write;
-    let _ = writeln!(
-        std::io::stderr(),
-        "torify: Tor is ready (embedded client, {:.1}s)",
-        after.as_secs_f64()
-    );
 }

@@ -24,7 +24,7 @@ use torify_conf::Loaded;
 
 use super::progress::Sink;
 use super::socks::{self, Isolation};
-use crate::launch::{Failure, fail};
+use crate::exit::{Failure, fail};
 use crate::service::{self, CONTROL, Lock, Place, Status};
 
 /// How `torify serve` was asked to run.
@@ -139,7 +139,7 @@ fn serve(
     // below receives them.
     let signals = block_stop_signals()?;
     super::prepare(loaded, debug, quiet)?;
-    let runtime = crate::launch::runtime()?;
+    let runtime = crate::exit::runtime()?;
     let outcome = runtime.block_on(async {
         let started = Instant::now();
         let client = super::bootstrap_into(loaded, sink).await?;

@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 
 use arti_client::{ErrorKind, HasKind, IsolationToken, StreamPrefs, TorClient};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::TcpListener;
 use tor_proto::client::stream::ClientStreamCtrl as _;
 use tor_rtcompat::PreferredRuntime;
 use tor_socksproto::{
@@ -79,22 +78,6 @@ impl Isolation {
             .or_insert_with(|| (IsolationToken::new(), now));
         entry.1 = now;
         Some(entry.0)
-    }
-}
-
-/// Serves SOCKS on `listener` until the task is dropped.
-pub(crate) async fn serve(listener: TcpListener, client: Client, limits: Limits) {
-    let isolation = Arc::new(Isolation::default());
-    loop {
-        let Ok((sock, _)) = listener.accept().await else {
-            continue;
-        };
-        let (client, isolation) = (client.clone(), isolation.clone());
-        tokio::spawn(async move {
-            if let Err(e) = handle(sock, None, &client, &isolation, limits).await {
-                tracing::debug!(target: "torify", "SOCKS connection ended: {e}");
-            }
-        });
     }
 }
 

@@ -31,6 +31,7 @@ use rustix::net::{
 
 use super::names::{CAGE_V4, CAGE_V6};
 use super::{mounts, netconf};
+use crate::exit;
 use crate::launch::{self, EnvChanges};
 use crate::seccomp::Filters;
 
@@ -103,7 +104,7 @@ pub(crate) fn start(plan: Plan) -> Result<Handles, String> {
             Ok(code) => code,
             Err(e) => {
                 report(theirs.as_fd(), &e);
-                launch::EXIT_TORIFY.into()
+                exit::EXIT_TORIFY.into()
             }
         };
         // SAFETY: leaving the forked child without running the launcher's exit handlers.
@@ -202,7 +203,7 @@ fn caged(plan: &Plan, control: BorrowedFd<'_>) -> Result<i32, String> {
         Ok(code) => code,
         Err(e) => {
             report(control, &e);
-            launch::EXIT_TORIFY.into()
+            exit::EXIT_TORIFY.into()
         }
     };
     // SAFETY: leaving the init without running exit handlers.
@@ -242,7 +243,7 @@ fn cage_init(plan: &Plan, control: BorrowedFd<'_>) -> Result<i32, String> {
     let mut go = [0u8; 1];
     match rustix::net::recv(control, &mut go, RecvFlags::empty()) {
         Ok((1, _)) if go[0] == b'G' => {}
-        _ => return Ok(launch::EXIT_TORIFY.into()),
+        _ => return Ok(exit::EXIT_TORIFY.into()),
     }
     let mut cmd = Command::new(&plan.program);
     cmd.arg0(&plan.command[0]).args(&plan.command[1..]);
@@ -256,7 +257,7 @@ fn cage_init(plan: &Plan, control: BorrowedFd<'_>) -> Result<i32, String> {
         Ok(c) => c,
         Err(e) => {
             crate::ui::error(e);
-            return Ok(launch::EXIT_CANNOT_RUN.into());
+            return Ok(exit::EXIT_CANNOT_RUN.into());
         }
     };
     let pid = child.id() as i32;

@@ -1,15 +1,11 @@
-//! How the cage reaches Tor: a tor daemon's SocksPort (a SOCKS5 handshake of our own codec per
-//! stream, credentials as the isolation key) or the embedded client's streams directly (no SOCKS
-//! hop, an isolation token per key).
+//! How the cage reaches Tor: a SOCKS port (the tor daemon's SocksPort, or the unix socket of
+//! the embedded client's service), with a SOCKS5 handshake of our own codec per stream and
+//! credentials as the isolation key.
 
-#[cfg(feature = "arti")]
-use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::pin::Pin;
-#[cfg(feature = "arti")]
-use std::sync::{Arc, Mutex};
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UnixStream};
@@ -87,26 +83,13 @@ impl Endpoint {
     }
 }
 
-/// The Tor the cage uses.
+/// The Tor the cage uses: a SOCKS port.
 #[derive(Clone)]
-pub(crate) enum Tor {
-    /// A tor daemon.
-    Daemon {
-        /// Its SocksPort.
-        endpoint: Endpoint,
-        /// This cage's random secret, part of every key's credentials.
-        secret: Zeroizing<String>,
-    },
-    /// The embedded client.
-    #[cfg(feature = "arti")]
-    Arti {
-        /// The client.
-        client: Arc<arti_client::TorClient<tor_rtcompat::PreferredRuntime>>,
-        /// Isolation tokens by key.
-        tokens: Arc<Mutex<HashMap<Key, arti_client::IsolationToken>>>,
-        /// How long opening a stream may take.
-        limits: crate::arti::socks::Limits,
-    },
+pub(crate) struct Tor {
+    /// The tor daemon's SocksPort or the service's socket.
+    pub(crate) endpoint: Endpoint,
+    /// This cage's random secret, part of every key's credentials.
+    pub(crate) secret: Zeroizing<String>,
 }
 
 fn socks_failure(e: SocksError) -> io::Error {
@@ -144,130 +127,64 @@ impl Tor {
         key: Key,
         explicit: Option<&torify_conf::Credentials>,
     ) -> io::Result<BoxedStream> {
-        match self {
-            Tor::Daemon { endpoint, secret } => {
-                let own;
-                let creds = match (key, explicit) {
-                    (Key::Shared, _) | (Key::Explicit, None) => None,
-                    (Key::Own(k), _) => {
-                        own = Zeroizing::new(format!("{}-{k}", secret.as_str()));
-                        Some(Credentials {
-                            username: b"torify-cage",
-                            password: own.as_bytes(),
-                        })
-                    }
-                    (Key::Explicit, Some(c)) => Some(Credentials {
-                        username: c.username.expose().as_bytes(),
-                        password: c.password.expose().as_bytes(),
-                    }),
-                };
-                let target = match dest {
-                    Dest::Name(n, p) => Target::Name(n, *p),
-                    Dest::Addr(a) => Target::Addr(*a),
-                };
-                let hs = Handshake::new(Command::Connect, &target, creds.as_ref())
-                    .map_err(socks_failure)?;
-                let mut s = endpoint.open().await?;
-                exchange(&mut s, &hs).await?;
-                Ok(s)
+        let own;
+        let creds = match (key, explicit) {
+            (Key::Shared, _) | (Key::Explicit, None) => None,
+            (Key::Own(k), _) => {
+                own = Zeroizing::new(format!("{}-{k}", self.secret.as_str()));
+                Some(Credentials {
+                    username: b"torify-cage",
+                    password: own.as_bytes(),
+                })
             }
-            #[cfg(feature = "arti")]
-            Tor::Arti {
-                client,
-                tokens,
-                limits,
-            } => {
-                // Not optimistic: the cage holds the program's SYN until the stream is open,
-                // so that a refusal is a refused connect (RST) as outside the cage.
-                let mut prefs = arti_client::StreamPrefs::new();
-                if let Some(token) = arti_token(tokens, key) {
-                    prefs.set_isolation(token);
-                }
-                let (host, port) = match dest {
-                    Dest::Name(n, p) => (n.clone(), *p),
-                    Dest::Addr(a) => (a.ip().to_string(), a.port()),
-                };
-                let stream = tokio::time::timeout(
-                    limits.connect,
-                    client.connect_with_prefs((host.as_str(), port), &prefs),
-                )
-                .await
-                .map_err(|_| {
-                    io::Error::new(
-                        io::ErrorKind::TimedOut,
-                        format!(
-                            "not open after {} s (arti.connect_timeout)",
-                            limits.connect.as_secs()
-                        ),
-                    )
-                })?
-                .map_err(|e| io::Error::other(e.to_string()))?;
-                Ok(Box::pin(stream))
-            }
-        }
+            (Key::Explicit, Some(c)) => Some(Credentials {
+                username: c.username.expose().as_bytes(),
+                password: c.password.expose().as_bytes(),
+            }),
+        };
+        let target = match dest {
+            Dest::Name(n, p) => Target::Name(n, *p),
+            Dest::Addr(a) => Target::Addr(*a),
+        };
+        let hs =
+            Handshake::new(Command::Connect, &target, creds.as_ref()).map_err(socks_failure)?;
+        let mut s = self.endpoint.open().await?;
+        exchange(&mut s, &hs).await?;
+        Ok(s)
     }
 
     /// The name Tor gives `ip` (RESOLVE_PTR), if any.
     pub(crate) async fn resolve_ptr(&self, ip: IpAddr) -> Option<String> {
-        match self {
-            Tor::Daemon { endpoint, .. } => {
-                let target = Target::Addr(SocketAddr::new(ip, 0));
-                let hs = Handshake::new(Command::ResolvePtr, &target, None).ok()?;
-                let mut s = endpoint.open().await.ok()?;
-                match exchange(&mut s, &hs).await.ok()? {
-                    Answer::Name(n) => Some(n.as_str().to_owned()),
-                    Answer::Connected | Answer::Address(_) => None,
-                }
-            }
-            #[cfg(feature = "arti")]
-            Tor::Arti { client, .. } => client.resolve_ptr(ip).await.ok()?.into_iter().next(),
+        let target = Target::Addr(SocketAddr::new(ip, 0));
+        let hs = Handshake::new(Command::ResolvePtr, &target, None).ok()?;
+        let mut s = self.endpoint.open().await.ok()?;
+        match exchange(&mut s, &hs).await.ok()? {
+            Answer::Name(n) => Some(n.as_str().to_owned()),
+            Answer::Connected | Answer::Address(_) => None,
         }
     }
 
     /// Serves the cage's own SOCKS port (for the library inside): each connection relayed to
-    /// the daemon's SocksPort as it is, or answered by the embedded client's SOCKS server.
+    /// Tor's SOCKS port as it is.
     pub(crate) async fn serve_socks(self, listener: TcpListener) {
-        match self {
-            Tor::Daemon { endpoint, .. } => loop {
-                let Ok((mut inner, _)) = listener.accept().await else {
-                    continue;
-                };
-                let endpoint = endpoint.clone();
-                tokio::spawn(async move {
-                    if let Ok(mut outer) = endpoint.open().await {
-                        let _ = tokio::io::copy_bidirectional_with_sizes(
-                            &mut inner,
-                            &mut outer,
-                            1 << 16,
-                            1 << 16,
-                        )
-                        .await;
-                    }
-                });
-            },
-            #[cfg(feature = "arti")]
-            Tor::Arti { client, limits, .. } => {
-                crate::arti::socks::serve(listener, client, limits).await
-            }
+        loop {
+            let Ok((mut inner, _)) = listener.accept().await else {
+                continue;
+            };
+            let endpoint = self.endpoint.clone();
+            tokio::spawn(async move {
+                if let Ok(mut outer) = endpoint.open().await {
+                    let _ = tokio::io::copy_bidirectional_with_sizes(
+                        &mut inner,
+                        &mut outer,
+                        1 << 16,
+                        1 << 16,
+                    )
+                    .await;
+                }
+            });
         }
     }
-}
-
-#[cfg(feature = "arti")]
-fn arti_token(
-    tokens: &Mutex<HashMap<Key, arti_client::IsolationToken>>,
-    key: Key,
-) -> Option<arti_client::IsolationToken> {
-    if key == Key::Shared {
-        return None;
-    }
-    let mut t = tokens
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    Some(
-        *t.entry(key)
-            .or_insert_with(arti_client::IsolationToken::new),
-    )
 }
 
 /// A direct TCP connection (a destination of allow.direct), outside Tor.

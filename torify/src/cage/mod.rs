@@ -24,7 +24,8 @@ use torify_conf::Loaded;
 use torify_core::dns::LocalNames;
 
 use crate::backend::Chosen;
-use crate::launch::{EnvChanges, Failure, fail};
+use crate::exit::{Failure, fail};
+use crate::launch::EnvChanges;
 use crate::seccomp::Filters;
 
 pub(crate) use child::INNER_SOCKS;
@@ -158,8 +159,8 @@ pub(crate) struct Job<'a> {
     pub(crate) changes: &'a EnvChanges,
     /// Which Tor.
     pub(crate) backend: Chosen,
-    /// -d.
-    pub(crate) debug: bool,
+    /// How the embedded client's service is started if it is the one and none runs.
+    pub(crate) service: crate::service::Start<'a>,
     /// -q.
     pub(crate) quiet: bool,
 }
@@ -231,32 +232,22 @@ pub(crate) fn run(job: Job<'_>) -> Result<u8, Failure> {
         .to_string_lossy()
         .into_owned();
     let local = LocalNames::new(&hosts, Some(&hostname));
-    #[cfg(feature = "arti")]
-    if job.backend == Chosen::Embedded {
-        crate::arti::prepare(job.loaded, job.debug, job.quiet)?;
-    }
-    let _ = job.debug;
-    let runtime = crate::launch::runtime()?;
+    // The embedded client is its service's (started if none runs), held while the cage runs;
+    // the launcher reaches it outside the cage's namespaces, over its unix socket.
+    let (endpoint, _lease) = match job.backend {
+        Chosen::Daemon => (connector::Endpoint::of(settings.socks_endpoint()), None),
+        Chosen::Embedded => {
+            let (socket, lease) = crate::service::ensure(&job.service)?;
+            (connector::Endpoint::Unix(socket), Some(lease))
+        }
+    };
+    let tor = connector::Tor {
+        endpoint,
+        secret: crate::random::hex::<16>()
+            .map_err(|e| fail(format!("cannot make an isolation secret: {e}")))?,
+    };
+    let runtime = crate::exit::runtime()?;
     let outcome = runtime.block_on(async {
-        let tor = match job.backend {
-            Chosen::Daemon => connector::Tor::Daemon {
-                endpoint: connector::Endpoint::of(settings.socks_endpoint()),
-                secret: crate::random::hex::<16>()
-                    .map_err(|e| fail(format!("cannot make an isolation secret: {e}")))?,
-            },
-            #[cfg(feature = "arti")]
-            Chosen::Embedded => connector::Tor::Arti {
-                client: crate::arti::bootstrap(job.loaded, job.quiet).await?,
-                tokens: Arc::default(),
-                limits: crate::arti::socks::Limits::of(&job.loaded.settings.arti),
-            },
-            #[cfg(not(feature = "arti"))]
-            Chosen::Embedded => {
-                return Err(fail(
-                    "this torify was built without the embedded Tor client",
-                ));
-            }
-        };
         let cage = Arc::new(stack::Cage::new(
             tor.clone(),
             settings.clone(),

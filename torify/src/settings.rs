@@ -1,0 +1,34 @@
+//! The effective settings of a run, read the same way by the launcher and the service.
+
+use torify_conf::{Loaded, SYSTEM_FILES, Sources};
+
+use crate::cli::Cli;
+use crate::exit::{EXIT_TORIFY, Failure};
+
+/// True when this process runs set-ID or with file capabilities (AT_SECURE): then the
+/// environment, which its caller chose, is not trusted.
+pub(crate) fn secure_exec() -> bool {
+    // SAFETY: getauxval has no preconditions.
+    unsafe { libc::getauxval(libc::AT_SECURE) != 0 }
+}
+
+/// The effective settings: defaults < file < environment < flags.
+pub(crate) fn load(cli: &Cli) -> Result<Loaded, Failure> {
+    let secure = secure_exec();
+    let env = |name: &str| {
+        if secure {
+            None
+        } else {
+            std::env::var(name).ok()
+        }
+    };
+    let flags = cli.setting_flags().map_err(|e| (EXIT_TORIFY, e))?;
+    torify_conf::load(&Sources {
+        env: &env,
+        secure,
+        config_flag: cli.config.as_deref(),
+        flags: &flags,
+        system_files: &SYSTEM_FILES,
+    })
+    .map_err(|e| (EXIT_TORIFY, e.to_string()))
+}
