@@ -40,6 +40,10 @@ INSTALLED := \
 	$(SYSTEMDUSERUNITDIR)/torify.service \
 	$(SYSTEMDUSERUNITDIR)/torify.socket
 
+# The man pages name where this install puts things (they are written for /usr/local).
+MANPATHS := -e 's|/usr/local/lib/torify|$(LIBDIR)/torify|g' \
+	-e 's|/usr/local/lib/systemd/user|$(SYSTEMDUSERUNITDIR)|g' -e 's|/usr/local|$(PREFIX)|g'
+
 .PHONY: all install uninstall
 
 all:
@@ -58,9 +62,10 @@ install: $(BUILT)/torify $(BUILT)/torify-serve $(BUILT)/libtorify.so
 	ln -sf torify $(DESTDIR)$(BINDIR)/torsocks
 	install -m 0644 $(BUILT)/libtorify.so $(DESTDIR)$(LIBDIR)/torify/libtorify.so
 	install -m 0755 $(BUILT)/torify-serve $(DESTDIR)$(LIBDIR)/torify/torify-serve
-	install -m 0644 man/torify.1 $(DESTDIR)$(MANDIR)/man1/torify.1
-	install -m 0644 man/torify.toml.5 $(DESTDIR)$(MANDIR)/man5/torify.toml.5
-	install -m 0644 man/libtorify.8 $(DESTDIR)$(MANDIR)/man8/libtorify.8
+	for page in man1/torify.1 man5/torify.toml.5 man8/libtorify.8; do \
+		sed $(MANPATHS) man/$${page#*/} > $(DESTDIR)$(MANDIR)/$$page && \
+		chmod 0644 $(DESTDIR)$(MANDIR)/$$page || exit 1; \
+	done
 	install -m 0644 conf/torify.toml $(DESTDIR)$(DOCDIR)/torify.toml
 	$(BUILT)/torify completions bash > $(DESTDIR)$(BASHCOMPDIR)/torify
 	$(BUILT)/torify completions bash > $(DESTDIR)$(BASHCOMPDIR)/torsocks

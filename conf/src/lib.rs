@@ -16,7 +16,9 @@ pub use arti::{ArtiSettings, Authority, Fallback, PrivateNetwork};
 pub use direct::DirectNet;
 pub use error::{ConfError, Origin};
 pub use keys::{KEYS, Key, KeyInfo, key_info};
-pub use load::{FILE_VARIABLES, FlagValue, Loaded, SYSTEM_FILES, Sources, check_file, load};
+pub use load::{
+    FILE_VARIABLES, FlagValue, Loaded, SYSTEM_FILES, Sources, check_file, load, load_for_diagnosis,
+};
 pub use model::{
     Backend, Credentials, DnsMode, Ipv4Net, Isolation, Localhost, LogLevel, LogSettings, Settings,
     SocksEndpoint, TorAddress,

@@ -211,6 +211,25 @@ pub fn load(src: &Sources<'_>) -> Result<Loaded, ConfError> {
     Ok(loaded)
 }
 
+/// The settings for a diagnosis (`torify show`, `torify check`): those of [`load`]; or, when
+/// the settings file is what cannot be used, the settings without it and the file's error,
+/// so that everything else can still be diagnosed. Nothing is run with those: a program
+/// under torify stops on the error.
+pub fn load_for_diagnosis(src: &Sources<'_>) -> Result<(Loaded, Option<ConfError>), ConfError> {
+    match load(src) {
+        Ok(loaded) => Ok((loaded, None)),
+        Err(e) if matches!(e.origin, Origin::File { .. }) => {
+            let mut layers = Vec::with_capacity(2);
+            if !src.secure {
+                layers.push(source::env::read(src.env)?);
+            }
+            layers.push(flags_layer(src.flags)?);
+            Ok((merge(layers)?, Some(e)))
+        }
+        Err(e) => Err(e),
+    }
+}
+
 fn merge(layers: Vec<Layer>) -> Result<Loaded, ConfError> {
     let mut values: BTreeMap<Key, (Value, Origin)> = BTreeMap::new();
     let mut notes = Vec::new();

@@ -116,6 +116,27 @@ pub fn run(cmd: &mut Command) -> Run {
     Run::from(cmd.output().expect("spawn"))
 }
 
+/// Runs a command with `input` on its standard input, written a moment after it started (an
+/// interactive shell under script(1) reads it as typed), and collects what it printed.
+pub fn run_with_input(cmd: &mut Command, input: &str) -> Run {
+    use std::io::Write;
+    let mut child = cmd
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let input = input.to_owned();
+    let writer = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        let _ = stdin.write_all(input.as_bytes());
+    });
+    let out = child.wait_with_output().expect("wait");
+    let _ = writer.join();
+    Run::from(out)
+}
+
 /// Runs the probe with `args` under `torify -a 127.0.0.1 -P PORT`.
 pub fn probe<S: AsRef<OsStr>>(socks_port: u16, args: &[S]) -> Run {
     run(torify(socks_port).arg(artifacts::probe("probe")).args(args))

@@ -89,6 +89,42 @@ eval "$({t} off)"
     }
 }
 
+/// `torify --shell` marks the prompt "(tor) " as `on` does, after the user's own start-up
+/// file ran (its prompt is kept behind the mark), in bash, zsh and sh; under a terminal (script
+/// gives the shell a pseudo-terminal, so it is interactive and reads its start-up files).
+#[test]
+fn shell_marks_the_prompt_after_the_user_s_own_start_up_file_in_bash_zsh_and_sh() {
+    let home = tempfile::tempdir().unwrap();
+    let runtime = tempfile::tempdir().unwrap();
+    std::fs::write(home.path().join(".bashrc"), "PS1='mine> '\n").unwrap();
+    std::fs::write(home.path().join(".zshrc"), "PS1='mine> '\n").unwrap();
+    std::fs::write(home.path().join(".shrc"), "PS1='mine> '\n").unwrap();
+    for shell in ["/bin/bash", "/usr/bin/zsh", "/bin/sh"] {
+        let mut cmd = Command::new("script");
+        cmd.args(["-q", "-e", "-c"])
+            .arg(format!("{} --shell", artifacts::torify().display()))
+            .arg("/dev/null")
+            .env_clear()
+            .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+            .env("HOME", home.path())
+            .env("XDG_RUNTIME_DIR", runtime.path())
+            .env("SHELL", shell)
+            .env("TERM", "dumb")
+            .env("TORIFY_BACKEND", "tor")
+            .env("TORSOCKS_TOR_PORT", "9999");
+        if shell == "/bin/sh" {
+            cmd.env("ENV", home.path().join(".shrc"));
+        }
+        let run = probe::run_with_input(
+            &mut cmd,
+            "echo \"marker=$TORIFY_SHELL end $((6*7))\"\nexit 5\n",
+        );
+        assert!(run.stdout.contains("marker=1 end 42"), "{shell}: {run:?}");
+        assert!(run.stdout.contains("(tor) mine> "), "{shell}: {run:?}");
+        assert_eq!(run.code, 5, "{shell}: {run:?}");
+    }
+}
+
 /// The long flags and subcommands `torify --help` lists.
 fn help_words() -> (Vec<String>, Vec<String>) {
     let help = run(torify().arg("--help")).stdout;
@@ -144,27 +180,75 @@ fn completion_scripts_come_from_the_cli_and_parse() {
     }
     let zsh = run(torify().args(["completions", "zsh"])).stdout;
     assert!(zsh.starts_with("#compdef torify torsocks\n"), "{zsh}");
-    // Loaded into bash, it completes both names: flags after a dash, subcommands first.
+    // Loaded into bash, it completes both names: flags after a dash, subcommands and
+    // commands first, an option's value, and after the command that command's own words
+    // (bash-completion's _command_offset, stubbed here to show where it is asked to start).
     let bash = dir.path().join("torify.bash");
-    let script = format!(
-        r#"source {}
-complete -p torify torsocks
-COMP_WORDS=(torsocks --back); COMP_CWORD=1; COMP_LINE="torsocks --back"; COMP_POINT=${{#COMP_LINE}}
-_torify torsocks --back torsocks
-echo "reply: ${{COMPREPLY[*]}}"
-COMP_WORDS=(torify che); COMP_CWORD=1; COMP_LINE="torify che"; COMP_POINT=${{#COMP_LINE}}
-_torify torify che torify
-echo "reply: ${{COMPREPLY[*]}}""#,
-        bash.display()
-    );
+    let complete = |line: &str| {
+        format!(
+            r#"COMP_LINE="{line}"; read -ra COMP_WORDS <<<"$COMP_LINE"; [[ $COMP_LINE == *" " ]] && COMP_WORDS+=(""); COMP_CWORD=$((${{#COMP_WORDS[@]}} - 1)); COMP_POINT=${{#COMP_LINE}}; COMPREPLY=()
+_torify_command "${{COMP_WORDS[0]}}" "${{COMP_WORDS[COMP_CWORD]}}" "${{COMP_WORDS[COMP_CWORD-1]}}"
+echo "reply[{line}]: ${{COMPREPLY[*]}}""#
+        )
+    };
+    let script = [
+        format!("source {}
+complete -p torify torsocks", bash.display()),
+        "_command_offset() { COMPREPLY=(\"offset=$1\"); }".to_owned(),
+        complete("torsocks --back"),
+        complete("torify che"),
+        complete("torify -i trun"),
+        complete("torify --backend "),
+        complete("torify -c /tmp/x.toml ls -"),
+        complete("torsocks -- git "),
+    ]
+    .join("\n");
     let out = run(Command::new("bash").args(["-c", &script]));
     assert_eq!(out.code, 0, "{out:?}");
-    assert!(out.stdout.contains("-F _torify torify\n"), "{out:?}");
-    assert!(out.stdout.contains("-F _torify torsocks\n"), "{out:?}");
-    assert!(out.stdout.contains("reply: --backend"), "{out:?}");
-    assert!(out.stdout.contains("reply: check"), "{out:?}");
+    let said = &out.stdout;
+    assert!(said.contains("-F _torify_command torify\n"), "{out:?}");
+    assert!(said.contains("-F _torify_command torsocks\n"), "{out:?}");
+    assert!(said.contains("reply[torsocks --back]: --backend"), "{out:?}");
+    assert!(said.contains("reply[torify che]: check"), "{out:?}");
+    assert!(said.contains("reply[torify -i trun]: truncate"), "{out:?}");
+    assert!(said.contains("reply[torify --backend ]: tor arti auto"), "{out:?}");
+    assert!(said.contains("reply[torify -c /tmp/x.toml ls -]: offset=3"), "{out:?}");
+    assert!(said.contains("reply[torsocks -- git ]: offset=2"), "{out:?}");
     let unknown = run(torify().args(["completions", "fish"]));
     assert_eq!(unknown.code, 125, "{unknown:?}");
+}
+
+/// A torsocks.conf with an unknown directive stops programs, while `show` and `check` say so
+/// and go on with the rest (the settings without the file).
+#[test]
+fn a_bad_legacy_file_stops_programs_but_not_show_and_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("torsocks.conf");
+    std::fs::write(&file, "TorPort 9999\nTorPortt 9050\n").unwrap();
+    let ran = run(torify().arg("-c").arg(&file).arg("true"));
+    assert_eq!(ran.code, 125, "{ran:?}");
+    assert!(ran.stderr.contains("unknown directive TorPortt"), "{ran:?}");
+    let show = run(torify().arg("-c").arg(&file).arg("show"));
+    assert_eq!(show.code, 1, "{show:?}");
+    assert!(show.stderr.contains("unknown directive TorPortt"), "{show:?}");
+    assert!(show.stderr.contains("every torified program stops"), "{show:?}");
+    assert!(show.stdout.contains("# library:"), "{show:?}");
+    let check = run(torify()
+        .arg("-c")
+        .arg(&file)
+        .args(["-P", "9", "check"]));
+    assert_eq!(check.code, 1, "{check:?}");
+    assert!(
+        check.stdout.contains("The settings file cannot be used")
+            && check.stdout.contains("unknown directive TorPortt"),
+        "{check:?}"
+    );
+    assert!(check.stdout.contains("Nothing answers SOCKS5"), "{check:?}");
+    // A torify.toml read as a torsocks.conf (its name does not end in .toml) says so.
+    let toml = dir.path().join("torify.conf");
+    std::fs::write(&toml, "[tor]\nport = 9150\n").unwrap();
+    let ran = run(torify().arg("-c").arg(&toml).arg("true"));
+    assert!(ran.stderr.contains("does not end in .toml"), "{ran:?}");
 }
 
 #[test]

@@ -86,6 +86,17 @@ fn torify_1_documents_every_subcommand_and_exit_status() {
             "torify(1) COMMANDS does not describe {sub}"
         );
     }
+    // Each entry's synopsis renders whole on its own line, its description below it.
+    for synopsis in [
+        "check [--name NAME]",
+        "resolve [-x] TARGET",
+        "forward [--listen [ADDRESS:]PORT] HOST:PORT",
+    ] {
+        assert!(
+            commands.lines().any(|l| l.trim() == synopsis),
+            "torify(1) renders {synopsis:?} broken"
+        );
+    }
     for needle in [
         "torsocks ssh",
         "torify on",

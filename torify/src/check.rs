@@ -120,9 +120,7 @@ pub(crate) fn socks_checks(
         Ok(ip) => report.ok(format!(
             "Tor resolves names: {name} is {ip} (asked with RESOLVE, answered by an exit)."
         )),
-        Err(e) => report.fail(format!(
-            "Tor could not resolve {name}: {e}. Programs would get lookup errors; check Tor's log, or try `torify check --name` with another name."
-        )),
+        Err(e) => report.fail(resolve_failure(name, &e.to_string())),
     }
     if !embedded {
         report.info(optimistic_sentence(
@@ -130,6 +128,19 @@ pub(crate) fn socks_checks(
             name,
         ));
     }
+}
+
+/// What `check` says when Tor could not resolve `name`: with the default name, that a
+/// private Tor network's exits resolve only what their own resolver knows.
+fn resolve_failure(name: &str, why: &str) -> String {
+    let hint = if name == crate::cli::CHECK_NAME {
+        format!(
+            "{name} is the default --name, a public name: on a private Tor network (TestingTorNetwork, or [arti.network]) the exits resolve only what their resolver knows, so name one of those with --name"
+        )
+    } else {
+        "check Tor's log, or try `torify check --name` with another name".to_owned()
+    };
+    format!("Tor could not resolve {name}: {why}. Programs would get lookup errors; {hint}.")
 }
 
 /// What `check` says about the daemon's optimistic data (the embedded client's is torify's own
@@ -196,6 +207,14 @@ pub(crate) fn cage_check(report: &mut Report, trial: Result<(), String>, strict:
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_failed_default_name_says_what_a_private_network_needs() {
+        let default = resolve_failure(crate::cli::CHECK_NAME, "host unreachable");
+        assert!(default.contains("private Tor network") && default.contains("--name"), "{default}");
+        let own = resolve_failure("web.test", "host unreachable");
+        assert!(!own.contains("private") && own.contains("Tor's log"), "{own}");
+    }
 
     #[test]
     fn optimistic_data_is_told_in_one_sentence_each_way() {

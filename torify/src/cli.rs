@@ -67,7 +67,13 @@ pub(crate) struct Cli {
     #[arg(short = 'q', long = "quiet", global = true)]
     pub(crate) quiet: bool,
 
-    /// Start your $SHELL (or /bin/sh) torified; TORIFY_SHELL=1 is set in it for your prompt
+    /// Accepted for torsocks' sake and changes nothing: IPv6 TCP always goes through Tor,
+    /// and other IPv6 sockets are refused as IPv4 ones are
+    #[arg(short = '6', long = "ipv6", global = true)]
+    pub(crate) ipv6: bool,
+
+    /// Start your $SHELL (or /bin/sh) torified, its prompt marked "(tor) " as `on` does;
+    /// TORIFY_SHELL=1 is set in it
     #[arg(long = "shell")]
     pub(crate) shell: bool,
 
@@ -80,16 +86,20 @@ pub(crate) struct Cli {
     pub(crate) sub: Option<Sub>,
 }
 
+/// The name `torify check` resolves unless `--name` says another.
+pub(crate) const CHECK_NAME: &str = "torproject.org";
+
 /// What to do besides running a program.
 #[derive(Debug, Subcommand)]
 pub(crate) enum Sub {
     /// Print the effective settings, where each comes from, and LD_PRELOAD (secrets masked)
+    #[command(alias = "sh")]
     Show,
     /// Diagnose the setup in plain sentences: settings, backend, is Tor there, can it
     /// resolve, does the library load; exits 1 if anything fails
     Check {
         /// The name to resolve through Tor
-        #[arg(long = "name", value_name = "NAME", default_value = "torproject.org")]
+        #[arg(long = "name", value_name = "NAME", default_value = CHECK_NAME)]
         name: String,
     },
     /// Resolve NAME through Tor (its RESOLVE), or with -x an address back to a name, like

@@ -6,6 +6,7 @@ mod cage;
 mod check;
 mod child;
 mod cli;
+mod completion;
 mod exit;
 mod forward;
 mod inherited;
@@ -43,7 +44,10 @@ struct Prepared {
 }
 
 fn prepare(cli: &Cli) -> Result<Prepared, Failure> {
-    let loaded = settings::load(cli)?;
+    prepare_with(cli, settings::load(cli)?)
+}
+
+fn prepare_with(cli: &Cli, loaded: Loaded) -> Result<Prepared, Failure> {
     let lib = library::find().map_err(|e| (EXIT_TORIFY, e))?;
     let session = launch::session_token(&loaded.settings).map_err(|e| (EXIT_TORIFY, e))?;
     let changes = launch::env_changes(&loaded, cli.config.as_deref(), session);
@@ -57,7 +61,11 @@ fn prepare(cli: &Cli) -> Result<Prepared, Failure> {
 }
 
 fn show(cli: &Cli) -> Result<ExitCode, Failure> {
-    let loaded = settings::load(cli)?;
+    let (loaded, refused) = settings::load_for_diagnosis(cli)?;
+    if let Some(why) = &refused {
+        ui::error(why);
+        ui::error("every torified program stops on that; the settings without that file follow");
+    }
     let lib = library::find().map_err(|e| (EXIT_TORIFY, e))?;
     ui::out(torify_conf::render(&loaded));
     ui::out(format!("# library: {}\n", lib.display()));
@@ -67,7 +75,11 @@ fn show(cli: &Cli) -> Result<ExitCode, Failure> {
     ));
     let current = std::env::var_os("LD_PRELOAD").unwrap_or_default();
     ui::out(format!("LD_PRELOAD=\"{}\"\n", current.to_string_lossy()));
-    Ok(ExitCode::SUCCESS)
+    Ok(if refused.is_some() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn run(cli: &Cli, command: &[OsString], mut p: Prepared) -> Result<ExitCode, Failure> {
@@ -164,14 +176,30 @@ fn shell(cli: &Cli, mut p: Prepared) -> Result<ExitCode, Failure> {
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| OsString::from("/bin/sh"));
     p.changes.set.push((session::MARKER, OsString::from("1")));
+    let mut command = vec![shell.clone()];
+    // The prompt's mark is a convenience: without a place for its start-up file the shell
+    // still starts, torified, and says so.
+    let marked = service::Place::find().and_then(|place| {
+        session::mark_prompt(Path::new(&shell), &place.shell_dir(), &|n| {
+            std::env::var_os(n)
+        })
+        .map_err(|e| format!("cannot write the shell's start-up file: {e}"))
+    });
+    match marked {
+        Ok(marked) => {
+            command.extend(marked.args);
+            p.changes.set.extend(marked.vars);
+        }
+        Err(why) => ui::error(format!("the prompt is not marked: {why}")),
+    }
     if !cli.quiet {
         ui::error(format!(
-            "starting {} with every connection through Tor ({}=1 is set for your prompt); `exit` leaves it",
+            "starting {} with every connection through Tor (prompt marked \"(tor) \", {}=1 set); `exit` leaves it",
             shell.to_string_lossy(),
             session::MARKER
         ));
     }
-    run(cli, &[shell], p)
+    run(cli, &command, p)
 }
 
 /// `torify on`: shell code that torifies the current session: through the tor daemon, or
@@ -228,11 +256,17 @@ fn off() -> Result<ExitCode, Failure> {
 
 /// `torify check`.
 fn check(cli: &Cli, name: &str) -> Result<ExitCode, Failure> {
-    let p = prepare(cli)?;
+    let (loaded, refused) = settings::load_for_diagnosis(cli)?;
+    let p = prepare_with(cli, loaded)?;
     // Before anything can start a thread: the trial cage forks.
     let cage = cage::trial();
     let mut report = check::Report::default();
-    report.info(check::settings_sentence(&p.loaded));
+    match refused {
+        Some(why) => report.fail(format!(
+            "The settings file cannot be used, so every torified program stops: {why}. What follows is checked without it."
+        )),
+        None => report.info(check::settings_sentence(&p.loaded)),
+    }
     let endpoint = p.loaded.settings.socks_endpoint();
     match p.backend {
         Chosen::Daemon => {
@@ -364,23 +398,11 @@ fn through_tor<T: Send + 'static>(
 /// also completes the `torsocks` name.
 fn completions(shell: &str) -> Result<ExitCode, Failure> {
     let mut cmd = Cli::command();
-    let mut out = Vec::new();
-    match shell {
-        "zsh" => {
-            clap_complete::generate(clap_complete::Shell::Zsh, &mut cmd, "torify", &mut out);
-            let text = String::from_utf8_lossy(&out).replacen(
-                "#compdef torify",
-                "#compdef torify torsocks",
-                1,
-            );
-            ui::out(text);
-        }
-        _ => {
-            clap_complete::generate(clap_complete::Shell::Bash, &mut cmd, "torify", &mut out);
-            ui::out_bytes(&out);
-            ui::out("complete -o bashdefault -o default -o nosort -F _torify torsocks\n");
-        }
-    }
+    let script = match shell {
+        "zsh" => completion::zsh(&mut cmd),
+        _ => completion::bash(&mut cmd),
+    };
+    ui::out_bytes(&script);
     Ok(ExitCode::SUCCESS)
 }
 

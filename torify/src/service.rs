@@ -79,6 +79,11 @@ impl Place {
     pub(crate) fn log(&self) -> PathBuf {
         self.dir.join("serve.log")
     }
+
+    /// Where `torify --shell` keeps the start-up files that mark a shell's prompt.
+    pub(crate) fn shell_dir(&self) -> PathBuf {
+        self.dir.clone()
+    }
 }
 
 /// Refuses `path` unless it is a directory (not a symlink) owned by `uid`; with `private`,

@@ -1,9 +1,10 @@
 //! `torify on` / `torify off`: shell code that torifies the current sh/bash/zsh session and
-//! undoes exactly that. `on` saves, in a shell variable of that session, code that puts back
+//! undoes exactly that; and the start-up files that mark the prompt of `torify --shell`. `on` saves, in a shell variable of that session, code that puts back
 //! every variable it changes as it was (set to its old value, or unset); `off` runs it.
 
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
 
 /// Set (to 1) in a torified session, for prompts and for `torify on` to know.
 pub(crate) const MARKER: &str = "TORIFY_SHELL";
@@ -80,6 +81,116 @@ else echo 'torify: this shell inherited Tor from the one that started it (or fro
     )
 }
 
+/// bash's start-up file under `torify --shell` (`--rcfile`): the user's own, then the mark.
+const BASHRC: &str = "# torify --shell: your ~/.bashrc, then the prompt marked\n\
+[ -f ~/.bashrc ] && . ~/.bashrc\n\
+case $PS1 in \"(tor) \"*) ;; *) PS1=\"(tor) $PS1\" ;; esac\n";
+
+/// zsh's `.zshenv` under `torify --shell` (ZDOTDIR points here until `.zshrc`): the user's own,
+/// from their ZDOTDIR (saved in TORIFY_SHELL_ZDOTDIR) or HOME; a ZDOTDIR it sets is kept for
+/// later.
+const ZSHENV: &str = "# torify --shell: your .zshenv\n\
+_torify_d=${TORIFY_SHELL_ZDOTDIR-$HOME}\n\
+_torify_z=$ZDOTDIR\n\
+[ -f \"$_torify_d/.zshenv\" ] && . \"$_torify_d/.zshenv\"\n\
+if [ \"$ZDOTDIR\" != \"$_torify_z\" ]; then TORIFY_SHELL_ZDOTDIR=$ZDOTDIR; ZDOTDIR=$_torify_z; fi\n\
+unset _torify_d _torify_z\n";
+
+/// zsh's `.zshrc` under `torify --shell`: ZDOTDIR as it was, the user's `.zshrc`, the mark.
+const ZSHRC: &str = "# torify --shell: your .zshrc, then the prompt marked\n\
+if [ -n \"${TORIFY_SHELL_ZDOTDIR+x}\" ]; then ZDOTDIR=$TORIFY_SHELL_ZDOTDIR; else unset ZDOTDIR; fi\n\
+unset TORIFY_SHELL_ZDOTDIR\n\
+[ -f \"${ZDOTDIR:-$HOME}/.zshrc\" ] && . \"${ZDOTDIR:-$HOME}/.zshrc\"\n\
+case $PS1 in \"(tor) \"*) ;; *) PS1=\"(tor) $PS1\" ;; esac\n";
+
+/// A POSIX shell's `$ENV` file under `torify --shell`: the user's own `$ENV` (saved in
+/// TORIFY_SHELL_ENV), then the mark.
+const ENV_SH: &str = "# torify --shell: your $ENV file, then the prompt marked\n\
+if [ -n \"${TORIFY_SHELL_ENV:-}\" ]; then ENV=$TORIFY_SHELL_ENV; . \"$ENV\"; else unset ENV; fi\n\
+unset TORIFY_SHELL_ENV\n\
+case ${PS1-} in \"(tor) \"*) ;; *) PS1=\"(tor) ${PS1-$ }\" ;; esac\n";
+
+/// How a shell is told to read torify's start-up file.
+#[derive(Debug, PartialEq, Eq)]
+enum Hook {
+    /// bash: `--rcfile FILE`.
+    Rcfile,
+    /// zsh: ZDOTDIR.
+    Zdotdir,
+    /// POSIX shells: ENV, read by an interactive shell.
+    Env,
+}
+
+fn hook_of(shell: &Path) -> Option<Hook> {
+    let name = shell.file_name()?.to_str()?;
+    match name {
+        "bash" => Some(Hook::Rcfile),
+        "zsh" => Some(Hook::Zdotdir),
+        "sh" | "dash" | "ash" | "ksh" | "mksh" | "yash" | "posh" => Some(Hook::Env),
+        _ => None,
+    }
+}
+
+/// What the shell is started with so that its prompt shows the mark.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct Marked {
+    /// Arguments after the shell's name.
+    pub(crate) args: Vec<OsString>,
+    /// Variables to set for it.
+    pub(crate) vars: Vec<(&'static str, OsString)>,
+}
+
+/// Writes torify's start-up file for `shell` into `dir` (private to the user) and says how to
+/// start the shell with it: it runs the user's own start-up file, then marks the prompt as
+/// `torify on` does. A shell other than bash, zsh and the POSIX ones gets nothing (its prompt
+/// can test TORIFY_SHELL). `var` reads the current environment.
+pub(crate) fn mark_prompt(
+    shell: &Path,
+    dir: &Path,
+    var: &dyn Fn(&str) -> Option<OsString>,
+) -> std::io::Result<Marked> {
+    let write = |name: &str, text: &str| -> std::io::Result<PathBuf> {
+        let path = dir.join(name);
+        if std::fs::read(&path).ok().as_deref() != Some(text.as_bytes()) {
+            let part = dir.join(format!(".{name}.{}", std::process::id()));
+            std::fs::write(&part, text)?;
+            std::fs::rename(&part, &path)?;
+        }
+        Ok(path)
+    };
+    let mut marked = Marked::default();
+    match hook_of(shell) {
+        Some(Hook::Rcfile) => {
+            marked.args.push("--rcfile".into());
+            marked.args.push(write("bashrc", BASHRC)?.into_os_string());
+        }
+        Some(Hook::Zdotdir) => {
+            use std::os::unix::fs::DirBuilderExt;
+            let zdot = dir.join("zsh");
+            match std::fs::DirBuilder::new().mode(0o700).create(&zdot) {
+                Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(e),
+                _ => {}
+            }
+            write("zsh/.zshenv", ZSHENV)?;
+            write("zsh/.zshrc", ZSHRC)?;
+            if let Some(own) = var("ZDOTDIR") {
+                marked.vars.push(("TORIFY_SHELL_ZDOTDIR", own));
+            }
+            marked.vars.push(("ZDOTDIR", zdot.into_os_string()));
+        }
+        Some(Hook::Env) => {
+            if let Some(own) = var("ENV") {
+                marked.vars.push(("TORIFY_SHELL_ENV", own));
+            }
+            marked
+                .vars
+                .push(("ENV", write("env.sh", ENV_SH)?.into_os_string()));
+        }
+        None => {}
+    }
+    Ok(marked)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -143,5 +254,41 @@ mod tests {
         let s = off_script();
         assert!(s.contains("eval \"$TORIFY_OFF\"; unset TORIFY_OFF"));
         assert!(s.contains("exit it to leave Tor"));
+    }
+
+    #[test]
+    fn each_shell_reads_torify_s_start_up_file_and_keeps_its_own() {
+        let dir = tempfile_dir();
+        let none = |_: &str| None;
+        let bash = mark_prompt(Path::new("/bin/bash"), &dir, &none).unwrap();
+        assert_eq!(bash.args, [OsString::from("--rcfile"), dir.join("bashrc").into()]);
+        assert!(bash.vars.is_empty());
+        let own = |n: &str| (n == "ZDOTDIR").then(|| OsString::from("/home/u/.config/zsh"));
+        let zsh = mark_prompt(Path::new("/usr/bin/zsh"), &dir, &own).unwrap();
+        assert!(zsh.args.is_empty());
+        assert_eq!(
+            zsh.vars,
+            [
+                ("TORIFY_SHELL_ZDOTDIR", OsString::from("/home/u/.config/zsh")),
+                ("ZDOTDIR", dir.join("zsh").into())
+            ]
+        );
+        assert!(dir.join("zsh/.zshenv").is_file() && dir.join("zsh/.zshrc").is_file());
+        let sh = mark_prompt(Path::new("/bin/dash"), &dir, &none).unwrap();
+        assert_eq!(sh.vars, [("ENV", dir.join("env.sh").into())]);
+        let fish = mark_prompt(Path::new("/usr/bin/fish"), &dir, &none).unwrap();
+        assert_eq!(fish, Marked::default());
+        for f in ["bashrc", "env.sh", "zsh/.zshrc"] {
+            let text = std::fs::read_to_string(dir.join(f)).unwrap();
+            assert!(text.contains("PS1=\"(tor) "), "{f}: {text}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    fn tempfile_dir() -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("torify-prompt-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir(&dir).unwrap();
+        dir
     }
 }

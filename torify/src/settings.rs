@@ -12,8 +12,23 @@ pub(crate) fn secure_exec() -> bool {
     unsafe { libc::getauxval(libc::AT_SECURE) != 0 }
 }
 
+/// The settings for `show` and `check`: as [`load`] reads them, or, when the settings file
+/// cannot be used, those without it and the one line saying why (a program would not run).
+pub(crate) fn load_for_diagnosis(cli: &Cli) -> Result<(Loaded, Option<String>), Failure> {
+    with_sources(cli, |sources| {
+        torify_conf::load_for_diagnosis(sources).map(|(l, e)| (l, e.map(|e| e.to_string())))
+    })
+}
+
 /// The effective settings: defaults < file < environment < flags.
 pub(crate) fn load(cli: &Cli) -> Result<Loaded, Failure> {
+    with_sources(cli, torify_conf::load)
+}
+
+fn with_sources<T>(
+    cli: &Cli,
+    read: impl FnOnce(&Sources<'_>) -> Result<T, torify_conf::ConfError>,
+) -> Result<T, Failure> {
     let secure = secure_exec();
     let env = |name: &str| {
         if secure {
@@ -23,7 +38,7 @@ pub(crate) fn load(cli: &Cli) -> Result<Loaded, Failure> {
         }
     };
     let flags = cli.setting_flags().map_err(|e| (EXIT_TORIFY, e))?;
-    torify_conf::load(&Sources {
+    read(&Sources {
         env: &env,
         secure,
         config_flag: cli.config.as_deref(),

@@ -431,6 +431,13 @@ fn make_install_runs_end_to_end_and_uninstall_removes_it_all() {
             .env("MANWIDTH", "100"),
     );
     assert!(man.code == 0 && man.stderr.is_empty(), "{man:?}");
+    // Its FILES name this install's places.
+    assert!(
+        man.stdout.contains("/usr/lib/torify/libtorify.so")
+            && man.stdout.contains("/usr/lib/systemd/user/torify.socket")
+            && !man.stdout.contains("/usr/local"),
+        "{man:?}"
+    );
     make("uninstall");
     assert_eq!(files_under(stage.path()), Vec::<String>::new());
 }
