@@ -192,8 +192,11 @@ echo "reply[{line}]: ${{COMPREPLY[*]}}""#
         )
     };
     let script = [
-        format!("source {}
-complete -p torify torsocks", bash.display()),
+        format!(
+            "source {}
+complete -p torify torsocks",
+            bash.display()
+        ),
         "_command_offset() { COMPREPLY=(\"offset=$1\"); }".to_owned(),
         complete("torsocks --back"),
         complete("torify che"),
@@ -208,12 +211,24 @@ complete -p torify torsocks", bash.display()),
     let said = &out.stdout;
     assert!(said.contains("-F _torify_command torify\n"), "{out:?}");
     assert!(said.contains("-F _torify_command torsocks\n"), "{out:?}");
-    assert!(said.contains("reply[torsocks --back]: --backend"), "{out:?}");
+    assert!(
+        said.contains("reply[torsocks --back]: --backend"),
+        "{out:?}"
+    );
     assert!(said.contains("reply[torify che]: check"), "{out:?}");
     assert!(said.contains("reply[torify -i trun]: truncate"), "{out:?}");
-    assert!(said.contains("reply[torify --backend ]: tor arti auto"), "{out:?}");
-    assert!(said.contains("reply[torify -c /tmp/x.toml ls -]: offset=3"), "{out:?}");
-    assert!(said.contains("reply[torsocks -- git ]: offset=2"), "{out:?}");
+    assert!(
+        said.contains("reply[torify --backend ]: tor arti auto"),
+        "{out:?}"
+    );
+    assert!(
+        said.contains("reply[torify -c /tmp/x.toml ls -]: offset=3"),
+        "{out:?}"
+    );
+    assert!(
+        said.contains("reply[torsocks -- git ]: offset=2"),
+        "{out:?}"
+    );
     let unknown = run(torify().args(["completions", "fish"]));
     assert_eq!(unknown.code, 125, "{unknown:?}");
 }
@@ -230,13 +245,16 @@ fn a_bad_legacy_file_stops_programs_but_not_show_and_check() {
     assert!(ran.stderr.contains("unknown directive TorPortt"), "{ran:?}");
     let show = run(torify().arg("-c").arg(&file).arg("show"));
     assert_eq!(show.code, 1, "{show:?}");
-    assert!(show.stderr.contains("unknown directive TorPortt"), "{show:?}");
-    assert!(show.stderr.contains("every torified program stops"), "{show:?}");
+    assert!(
+        show.stderr.contains("unknown directive TorPortt"),
+        "{show:?}"
+    );
+    assert!(
+        show.stderr.contains("every torified program stops"),
+        "{show:?}"
+    );
     assert!(show.stdout.contains("# library:"), "{show:?}");
-    let check = run(torify()
-        .arg("-c")
-        .arg(&file)
-        .args(["-P", "9", "check"]));
+    let check = run(torify().arg("-c").arg(&file).args(["-P", "9", "check"]));
     assert_eq!(check.code, 1, "{check:?}");
     assert!(
         check.stdout.contains("The settings file cannot be used")

@@ -211,9 +211,15 @@ mod tests {
     #[test]
     fn a_failed_default_name_says_what_a_private_network_needs() {
         let default = resolve_failure(crate::cli::CHECK_NAME, "host unreachable");
-        assert!(default.contains("private Tor network") && default.contains("--name"), "{default}");
+        assert!(
+            default.contains("private Tor network") && default.contains("--name"),
+            "{default}"
+        );
         let own = resolve_failure("web.test", "host unreachable");
-        assert!(!own.contains("private") && own.contains("Tor's log"), "{own}");
+        assert!(
+            !own.contains("private") && own.contains("Tor's log"),
+            "{own}"
+        );
     }
 
     #[test]

@@ -16,6 +16,7 @@ mod library;
 mod progress;
 #[allow(dead_code)]
 mod service;
+#[allow(dead_code)]
 mod settings;
 #[allow(dead_code)]
 mod ui;

@@ -152,7 +152,8 @@ pub(crate) fn mark_prompt(
     let write = |name: &str, text: &str| -> std::io::Result<PathBuf> {
         let path = dir.join(name);
         if std::fs::read(&path).ok().as_deref() != Some(text.as_bytes()) {
-            let part = dir.join(format!(".{name}.{}", std::process::id()));
+            let file = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+            let part = path.with_file_name(format!(".{file}.{}", std::process::id()));
             std::fs::write(&part, text)?;
             std::fs::rename(&part, &path)?;
         }
@@ -261,7 +262,10 @@ mod tests {
         let dir = tempfile_dir();
         let none = |_: &str| None;
         let bash = mark_prompt(Path::new("/bin/bash"), &dir, &none).unwrap();
-        assert_eq!(bash.args, [OsString::from("--rcfile"), dir.join("bashrc").into()]);
+        assert_eq!(
+            bash.args,
+            [OsString::from("--rcfile"), dir.join("bashrc").into()]
+        );
         assert!(bash.vars.is_empty());
         let own = |n: &str| (n == "ZDOTDIR").then(|| OsString::from("/home/u/.config/zsh"));
         let zsh = mark_prompt(Path::new("/usr/bin/zsh"), &dir, &own).unwrap();
@@ -269,7 +273,10 @@ mod tests {
         assert_eq!(
             zsh.vars,
             [
-                ("TORIFY_SHELL_ZDOTDIR", OsString::from("/home/u/.config/zsh")),
+                (
+                    "TORIFY_SHELL_ZDOTDIR",
+                    OsString::from("/home/u/.config/zsh")
+                ),
                 ("ZDOTDIR", dir.join("zsh").into())
             ]
         );

@@ -15,7 +15,12 @@ fn legacy_names() -> impl Iterator<Item = &'static str> {
 fn looks_like_toml(text: &str) -> bool {
     text.lines()
         .map(|l| l.split('#').next().unwrap_or("").trim())
-        .any(|l| (l.starts_with('[') && l.ends_with(']')) || l.split_once('=').is_some_and(|(k, _)| !k.trim().contains(char::is_whitespace) && !k.trim().is_empty()))
+        .any(|l| {
+            (l.starts_with('[') && l.ends_with(']'))
+                || l.split_once('=').is_some_and(|(k, _)| {
+                    !k.trim().contains(char::is_whitespace) && !k.trim().is_empty()
+                })
+        })
 }
 
 /// Reads a legacy torsocks.conf.
