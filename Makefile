@@ -3,6 +3,7 @@
 #   make                      # cargo build --release (the launcher, the service and the library)
 #   sudo make install         # into /usr/local; PREFIX=/usr, DESTDIR=/tmp/pkg for packaging
 #   sudo make uninstall       # removes exactly what install put there
+#   make deb                  # the Debian package, $(DEBDIR)/torify_VERSION-REVISION_ARCH.deb
 #
 # install does not build: it installs what `make` built (from CARGO_TARGET_DIR), so that
 # `sudo make install` never runs cargo as root.
@@ -21,6 +22,7 @@ SYSTEMDUSERUNITDIR ?= $(LIBDIR)/systemd/user
 CARGO ?= cargo
 CARGO_TARGET_DIR ?= target
 BUILT := $(CARGO_TARGET_DIR)/release
+DEBDIR ?= $(CARGO_TARGET_DIR)/deb
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
 
 # Every file install writes, relative to $(DESTDIR); uninstall removes these and nothing else.
@@ -44,7 +46,7 @@ INSTALLED := \
 MANPATHS := -e 's|/usr/local/lib/torify|$(LIBDIR)/torify|g' \
 	-e 's|/usr/local/lib/systemd/user|$(SYSTEMDUSERUNITDIR)|g' -e 's|/usr/local|$(PREFIX)|g'
 
-.PHONY: all install uninstall
+.PHONY: all install uninstall deb
 
 all:
 	$(CARGO) build --release -p torify -p libtorify
@@ -86,3 +88,9 @@ install: $(BUILT)/torify $(BUILT)/torify-serve $(BUILT)/libtorify.so
 uninstall:
 	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
 	-rmdir $(DESTDIR)$(LIBDIR)/torify $(DESTDIR)$(DOCDIR) 2>/dev/null
+
+# The Debian package, from what `make` built (packaging/deb/build: make install into a staging
+# tree, then dpkg-deb; lintian checks it when installed, LINTIAN= skips that). It does not
+# build either, and needs no root.
+deb: $(BUILT)/torify $(BUILT)/torify-serve $(BUILT)/libtorify.so
+	MAKE="$(MAKE)" packaging/deb/build $(CARGO_TARGET_DIR) $(DEBDIR)

@@ -14,6 +14,8 @@ use torify_tests::netns;
 use torify_tests::probe::{self, Run};
 use torify_tests::tornet::{DEST_NAME, PAGE, REPO_FILE, TorNet};
 
+#[path = "e2e/deb.rs"]
+mod deb;
 #[path = "e2e/forward.rs"]
 mod forward;
 #[path = "e2e/serve.rs"]

@@ -11,6 +11,33 @@ pub(crate) const INSTALL_DIR: &str = match option_env!("TORIFY_LIBDIR") {
     None => "/usr/local/lib/torify",
 };
 
+/// Debian's multiarch triplet of the architecture this launcher is built for (`dpkg-architecture
+/// -qDEB_HOST_MULTIARCH`), for the Debian package, which puts the library and the service in
+/// `/usr/lib/<triplet>/torify/`: a launcher of one architecture then never picks up the library
+/// of another. None where Debian has no such architecture (the other places still apply).
+pub(crate) const MULTIARCH: Option<&str> =
+    if cfg!(not(all(target_os = "linux", target_env = "gnu"))) {
+        None
+    } else if cfg!(all(target_arch = "x86_64", target_pointer_width = "64")) {
+        Some("x86_64-linux-gnu")
+    } else if cfg!(target_arch = "x86") {
+        Some("i386-linux-gnu")
+    } else if cfg!(target_arch = "aarch64") {
+        Some("aarch64-linux-gnu")
+    } else if cfg!(all(target_arch = "arm", target_abi = "eabihf")) {
+        Some("arm-linux-gnueabihf")
+    } else if cfg!(all(target_arch = "arm", target_abi = "eabi")) {
+        Some("arm-linux-gnueabi")
+    } else if cfg!(all(target_arch = "powerpc64", target_endian = "little")) {
+        Some("powerpc64le-linux-gnu")
+    } else if cfg!(target_arch = "riscv64") {
+        Some("riscv64-linux-gnu")
+    } else if cfg!(target_arch = "s390x") {
+        Some("s390x-linux-gnu")
+    } else {
+        None
+    };
+
 /// The file name of the embedded Tor client's service, a program of its own so that the
 /// launcher every command runs carries none of it.
 pub(crate) const SERVICE: &str = "torify-serve";
@@ -22,6 +49,9 @@ pub(crate) fn candidates(exe: &Path, file: &str) -> Vec<PathBuf> {
     if let Some(dir) = exe.parent() {
         out.push(dir.join(file));
         out.push(dir.join("../lib/torify").join(file));
+        if let Some(triplet) = MULTIARCH {
+            out.push(dir.join("../lib").join(triplet).join("torify").join(file));
+        }
         out.push(dir.join("../lib").join(file));
     }
     out.push(Path::new(INSTALL_DIR).join(file));
@@ -82,9 +112,28 @@ mod tests {
     #[test]
     fn looks_beside_then_in_lib_then_install_dir() {
         let c = candidates(Path::new("/opt/x/bin/torify"), LIBRARY);
-        assert_eq!(c[0], Path::new("/opt/x/bin/libtorify.so"));
-        assert_eq!(c[1], Path::new("/opt/x/bin/../lib/torify/libtorify.so"));
-        assert_eq!(c[2], Path::new("/opt/x/bin/../lib/libtorify.so"));
-        assert_eq!(c[3], Path::new(INSTALL_DIR).join(LIBRARY));
+        let mut expected = vec![
+            PathBuf::from("/opt/x/bin/libtorify.so"),
+            PathBuf::from("/opt/x/bin/../lib/torify/libtorify.so"),
+        ];
+        // The Debian package's place: /usr/bin/torify finds /usr/lib/<triplet>/torify/.
+        expected.extend(
+            MULTIARCH.map(|t| PathBuf::from(format!("/opt/x/bin/../lib/{t}/torify/libtorify.so"))),
+        );
+        expected.push(PathBuf::from("/opt/x/bin/../lib/libtorify.so"));
+        expected.push(Path::new(INSTALL_DIR).join(LIBRARY));
+        assert_eq!(c, expected);
+    }
+
+    #[test]
+    #[cfg(all(
+        target_os = "linux",
+        target_arch = "x86_64",
+        target_pointer_width = "64",
+        target_env = "gnu"
+    ))]
+    fn multiarch_triplet_is_debians() {
+        // What dpkg-architecture -qDEB_HOST_MULTIARCH says on amd64.
+        assert_eq!(MULTIARCH, Some("x86_64-linux-gnu"));
     }
 }
