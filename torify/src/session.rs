@@ -152,7 +152,10 @@ pub(crate) fn mark_prompt(
     let write = |name: &str, text: &str| -> std::io::Result<PathBuf> {
         let path = dir.join(name);
         if std::fs::read(&path).ok().as_deref() != Some(text.as_bytes()) {
-            let file = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+            let file = path
+                .file_name()
+                .map(|n| n.to_string_lossy())
+                .unwrap_or_default();
             let part = path.with_file_name(format!(".{file}.{}", std::process::id()));
             std::fs::write(&part, text)?;
             std::fs::rename(&part, &path)?;
