@@ -243,6 +243,16 @@ fn a_bad_legacy_file_stops_programs_but_not_show_and_check() {
     let ran = run(torify().arg("-c").arg(&file).arg("true"));
     assert_eq!(ran.code, 125, "{ran:?}");
     assert!(ran.stderr.contains("unknown directive TorPortt"), "{ran:?}");
+    // torsocks' `sh` alone is `show`; `-- sh` and `sh ARGS` run sh.
+    let sh = run(torify().arg("sh"));
+    assert!(sh.code == 0 && sh.stdout.contains("# library:"), "{sh:?}");
+    let ran = run(torify().args(["sh", "-c", "echo ran"]));
+    assert_eq!((ran.code, ran.stdout.as_str()), (0, "ran\n"), "{ran:?}");
+    let ran = run(torify()
+        .args(["--", "sh"])
+        .stdin(std::process::Stdio::null()));
+    assert_eq!(ran.code, 0, "{ran:?}");
+    assert!(!ran.stdout.contains("# library:"), "{ran:?}");
     let show = run(torify().arg("-c").arg(&file).arg("show"));
     assert_eq!(show.code, 1, "{show:?}");
     assert!(

@@ -93,7 +93,6 @@ pub(crate) const CHECK_NAME: &str = "torproject.org";
 #[derive(Debug, Subcommand)]
 pub(crate) enum Sub {
     /// Print the effective settings, where each comes from, and LD_PRELOAD (secrets masked)
-    #[command(alias = "sh")]
     Show,
     /// Diagnose the setup in plain sentences: settings, backend, is Tor there, can it
     /// resolve, does the library load; exits 1 if anything fails

@@ -150,7 +150,7 @@ mod tests {
         for o in ["-i", "--isolate", "-6", "--shell", "-q"] {
             assert!(!w.valued.contains(&o.to_owned()), "{o}");
         }
-        for s in ["show", "sh", "check", "serve", "completions"] {
+        for s in ["show", "check", "serve", "completions"] {
             assert!(w.subcommands.contains(&s.to_owned()), "{s}");
         }
     }

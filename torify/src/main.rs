@@ -408,10 +408,16 @@ fn completions(shell: &str) -> Result<ExitCode, Failure> {
 
 /// How a command starts the service when none runs: lingering `arti.linger` after it.
 fn service_start<'a>(cli: &'a Cli, loaded: &'a Loaded) -> service::Start<'a> {
+    serve_start(cli, loaded, Some(loaded.settings.arti.linger))
+}
+
+/// How this command line starts the service: `linger` seconds after its last client, or
+/// (`None`) until stopped.
+fn serve_start<'a>(cli: &'a Cli, loaded: &'a Loaded, linger: Option<u64>) -> service::Start<'a> {
     service::Start {
         loaded,
         config_flag: cli.config.as_deref(),
-        linger: Some(loaded.settings.arti.linger),
+        linger,
         debug: cli.debug,
         quiet: cli.quiet,
     }
@@ -503,14 +509,7 @@ fn serve(
             let loaded = settings::load(cli)?;
             library::refuse_if_loaded_here().map_err(exit::fail)?;
             let place = place()?;
-            let start = service::Start {
-                loaded: &loaded,
-                config_flag: cli.config.as_deref(),
-                linger,
-                debug: cli.debug,
-                quiet: cli.quiet,
-            };
-            let pid = service::start_detached(&place, &start)?;
+            let pid = service::start_detached(&place, &serve_start(cli, &loaded, linger))?;
             if !cli.quiet {
                 ui::error(format!(
                     "the Tor service runs (pid {pid}): SOCKS at unix:{}; `torify serve stop` stops it",
@@ -529,14 +528,7 @@ fn serve_here(cli: &Cli, linger: Option<u64>, ready_fd: Option<i32>) -> Failure 
         Ok(loaded) => loaded,
         Err(failure) => return failure,
     };
-    let start = service::Start {
-        loaded: &loaded,
-        config_flag: cli.config.as_deref(),
-        linger,
-        debug: cli.debug,
-        quiet: cli.quiet,
-    };
-    let mut cmd = match service::program(&start, ready_fd) {
+    let mut cmd = match service::program(&serve_start(cli, &loaded, linger), ready_fd) {
         Ok(cmd) => cmd,
         Err(failure) => return failure,
     };
@@ -590,6 +582,14 @@ fn main() -> ExitCode {
                 command[0].to_string_lossy()
             ),
         )),
+        // torsocks' `sh`, alone, is its `show`; with arguments, or after `--`, the program sh.
+        Some(Sub::Run(command))
+            if command.len() == 1
+                && command[0] == "sh"
+                && !std::env::args_os().any(|a| a == "--") =>
+        {
+            show(&cli)
+        }
         Some(Sub::Run(command)) if !command.is_empty() => {
             prepare(&cli).and_then(|p| run(&cli, command, p))
         }
