@@ -117,8 +117,8 @@ fn process_token() -> Option<[u8; 16]> {
 fn destination_token(key: &[u8; 16], target: &Target<'_>) -> [u8; 16] {
     let (k0, k1) = Token(*key).keys();
     let half = |salt: u8| {
-        #[allow(deprecated)] // SipHash-2-4 with our own keys is what is wanted here.
-        let mut h = std::hash::SipHasher::new_with_keys(k0 ^ u64::from(salt), k1);
+        // SipHash-2-4 keyed with the session's secret: a keyed PRF, not a table hash.
+        let mut h = siphasher::sip::SipHasher24::new_with_keys(k0 ^ u64::from(salt), k1);
         match target {
             Target::Addr(a) => {
                 h.write(a.ip().to_string().as_bytes());

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::{AtomicI32, Ordering};
 
-use crate::exit;
+use crate::exit::{self, Failure};
 use crate::launch::{self, EnvChanges};
 
 /// The child's pid, for the signal handler.
@@ -72,7 +72,7 @@ pub(crate) fn run(
     changes: &EnvChanges,
     extra: &[(&str, String)],
     filters: Option<crate::seccomp::Filters>,
-) -> Result<u8, (u8, String)> {
+) -> Result<u8, Failure> {
     let mut cmd = Command::new(program);
     cmd.arg0(&command[0]).args(&command[1..]);
     launch::apply(&mut cmd, lib, changes);
@@ -81,16 +81,16 @@ pub(crate) fn run(
     install_forwarding();
     let mut child = cmd.spawn().map_err(|e| {
         let status = if e.kind() == std::io::ErrorKind::NotFound {
-            exit::EXIT_NOT_FOUND
+            exit::Exit::NotFound
         } else {
-            exit::EXIT_CANNOT_RUN
+            exit::Exit::CannotRun
         };
-        (status, format!("{}: {e}", program.display()))
+        Failure::new(status, format!("{}: {e}", program.display()))
     })?;
     CHILD.store(i32::try_from(child.id()).unwrap_or(0), Ordering::Relaxed);
     let status = child
         .wait()
-        .map_err(|e| (exit::EXIT_TORIFY, format!("waiting for the command: {e}")))?;
+        .map_err(|e| exit::fail(format!("waiting for the command: {e}")))?;
     CHILD.store(0, Ordering::Relaxed);
     Ok(match (status.code(), status.signal()) {
         (Some(code), _) => u8::try_from(code).unwrap_or(1),

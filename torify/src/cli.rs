@@ -1,4 +1,5 @@
-//! The command line, as DESIGN.md's launcher contract fixes it.
+//! The command line: torsocks' flags and words (`on`, `off`, `show`, `--shell`), which keep
+//! their meaning, and torify's own.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -154,13 +155,22 @@ pub(crate) enum Sub {
     /// Print a completion script for SHELL (bash or zsh)
     Completions {
         /// The shell
-        #[arg(value_name = "SHELL", value_parser = ["bash", "zsh"])]
-        shell: String,
+        #[arg(value_name = "SHELL")]
+        shell: CompletionShell,
     },
     /// COMMAND [ARGS…]: the program to run torified (`torify -- show` runs a program named
     /// show)
     #[command(external_subcommand)]
     Run(Vec<OsString>),
+}
+
+/// The shells `torify completions` writes for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum CompletionShell {
+    /// bash (with bash-completion's helpers when they are there).
+    Bash,
+    /// zsh.
+    Zsh,
 }
 
 /// What `torify serve` does besides serving.
@@ -173,6 +183,11 @@ pub(crate) enum ServeAction {
 }
 
 impl Cli {
+    /// What -q and -d ask for.
+    pub(crate) fn verbosity(&self) -> crate::ui::Verbosity {
+        crate::ui::Verbosity::of(self.quiet, self.debug)
+    }
+
     /// The flags that are settings, for the settings loader (later sources win; flags last);
     /// `Err` with a line when --pass-file cannot be read.
     pub(crate) fn setting_flags(&self) -> Result<Vec<FlagValue>, String> {

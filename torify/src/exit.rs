@@ -1,19 +1,54 @@
 //! How the launcher and the service fail: the exit statuses they share with env(1) and the
 //! one line a failure prints.
 
-/// Exit status for a failure of torify itself (as env(1) uses it).
-pub(crate) const EXIT_TORIFY: u8 = 125;
-/// Exit status when the command exists but cannot be run.
-pub(crate) const EXIT_CANNOT_RUN: u8 = 126;
-/// Exit status when the command is not found.
-pub(crate) const EXIT_NOT_FOUND: u8 = 127;
+/// An exit status of torify's own (otherwise it exits with the command's).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Exit {
+    /// 1: `check` found a problem, `resolve` could not resolve.
+    Failed = 1,
+    /// 125: torify itself failed (as env(1) uses it); nothing was run.
+    Torify = 125,
+    /// 126: the command exists but cannot be run.
+    CannotRun = 126,
+    /// 127: the command is not found.
+    NotFound = 127,
+}
 
-/// A failure of the launcher: the exit status and the one line it prints.
-pub(crate) type Failure = (u8, String);
+impl Exit {
+    /// The status as a process exits with it.
+    pub(crate) fn code(self) -> u8 {
+        self as u8
+    }
+}
+
+impl From<Exit> for std::process::ExitCode {
+    fn from(exit: Exit) -> Self {
+        std::process::ExitCode::from(exit.code())
+    }
+}
+
+/// A failure of the launcher: how it exits and the one line it prints.
+#[derive(Debug)]
+pub(crate) struct Failure {
+    /// The exit status.
+    pub(crate) exit: Exit,
+    /// What failed, why, and the setting that changes it.
+    pub(crate) line: String,
+}
+
+impl Failure {
+    /// A failure exiting with `exit`, saying `line`.
+    pub(crate) fn new(exit: Exit, line: impl Into<String>) -> Failure {
+        Failure {
+            exit,
+            line: line.into(),
+        }
+    }
+}
 
 /// A failure of torify itself (exit status 125), saying `line`.
 pub(crate) fn fail(line: impl Into<String>) -> Failure {
-    (EXIT_TORIFY, line.into())
+    Failure::new(Exit::Torify, line)
 }
 
 /// The async runtime of the cage's stack and of the embedded client's service.

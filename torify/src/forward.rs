@@ -16,7 +16,7 @@ use torify_core::socks5::{Credentials, Target};
 use zeroize::Zeroizing;
 
 use crate::socks_client;
-use crate::ui;
+use crate::ui::{self, Verbosity};
 
 /// Where to send every connection: a host (a name, an .onion name or an address) and a port.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -291,8 +291,9 @@ pub(crate) fn serve(
     listen: SocketAddr,
     destination: Destination,
     isolate: bool,
-    (quiet, debug): (bool, bool),
+    verbosity: Verbosity,
 ) -> Result<u8, String> {
+    let (quiet, debug) = (verbosity.quiet(), verbosity.debug());
     let endpoint = match endpoint {
         SocksEndpoint::Inet(a) => OwnedEndpoint::Inet(a),
         SocksEndpoint::Unix(p) => OwnedEndpoint::Unix(p.to_owned()),

@@ -12,7 +12,7 @@ use torify_core::elf::{self, Entry, NATIVE, Unenterable};
 use torify_core::exec::{self, FileFacts, Privilege};
 use torify_core::pool::{Pool, table};
 
-use crate::exit::{EXIT_CANNOT_RUN, EXIT_NOT_FOUND, Failure};
+use crate::exit::{Exit, Failure};
 use crate::seccomp::Filters;
 
 /// The variable that carries the session's isolation token to the library.
@@ -308,11 +308,11 @@ pub(crate) fn exec(
     filter(&mut cmd, filters);
     let err = cmd.exec();
     let status = if err.kind() == std::io::ErrorKind::NotFound {
-        EXIT_NOT_FOUND
+        Exit::NotFound
     } else {
-        EXIT_CANNOT_RUN
+        Exit::CannotRun
     };
-    (status, format!("{}: {err}", program.display()))
+    Failure::new(status, format!("{}: {err}", program.display()))
 }
 
 #[cfg(test)]

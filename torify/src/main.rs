@@ -27,12 +27,12 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
-use torify_conf::{Loaded, SocksEndpoint};
+use torify_conf::{Backend, Loaded, SocksEndpoint};
 use torify_core::pool::table;
 
 use crate::backend::Chosen;
-use crate::cli::{Cli, ServeAction, Sub};
-use crate::exit::{EXIT_TORIFY, Failure};
+use crate::cli::{Cli, CompletionShell, ServeAction, Sub};
+use crate::exit::{Exit, Failure, fail};
 use crate::launch::EnvChanges;
 
 /// Everything a command, a shell or a check needs: settings, library, environment, backend.
@@ -48,8 +48,8 @@ fn prepare(cli: &Cli) -> Result<Prepared, Failure> {
 }
 
 fn prepare_with(cli: &Cli, loaded: Loaded) -> Result<Prepared, Failure> {
-    let lib = library::find().map_err(|e| (EXIT_TORIFY, e))?;
-    let session = launch::session_token(&loaded.settings).map_err(|e| (EXIT_TORIFY, e))?;
+    let lib = library::find().map_err(fail)?;
+    let session = launch::session_token(&loaded.settings).map_err(fail)?;
     let changes = launch::env_changes(&loaded, cli.config.as_deref(), session);
     let backend = backend::choose(&loaded, cli.quiet);
     Ok(Prepared {
@@ -66,7 +66,7 @@ fn show(cli: &Cli) -> Result<ExitCode, Failure> {
         ui::error(why);
         ui::error("every torified program stops on that; the settings without that file follow");
     }
-    let lib = library::find().map_err(|e| (EXIT_TORIFY, e))?;
+    let lib = library::find().map_err(fail)?;
     ui::out(torify_conf::render(&loaded));
     ui::out(format!("# library: {}\n", lib.display()));
     ui::out(format!(
@@ -85,8 +85,8 @@ fn show(cli: &Cli) -> Result<ExitCode, Failure> {
 fn run(cli: &Cli, command: &[OsString], mut p: Prepared) -> Result<ExitCode, Failure> {
     let program = torify_core::exec::locate(&command[0], std::env::var_os("PATH").as_deref())
         .ok_or_else(|| {
-            (
-                exit::EXIT_NOT_FOUND,
+            Failure::new(
+                exit::Exit::NotFound,
                 format!("{}: command not found", command[0].to_string_lossy()),
             )
         })?;
@@ -116,8 +116,8 @@ fn run(cli: &Cli, command: &[OsString], mut p: Prepared) -> Result<ExitCode, Fai
             }
             strict = true;
         } else {
-            return Err((
-                exit::EXIT_CANNOT_RUN,
+            return Err(Failure::new(
+                exit::Exit::CannotRun,
                 torify_core::elf::Refused {
                     program: &shown,
                     why,
@@ -146,8 +146,8 @@ fn run(cli: &Cli, command: &[OsString], mut p: Prepared) -> Result<ExitCode, Fai
                 program.display()
             ));
         } else {
-            return Err((
-                exit::EXIT_CANNOT_RUN,
+            return Err(Failure::new(
+                exit::Exit::CannotRun,
                 format!(
                     "refused to run {}: it is {why}, so the dynamic loader would drop LD_PRELOAD and run it without Tor; allow.privileged_exec = true permits it (unsafe)",
                     program.display()
@@ -162,7 +162,7 @@ fn run(cli: &Cli, command: &[OsString], mut p: Prepared) -> Result<ExitCode, Fai
         None
     } else {
         seccomp::Filters::for_settings(&p.loaded.settings)
-            .map_err(|e| (EXIT_TORIFY, format!("cannot build the kernel filter: {e}")))?
+            .map_err(|e| fail(format!("cannot build the kernel filter: {e}")))?
     };
     match p.backend {
         Chosen::Daemon => Err(launch::exec(command, &program, &p.lib, &p.changes, filters)),
@@ -280,7 +280,7 @@ fn check(cli: &Cli, name: &str) -> Result<ExitCode, Failure> {
             report.info(format!(
                 "Backend: the Tor client embedded in torify (backend = {}{}).",
                 p.loaded.settings.backend.name(),
-                if p.loaded.settings.backend.name() == "auto" {
+                if p.loaded.settings.backend == Backend::Auto {
                     format!(", as nothing answers at {endpoint}")
                 } else {
                     String::new()
@@ -298,7 +298,7 @@ fn check(cli: &Cli, name: &str) -> Result<ExitCode, Failure> {
                 r
             }) {
                 Ok(r) => report.extend(r),
-                Err((_, why)) => report.fail(why),
+                Err(f) => report.fail(f.line),
             }
         }
     }
@@ -314,7 +314,7 @@ fn check(cli: &Cli, name: &str) -> Result<ExitCode, Failure> {
 
 /// `torify resolve NAME` / `torify resolve -x IP`, like tor-resolve.
 fn resolve(cli: &Cli, reverse: bool, target: &str) -> Result<ExitCode, Failure> {
-    let fail = |why: String| (1, why);
+    let fail = |why: String| Failure::new(Exit::Failed, why);
     if reverse {
         let ip: IpAddr = target
             .parse()
@@ -356,13 +356,12 @@ fn forward(
     isolate: bool,
     destination: &str,
 ) -> Result<ExitCode, Failure> {
-    let destination = forward::Destination::parse(destination).map_err(|e| (EXIT_TORIFY, e))?;
-    let (listen, warning) =
-        forward::listen_address(listen, expose).map_err(|e| (EXIT_TORIFY, e))?;
+    let destination = forward::Destination::parse(destination).map_err(fail)?;
+    let (listen, warning) = forward::listen_address(listen, expose).map_err(fail)?;
     if let Some(w) = warning {
         ui::error(w);
     }
-    let log = (cli.quiet, cli.debug);
+    let verbosity = cli.verbosity();
     let status = through_tor(cli, move |loaded, endpoint| {
         forward::serve(
             &loaded.settings,
@@ -370,10 +369,10 @@ fn forward(
             listen,
             destination,
             isolate,
-            log,
+            verbosity,
         )
     })?
-    .map_err(|e| (EXIT_TORIFY, e))?;
+    .map_err(fail)?;
     Ok(ExitCode::from(status))
 }
 
@@ -396,11 +395,11 @@ fn through_tor<T: Send + 'static>(
 
 /// `torify completions SHELL`: generated from the command line definition. The zsh script
 /// also completes the `torsocks` name.
-fn completions(shell: &str) -> Result<ExitCode, Failure> {
+fn completions(shell: CompletionShell) -> Result<ExitCode, Failure> {
     let mut cmd = Cli::command();
     let script = match shell {
-        "zsh" => completion::zsh(&mut cmd),
-        _ => completion::bash(&mut cmd),
+        CompletionShell::Zsh => completion::zsh(&mut cmd),
+        CompletionShell::Bash => completion::bash(&mut cmd),
     };
     ui::out_bytes(&script);
     Ok(ExitCode::SUCCESS)
@@ -550,7 +549,7 @@ fn main() -> ExitCode {
         Err(e) => {
             let _ = e.print();
             return if e.use_stderr() {
-                ExitCode::from(EXIT_TORIFY)
+                ExitCode::from(Exit::Torify)
             } else {
                 ExitCode::SUCCESS
             };
@@ -562,7 +561,7 @@ fn main() -> ExitCode {
         Some(Sub::Resolve { reverse, target }) => resolve(&cli, *reverse, target),
         Some(Sub::On) => on(&cli),
         Some(Sub::Off) => off(),
-        Some(Sub::Completions { shell }) => completions(shell),
+        Some(Sub::Completions { shell }) => completions(*shell),
         Some(Sub::Serve {
             foreground,
             linger,
@@ -575,8 +574,8 @@ fn main() -> ExitCode {
             isolate,
             destination,
         }) => forward(&cli, listen, *expose, *isolate, destination),
-        Some(Sub::Run(command)) if cli.shell => Err((
-            EXIT_TORIFY,
+        Some(Sub::Run(command)) if cli.shell => Err(Failure::new(
+            Exit::Torify,
             format!(
                 "--shell starts your shell and takes no command ({} given)",
                 command[0].to_string_lossy()
@@ -594,16 +593,16 @@ fn main() -> ExitCode {
             prepare(&cli).and_then(|p| run(&cli, command, p))
         }
         None if cli.shell => prepare(&cli).and_then(|p| shell(&cli, p)),
-        _ => Err((
-            EXIT_TORIFY,
+        _ => Err(Failure::new(
+            Exit::Torify,
             "no command given; try `torify --help`".to_owned(),
         )),
     };
     match outcome {
         Ok(code) => code,
-        Err((status, message)) => {
-            ui::error(message);
-            ExitCode::from(status)
+        Err(failure) => {
+            ui::error(failure.line);
+            ExitCode::from(failure.exit)
         }
     }
 }

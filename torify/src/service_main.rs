@@ -26,7 +26,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use crate::cli::{Cli, Sub};
-use crate::exit::{EXIT_TORIFY, Failure};
+use crate::exit::Failure;
 
 /// Runs the service in this process until it stops.
 fn serve(cli: &Cli, linger: Option<u64>, ready_fd: Option<i32>) -> Result<u8, Failure> {
@@ -36,7 +36,7 @@ fn serve(cli: &Cli, linger: Option<u64>, ready_fd: Option<i32>) -> Result<u8, Fa
         linger: linger.map(std::time::Duration::from_secs),
         ready_fd,
     };
-    arti::serve::run(&loaded, &options, cli.debug, cli.quiet)
+    arti::serve::run(&loaded, &options, cli.verbosity())
 }
 
 fn main() -> ExitCode {
@@ -52,13 +52,13 @@ fn main() -> ExitCode {
                 "torify-serve is the embedded Tor client's service that torify starts; run `torify serve` instead",
             )),
         },
-        Err(e) => Err((EXIT_TORIFY, e.to_string().trim_end().to_owned())),
+        Err(e) => Err(exit::fail(e.to_string().trim_end())),
     };
     match outcome {
         Ok(code) => ExitCode::from(code),
-        Err((status, message)) => {
-            ui::error(message);
-            ExitCode::from(status)
+        Err(failure) => {
+            ui::error(failure.line);
+            ExitCode::from(failure.exit)
         }
     }
 }

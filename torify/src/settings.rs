@@ -3,7 +3,7 @@
 use torify_conf::{Loaded, SYSTEM_FILES, Sources};
 
 use crate::cli::Cli;
-use crate::exit::{EXIT_TORIFY, Failure};
+use crate::exit::{Failure, fail};
 
 /// True when this process runs set-ID or with file capabilities (AT_SECURE): then the
 /// environment, which its caller chose, is not trusted.
@@ -37,7 +37,7 @@ fn with_sources<T>(
             std::env::var(name).ok()
         }
     };
-    let flags = cli.setting_flags().map_err(|e| (EXIT_TORIFY, e))?;
+    let flags = cli.setting_flags().map_err(fail)?;
     read(&Sources {
         env: &env,
         secure,
@@ -45,5 +45,5 @@ fn with_sources<T>(
         flags: &flags,
         system_files: &SYSTEM_FILES,
     })
-    .map_err(|e| (EXIT_TORIFY, e.to_string()))
+    .map_err(|e| fail(e.to_string()))
 }

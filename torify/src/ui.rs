@@ -3,6 +3,38 @@
 use std::fmt;
 use std::io::Write;
 
+/// How much the launcher and the service say: `-q` nothing, `-d` every detail.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Verbosity {
+    /// -q: nothing, not even errors of the library.
+    Quiet,
+    /// What a user needs: errors, warnings, progress.
+    Normal,
+    /// -d: every decision.
+    Debug,
+}
+
+impl Verbosity {
+    /// From the -q and -d flags (clap lets only one be given).
+    pub(crate) fn of(quiet: bool, debug: bool) -> Verbosity {
+        match (quiet, debug) {
+            (true, _) => Verbosity::Quiet,
+            (_, true) => Verbosity::Debug,
+            _ => Verbosity::Normal,
+        }
+    }
+
+    /// Whether nothing is said.
+    pub(crate) fn quiet(self) -> bool {
+        self == Verbosity::Quiet
+    }
+
+    /// Whether details are said.
+    pub(crate) fn debug(self) -> bool {
+        self == Verbosity::Debug
+    }
+}
+
 /// The name the launcher was invoked under (`torify` or `torsocks`).
 pub(crate) fn name() -> String {
     std::env::args_os()

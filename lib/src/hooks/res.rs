@@ -47,126 +47,70 @@ unsafe fn send(msg: *const c_uchar, msglen: c_int, answer: *mut c_uchar, anslen:
     })
 }
 
-macro_rules! query_hooks {
-    ($($name:ident),*) => {$(
-        /// A res_query(3)-shaped entry point.
+/// Defines each resolver entry point as the shared body it forwards to. The resolver state
+/// of the res_n* forms is not used: Tor is the resolver.
+macro_rules! entry_points {
+    ($($(#[$doc:meta])* $name:ident($($arg:ident: $ty:ty),*) => $body:ident($($pass:expr),*);)*) => {$(
+        $(#[$doc])*
         ///
         /// # Safety
-        /// C contract.
+        /// The C contract of the function it names.
         #[unsafe(no_mangle)]
-        pub(super) unsafe extern "C" fn $name(name: *const c_char, class: c_int, qtype: c_int, answer: *mut c_uchar, anslen: c_int) -> c_int {
+        pub(super) unsafe extern "C" fn $name($($arg: $ty),*) -> c_int {
             // SAFETY: the caller's arguments.
-            unsafe { query(name, std::ptr::null(), class, qtype, answer, anslen) }
+            unsafe { $body($($pass),*) }
         }
     )*};
 }
 
-macro_rules! nquery_hooks {
-    ($($name:ident),*) => {$(
-        /// A res_nquery(3)-shaped entry point (the resolver state is not used).
-        ///
-        /// # Safety
-        /// C contract.
-        #[unsafe(no_mangle)]
-        pub(super) unsafe extern "C" fn $name(_state: *mut c_void, name: *const c_char, class: c_int, qtype: c_int, answer: *mut c_uchar, anslen: c_int) -> c_int {
-            // SAFETY: the caller's arguments.
-            unsafe { query(name, std::ptr::null(), class, qtype, answer, anslen) }
-        }
-    )*};
-}
-
-query_hooks!(res_query, __res_query, res_search, __res_search);
-nquery_hooks!(res_nquery, __res_nquery, res_nsearch, __res_nsearch);
-
-macro_rules! querydomain_hooks {
-    ($($name:ident),*) => {$(
-        /// res_querydomain(3).
-        ///
-        /// # Safety
-        /// C contract.
-        #[unsafe(no_mangle)]
-        pub(super) unsafe extern "C" fn $name(name: *const c_char, domain: *const c_char, class: c_int, qtype: c_int, answer: *mut c_uchar, anslen: c_int) -> c_int {
-            // SAFETY: the caller's arguments.
-            unsafe { query(name, domain, class, qtype, answer, anslen) }
-        }
-    )*};
-}
-
-macro_rules! nquerydomain_hooks {
-    ($($name:ident),*) => {$(
-        /// res_nquerydomain(3).
-        ///
-        /// # Safety
-        /// C contract.
-        #[unsafe(no_mangle)]
-        pub(super) unsafe extern "C" fn $name(_state: *mut c_void, name: *const c_char, domain: *const c_char, class: c_int, qtype: c_int, answer: *mut c_uchar, anslen: c_int) -> c_int {
-            // SAFETY: the caller's arguments.
-            unsafe { query(name, domain, class, qtype, answer, anslen) }
-        }
-    )*};
-}
-
-querydomain_hooks!(res_querydomain, __res_querydomain);
-nquerydomain_hooks!(res_nquerydomain, __res_nquerydomain);
-
-/// res_send(3).
-///
-/// # Safety
-/// C contract.
-#[unsafe(no_mangle)]
-pub(super) unsafe extern "C" fn res_send(
-    msg: *const c_uchar,
-    msglen: c_int,
-    answer: *mut c_uchar,
-    anslen: c_int,
-) -> c_int {
-    // SAFETY: the caller's arguments.
-    unsafe { send(msg, msglen, answer, anslen) }
-}
-
-/// The old name of res_send.
-///
-/// # Safety
-/// C contract.
-#[unsafe(no_mangle)]
-pub(super) unsafe extern "C" fn __res_send(
-    msg: *const c_uchar,
-    msglen: c_int,
-    answer: *mut c_uchar,
-    anslen: c_int,
-) -> c_int {
-    // SAFETY: the caller's arguments.
-    unsafe { send(msg, msglen, answer, anslen) }
-}
-
-/// res_nsend(3).
-///
-/// # Safety
-/// C contract.
-#[unsafe(no_mangle)]
-pub(super) unsafe extern "C" fn res_nsend(
-    _state: *mut c_void,
-    msg: *const c_uchar,
-    msglen: c_int,
-    answer: *mut c_uchar,
-    anslen: c_int,
-) -> c_int {
-    // SAFETY: the caller's arguments.
-    unsafe { send(msg, msglen, answer, anslen) }
-}
-
-/// The old name of res_nsend.
-///
-/// # Safety
-/// C contract.
-#[unsafe(no_mangle)]
-pub(super) unsafe extern "C" fn __res_nsend(
-    _state: *mut c_void,
-    msg: *const c_uchar,
-    msglen: c_int,
-    answer: *mut c_uchar,
-    anslen: c_int,
-) -> c_int {
-    // SAFETY: the caller's arguments.
-    unsafe { send(msg, msglen, answer, anslen) }
+entry_points! {
+    /// res_query(3).
+    res_query(name: *const c_char, class: c_int, qtype: c_int, answer: *mut c_uchar, anslen: c_int)
+        => query(name, std::ptr::null(), class, qtype, answer, anslen);
+    /// The old name of res_query.
+    __res_query(name: *const c_char, class: c_int, qtype: c_int, answer: *mut c_uchar, anslen: c_int)
+        => query(name, std::ptr::null(), class, qtype, answer, anslen);
+    /// res_search(3): no search domains are appended (they would tell the exit which network
+    /// this machine is in).
+    res_search(name: *const c_char, class: c_int, qtype: c_int, answer: *mut c_uchar, anslen: c_int)
+        => query(name, std::ptr::null(), class, qtype, answer, anslen);
+    /// The old name of res_search.
+    __res_search(name: *const c_char, class: c_int, qtype: c_int, answer: *mut c_uchar, anslen: c_int)
+        => query(name, std::ptr::null(), class, qtype, answer, anslen);
+    /// res_nquery(3).
+    res_nquery(_state: *mut c_void, name: *const c_char, class: c_int, qtype: c_int, answer: *mut c_uchar, anslen: c_int)
+        => query(name, std::ptr::null(), class, qtype, answer, anslen);
+    /// The old name of res_nquery.
+    __res_nquery(_state: *mut c_void, name: *const c_char, class: c_int, qtype: c_int, answer: *mut c_uchar, anslen: c_int)
+        => query(name, std::ptr::null(), class, qtype, answer, anslen);
+    /// res_nsearch(3).
+    res_nsearch(_state: *mut c_void, name: *const c_char, class: c_int, qtype: c_int, answer: *mut c_uchar, anslen: c_int)
+        => query(name, std::ptr::null(), class, qtype, answer, anslen);
+    /// The old name of res_nsearch.
+    __res_nsearch(_state: *mut c_void, name: *const c_char, class: c_int, qtype: c_int, answer: *mut c_uchar, anslen: c_int)
+        => query(name, std::ptr::null(), class, qtype, answer, anslen);
+    /// res_querydomain(3).
+    res_querydomain(name: *const c_char, domain: *const c_char, class: c_int, qtype: c_int, answer: *mut c_uchar, anslen: c_int)
+        => query(name, domain, class, qtype, answer, anslen);
+    /// The old name of res_querydomain.
+    __res_querydomain(name: *const c_char, domain: *const c_char, class: c_int, qtype: c_int, answer: *mut c_uchar, anslen: c_int)
+        => query(name, domain, class, qtype, answer, anslen);
+    /// res_nquerydomain(3).
+    res_nquerydomain(_state: *mut c_void, name: *const c_char, domain: *const c_char, class: c_int, qtype: c_int, answer: *mut c_uchar, anslen: c_int)
+        => query(name, domain, class, qtype, answer, anslen);
+    /// The old name of res_nquerydomain.
+    __res_nquerydomain(_state: *mut c_void, name: *const c_char, domain: *const c_char, class: c_int, qtype: c_int, answer: *mut c_uchar, anslen: c_int)
+        => query(name, domain, class, qtype, answer, anslen);
+    /// res_send(3).
+    res_send(msg: *const c_uchar, msglen: c_int, answer: *mut c_uchar, anslen: c_int)
+        => send(msg, msglen, answer, anslen);
+    /// The old name of res_send.
+    __res_send(msg: *const c_uchar, msglen: c_int, answer: *mut c_uchar, anslen: c_int)
+        => send(msg, msglen, answer, anslen);
+    /// res_nsend(3).
+    res_nsend(_state: *mut c_void, msg: *const c_uchar, msglen: c_int, answer: *mut c_uchar, anslen: c_int)
+        => send(msg, msglen, answer, anslen);
+    /// The old name of res_nsend.
+    __res_nsend(_state: *mut c_void, msg: *const c_uchar, msglen: c_int, answer: *mut c_uchar, anslen: c_int)
+        => send(msg, msglen, answer, anslen);
 }

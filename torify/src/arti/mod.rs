@@ -19,11 +19,13 @@ use tor_rtcompat::PreferredRuntime;
 use torify_conf::Loaded;
 
 use crate::exit::{Failure, fail};
+use crate::ui::Verbosity;
 use progress::Sink;
 
 /// arti's own log lines: warnings only (and not the ones a small test network provokes), all of
 /// torify's and arti's details with -d, nothing with -q. Beside them, [`PreemptiveWatch`].
-fn init_logging(debug: bool, quiet: bool) {
+fn init_logging(verbosity: Verbosity) {
+    let (debug, quiet) = (verbosity.debug(), verbosity.quiet());
     use tracing_subscriber::EnvFilter;
     use tracing_subscriber::prelude::*;
     let filter = if quiet {
@@ -102,7 +104,7 @@ pub(crate) async fn preemptive_circuit(limit: Duration) -> bool {
 
 /// The checks and process-wide set-up before a runtime starts: a route off the machine for
 /// the public network, the TLS provider, the log.
-pub(crate) fn prepare(loaded: &Loaded, debug: bool, quiet: bool) -> Result<(), Failure> {
+pub(crate) fn prepare(loaded: &Loaded, verbosity: Verbosity) -> Result<(), Failure> {
     // The public network needs a route off this machine; a private one may live on loopback.
     if loaded.settings.arti.network.is_none()
         && !offline::has_default_route(
@@ -116,7 +118,7 @@ pub(crate) fn prepare(loaded: &Loaded, debug: bool, quiet: bool) -> Result<(), F
     }
     // arti's TLS stack expects a process-wide crypto provider.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    init_logging(debug, quiet);
+    init_logging(verbosity);
     Ok(())
 }
 

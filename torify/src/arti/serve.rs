@@ -26,6 +26,7 @@ use super::progress::Sink;
 use super::socks::{self, Isolation};
 use crate::exit::{Failure, fail};
 use crate::service::{self, CONTROL, Lock, Place, Status};
+use crate::ui::Verbosity;
 
 /// How `torify serve` was asked to run.
 pub(crate) struct Options {
@@ -103,12 +104,7 @@ impl State {
 }
 
 /// Runs the service in this process until it stops; the exit status is 0 for a clean stop.
-pub(crate) fn run(
-    loaded: &Loaded,
-    options: &Options,
-    debug: bool,
-    quiet: bool,
-) -> Result<u8, Failure> {
+pub(crate) fn run(loaded: &Loaded, options: &Options, verbosity: Verbosity) -> Result<u8, Failure> {
     let mut sink = match options.ready_fd {
         // SAFETY: fcntl(F_GETFD) only asks whether the descriptor is open.
         Some(fd) if unsafe { libc::fcntl(fd, libc::F_GETFD) } >= 0 => {
@@ -116,10 +112,10 @@ pub(crate) fn run(
             // alone; nothing else here owns it.
             Sink::Pipe(unsafe { File::from_raw_fd(fd) })
         }
-        _ => Sink::here(quiet),
+        _ => Sink::here(verbosity.quiet()),
     };
-    let outcome = serve(loaded, options, debug, quiet, &mut sink);
-    if let Err((_, why)) = &outcome {
+    let outcome = serve(loaded, options, verbosity, &mut sink);
+    if let Err(Failure { line: why, .. }) = &outcome {
         sink.fail(why);
     }
     outcome
@@ -128,8 +124,7 @@ pub(crate) fn run(
 fn serve(
     loaded: &Loaded,
     options: &Options,
-    debug: bool,
-    quiet: bool,
+    verbosity: Verbosity,
     sink: &mut Sink,
 ) -> Result<u8, Failure> {
     let place = Place::find().map_err(fail)?;
@@ -138,7 +133,8 @@ fn serve(
     // Before any thread exists, so that every thread has them blocked and only the waiter
     // below receives them.
     let signals = block_stop_signals()?;
-    super::prepare(loaded, debug, quiet)?;
+    super::prepare(loaded, verbosity)?;
+    let quiet = verbosity.quiet();
     let runtime = crate::exit::runtime()?;
     let outcome = runtime.block_on(async {
         let started = Instant::now();

@@ -104,7 +104,7 @@ pub(crate) fn start(plan: Plan) -> Result<Handles, String> {
             Ok(code) => code,
             Err(e) => {
                 report(theirs.as_fd(), &e);
-                exit::EXIT_TORIFY.into()
+                i32::from(exit::Exit::Torify.code())
             }
         };
         // SAFETY: leaving the forked child without running the launcher's exit handlers.
@@ -203,7 +203,7 @@ fn caged(plan: &Plan, control: BorrowedFd<'_>) -> Result<i32, String> {
         Ok(code) => code,
         Err(e) => {
             report(control, &e);
-            exit::EXIT_TORIFY.into()
+            i32::from(exit::Exit::Torify.code())
         }
     };
     // SAFETY: leaving the init without running exit handlers.
@@ -243,7 +243,7 @@ fn cage_init(plan: &Plan, control: BorrowedFd<'_>) -> Result<i32, String> {
     let mut go = [0u8; 1];
     match rustix::net::recv(control, &mut go, RecvFlags::empty()) {
         Ok((1, _)) if go[0] == b'G' => {}
-        _ => return Ok(exit::EXIT_TORIFY.into()),
+        _ => return Ok(i32::from(exit::Exit::Torify.code())),
     }
     let mut cmd = Command::new(&plan.program);
     cmd.arg0(&plan.command[0]).args(&plan.command[1..]);
@@ -257,7 +257,7 @@ fn cage_init(plan: &Plan, control: BorrowedFd<'_>) -> Result<i32, String> {
         Ok(c) => c,
         Err(e) => {
             crate::ui::error(e);
-            return Ok(exit::EXIT_CANNOT_RUN.into());
+            return Ok(i32::from(exit::Exit::CannotRun.code()));
         }
     };
     let pid = child.id() as i32;

@@ -90,10 +90,10 @@ pub(crate) fn trial() -> Result<(), String> {
     if crate::library::loaded_here() {
         return Err("this is a torified shell, and a cage cannot start from one".to_owned());
     }
-    let dir = RunDir::new().map_err(|(_, why)| why)?;
+    let dir = RunDir::new().map_err(|f| f.line)?;
     let resolv_conf = dir
         .file("resolv.conf", "# torify check: a trial cage\n")
-        .map_err(|(_, why)| why)?;
+        .map_err(|f| f.line)?;
     let plan = child::Plan {
         command: vec!["true".into()],
         program: PathBuf::from("true"),

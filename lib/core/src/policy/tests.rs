@@ -1,4 +1,5 @@
-//! The policy table of DESIGN.md, one row per case.
+//! The policy table, one row per case: each socket() and connect() a program may make, and
+//! the answer (proxy, pass to libc, or the errno) torify gives it.
 
 use super::*;
 use libc::{
