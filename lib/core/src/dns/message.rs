@@ -92,7 +92,9 @@ fn read_name(msg: &[u8], mut at: usize) -> Result<(String, usize), MessageError>
                     name.push('.');
                 }
                 name.extend(label.iter().map(|c| char::from(*c)));
-                if name.len() > MAX_NAME {
+                // RFC 1035 3.1: 255 octets on the wire, so 253 written out; the writer holds
+                // the same limit (a longer name, made with pointers, could not be answered).
+                if name.len() > MAX_NAME - 2 {
                     return Err(MessageError::BadName);
                 }
                 at += 1 + usize::from(l);
@@ -249,6 +251,23 @@ mod tests {
 
     fn query(name: &str, qtype: u16) -> Query {
         parse_query(&build_query(0x1234, name, qtype, CLASS_IN).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn a_name_past_253_characters_is_refused_as_the_writer_refuses_it() {
+        // Four labels of 63 and one of 1: 256 characters written out, 258 octets on the wire.
+        let mut msg = vec![0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+        for len in [63u8, 63, 63, 63, 1] {
+            msg.push(len);
+            msg.extend(std::iter::repeat_n(b'a', usize::from(len)));
+        }
+        msg.extend_from_slice(&[0, 0, 1, 0, 1]);
+        assert_eq!(parse_query(&msg).err(), Some(MessageError::BadName));
+        // 253 characters (63·3 + 62 and three dots) is the longest name both sides take.
+        let name = format!("{a}.{a}.{a}.{b}", a = "a".repeat(63), b = "b".repeat(61));
+        assert_eq!(name.len(), 253);
+        let query = build_query(7, &name, 1, 1).unwrap();
+        assert_eq!(parse_query(&query).unwrap().question.name, name);
     }
 
     #[test]
