@@ -15,6 +15,11 @@ pub const SYSTEM_FILES: [&str; 2] = ["/etc/torify/torify.toml", "/etc/tor/torsoc
 /// Variables that name a configuration file, tried in this order.
 pub const FILE_VARIABLES: [&str; 2] = ["TORIFY_CONF_FILE", "TORSOCKS_CONF_FILE"];
 
+/// The variable through which the launcher hands the session's isolation token to every
+/// process it starts (32 hex digits), and a process that made its own passes it to its
+/// children.
+pub const SESSION_VARIABLE: &str = "TORIFY_SESSION";
+
 /// A value given on the launcher's command line.
 #[derive(Clone, Debug)]
 pub struct FlagValue {

@@ -3,7 +3,6 @@
 //!
 //! Tokens are 128 random bits from getrandom, never logged, and zeroized when dropped.
 
-use std::fmt::Write as _;
 use std::hash::Hasher as _;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
@@ -33,21 +32,12 @@ impl Token {
 
     /// A token from 32 hex digits (as the launcher passes the session token).
     pub(crate) fn from_hex(s: &str) -> Option<Self> {
-        let b = s.as_bytes();
-        if b.len() != 32 {
-            return None;
-        }
-        let mut t = [0u8; 16];
-        for (i, pair) in b.chunks(2).enumerate() {
-            let hex = std::str::from_utf8(pair).ok()?;
-            t[i] = u8::from_str_radix(hex, 16).ok()?;
-        }
-        Some(Token(t))
+        torify_core::hex::decode(s).map(Token)
     }
 
     /// The token as 32 hex digits (how the session token travels to children).
     pub(crate) fn hex(&self) -> String {
-        self.0.iter().map(|b| format!("{b:02x}")).collect()
+        torify_core::hex::encode(&self.0)
     }
 
     fn keys(&self) -> (u64, u64) {
@@ -74,9 +64,7 @@ impl SocksAuth {
     fn token(token: &[u8; 16], mode: Isolation) -> Self {
         let mut user = String::with_capacity(40);
         user.push_str("torify-");
-        for b in token {
-            let _ = write!(user, "{b:02x}");
-        }
+        torify_core::hex::encode_into(token, &mut user);
         SocksAuth {
             user,
             pass: mode.name().to_owned(),

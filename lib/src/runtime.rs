@@ -4,16 +4,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use std::ffi::{CStr, CString};
 
-use torify_conf::{Isolation, SYSTEM_FILES, Settings, Sources};
+use torify_conf::{Isolation, SESSION_VARIABLE, SYSTEM_FILES, Settings, Sources};
 use torify_core::refusal::{Reason, Refusal};
 
 use crate::forksafe::Once;
 use crate::isolation::Token;
 use crate::{log, sys};
-
-/// The variable through which the launcher hands the session's isolation token to every
-/// process it starts.
-pub(crate) const SESSION_VARIABLE: &str = "TORIFY_SESSION";
 
 /// Settings and session state of this process.
 pub(crate) struct Runtime {

@@ -7,16 +7,13 @@ use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::Command;
 
-use torify_conf::{Isolation, KEYS, Key, Loaded, Origin, Settings};
+use torify_conf::{Isolation, KEYS, Key, Loaded, Origin, SESSION_VARIABLE, Settings};
 use torify_core::elf::{self, Entry, NATIVE, Unenterable};
 use torify_core::exec::{self, FileFacts, Privilege};
 use torify_core::pool::{Pool, table};
 
 use crate::exit::{Exit, Failure};
 use crate::seccomp::Filters;
-
-/// The variable that carries the session's isolation token to the library.
-pub(crate) const SESSION_VARIABLE: &str = "TORIFY_SESSION";
 
 /// Changes to make to the environment of the command.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -8,9 +8,9 @@ use zeroize::Zeroizing;
 pub(crate) fn hex<const N: usize>() -> io::Result<Zeroizing<String>> {
     let mut raw = Zeroizing::new([0u8; N]);
     getrandom::fill(raw.as_mut_slice()).map_err(|e| io::Error::other(e.to_string()))?;
-    Ok(Zeroizing::new(
-        raw.iter().map(|b| format!("{b:02x}")).collect(),
-    ))
+    let mut text = Zeroizing::new(String::with_capacity(2 * N));
+    torify_core::hex::encode_into(raw.as_slice(), &mut text);
+    Ok(text)
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 pub mod dns;
 pub mod elf;
 pub mod exec;
+pub mod hex;
 pub mod onion;
 pub mod policy;
 pub mod pool;
