@@ -6,7 +6,6 @@
 
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
@@ -135,35 +134,35 @@ impl Auth {
     }
 }
 
-/// Set by SIGINT/SIGTERM: stop accepting and exit.
-static STOP: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn stop(_: libc::c_int) {
-    STOP.store(true, Ordering::Relaxed);
-}
-
 fn install_stop() {
     for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
-        // SAFETY: a zeroed sigaction with a handler that only stores to an atomic
-        // (async-signal-safe); no SA_RESTART, so poll(2) returns EINTR at once.
-        unsafe {
-            let mut sa: libc::sigaction = std::mem::zeroed();
-            sa.sa_sigaction = stop as *const () as usize;
-            libc::sigemptyset(&mut sa.sa_mask);
-            libc::sigaction(sig, &sa, std::ptr::null_mut());
+        // signal-hook's handler only stores to the flag. poll(2) is never restarted after a
+        // handler ran, so the accept loop sees it at once.
+        if let Err(e) = signal_hook::flag::register(sig, stop()) {
+            ui::error(format!(
+                "the forwarder will not stop cleanly on signal {sig}: {e}"
+            ));
         }
     }
 }
 
+/// Set by SIGINT/SIGTERM/SIGHUP: stop accepting and exit.
+fn stop() -> std::sync::Arc<AtomicBool> {
+    static SHARED: std::sync::OnceLock<std::sync::Arc<AtomicBool>> = std::sync::OnceLock::new();
+    SHARED
+        .get_or_init(|| std::sync::Arc::new(AtomicBool::new(false)))
+        .clone()
+}
+
 /// Waits up to `ms` for a connection to accept (false: none yet, or a signal came).
 fn readable(listener: &TcpListener, ms: i32) -> bool {
-    let mut pfd = libc::pollfd {
-        fd: listener.as_raw_fd(),
-        events: libc::POLLIN,
-        revents: 0,
+    use rustix::event::{PollFd, PollFlags, Timespec, poll};
+    let mut fds = [PollFd::new(listener, PollFlags::IN)];
+    let timeout = Timespec {
+        tv_sec: i64::from(ms / 1000),
+        tv_nsec: i64::from(ms % 1000) * 1_000_000,
     };
-    // SAFETY: one valid pollfd for the duration of the call.
-    unsafe { libc::poll(&mut pfd, 1, ms) > 0 }
+    poll(&mut fds, Some(&timeout)).is_ok_and(|n| n > 0)
 }
 
 /// Copies `from` to `to` until end of stream (or an error); the caller then passes the end on.
@@ -326,7 +325,8 @@ pub(crate) fn serve(
     listener
         .set_nonblocking(true)
         .map_err(|e| format!("cannot listen on {bound}: {e}"))?;
-    while !STOP.load(Ordering::Relaxed) {
+    let stopping = stop();
+    while !stopping.load(Ordering::Relaxed) {
         if !readable(&listener, 500) {
             continue;
         }
