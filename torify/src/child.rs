@@ -26,42 +26,44 @@ pub(crate) const FORWARDED: [libc::c_int; 8] = [
     libc::SIGCONT,
 ];
 
+/// Passes a signal on to the command, when a process sent it (kill, a service manager). One
+/// the terminal generated (Ctrl-C, a window resize) went to the whole foreground process group,
+/// the command included: passing it on would deliver it twice.
+///
+/// A signal handler, not signal-hook's thread: the cage's processes forward signals after
+/// unshare(CLONE_NEWPID), and such a process cannot start a thread (clone(2): EINVAL).
+extern "C" fn forward(sig: libc::c_int, info: *mut libc::siginfo_t, _ctx: *mut libc::c_void) {
+    let code = if info.is_null() {
+        0
+    } else {
+        // SAFETY: the kernel passes a valid siginfo to an SA_SIGINFO handler.
+        unsafe { (*info).si_code }
+    };
+    let child = CHILD.load(Ordering::Relaxed);
+    if code <= 0 && child > 0 {
+        // SAFETY: kill(2) is async-signal-safe.
+        unsafe { libc::kill(child, sig) };
+    }
+}
+
 /// Passes the signals in [`FORWARDED`] that a process sends to this one on to `pid`.
 pub(crate) fn forward_signals_to(pid: i32) {
     CHILD.store(pid, Ordering::Relaxed);
     install_forwarding();
 }
 
-/// From now on, passes a signal on to the command when a process sent it (kill, a service
-/// manager). One the terminal generated (Ctrl-C, a window resize) went to the whole
-/// foreground process group, the command included: passing it on would deliver it twice.
-/// signal-hook tells the two apart by the signal's origin (its siginfo), on a thread of its
-/// own, started once.
 fn install_forwarding() {
-    use signal_hook::iterator::SignalsInfo;
-    use signal_hook::iterator::exfiltrator::origin::WithOrigin;
-    use signal_hook::low_level::siginfo::Cause;
-    static STARTED: std::sync::Once = std::sync::Once::new();
-    STARTED.call_once(|| {
-        let mut signals = match SignalsInfo::<WithOrigin>::new(FORWARDED) {
-            Ok(signals) => signals,
-            Err(e) => {
-                crate::ui::error(format!(
-                    "signals sent to torify will not reach the command: {e}"
-                ));
-                return;
-            }
-        };
-        std::thread::spawn(move || {
-            for origin in signals.forever() {
-                let child = rustix::process::Pid::from_raw(CHILD.load(Ordering::Relaxed));
-                let signal = rustix::process::Signal::from_named_raw(origin.signal);
-                if let (Some(child), Some(signal), Cause::Sent(_)) = (child, signal, origin.cause) {
-                    let _ = rustix::process::kill_process(child, signal);
-                }
-            }
-        });
-    });
+    for sig in FORWARDED {
+        // SAFETY: a zeroed sigaction with our handler and SA_SIGINFO; the handler only makes an
+        // async-signal-safe call.
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = forward as *const () as usize;
+            sa.sa_flags = libc::SA_SIGINFO | libc::SA_RESTART;
+            libc::sigemptyset(&mut sa.sa_mask);
+            libc::sigaction(sig, &sa, std::ptr::null_mut());
+        }
+    }
 }
 
 /// Runs the command with the library and `changes` (plus `extra` variables), forwards signals,
