@@ -257,7 +257,39 @@ fn spawn_outcome(ret: Option<Option<c_int>>) -> c_int {
     }
 }
 
-/// posix_spawn(3): returns an error number instead of setting errno.
+/// The body of posix_spawn and posix_spawnp, which return an error number instead of setting
+/// errno: `vet` judges what would run, then `call` spawns it with the environment made to
+/// carry torify.
+///
+/// # Safety
+/// `path` null or NUL-terminated; `envp` the caller's; `call` the real function with the
+/// caller's other arguments.
+unsafe fn spawn_vetted(
+    name: &str,
+    path: *const c_char,
+    envp: *const *mut c_char,
+    vet: fn(&CStr) -> Result<spawn::Arm, c_int>,
+    call: impl FnOnce(*const *mut c_char) -> Option<c_int>,
+) -> c_int {
+    guard::catch(
+        name,
+        || libc::EPERM,
+        || {
+            if path.is_null() {
+                return libc::EFAULT;
+            }
+            // SAFETY: non-null, NUL-terminated (caller contract).
+            let arm = match vet(unsafe { CStr::from_ptr(path) }) {
+                Ok(arm) => arm,
+                Err(e) => return e,
+            };
+            // SAFETY: the caller's environment, with ours.
+            spawn_outcome(unsafe { with_child_env(envp.cast(), arm, |env| call(env.cast())) })
+        },
+    )
+}
+
+/// posix_spawn(3).
 ///
 /// # Safety
 /// C contract.
@@ -270,29 +302,15 @@ pub(super) unsafe extern "C" fn posix_spawn(
     argv: *const *mut c_char,
     envp: *const *mut c_char,
 ) -> c_int {
-    guard::catch(
-        "posix_spawn",
-        || libc::EPERM,
-        || {
-            if path.is_null() {
-                return libc::EFAULT;
-            }
-            // SAFETY: non-null, NUL-terminated.
-            let arm = match spawn::vet(unsafe { CStr::from_ptr(path) }) {
-                Ok(arm) => arm,
-                Err(e) => return e,
-            };
-            // SAFETY: the caller's arguments, with our environment.
-            spawn_outcome(unsafe {
-                with_child_env(envp.cast(), arm, |env| {
-                    real::posix_spawn(pid, path, actions, attr, argv, env.cast())
-                })
-            })
-        },
-    )
+    // SAFETY: the caller's arguments, to the real posix_spawn.
+    unsafe {
+        spawn_vetted("posix_spawn", path, envp, spawn::vet, |env| {
+            real::posix_spawn(pid, path, actions, attr, argv, env)
+        })
+    }
 }
 
-/// posix_spawnp(3).
+/// posix_spawnp(3): the program is looked for on PATH.
 ///
 /// # Safety
 /// C contract.
@@ -305,26 +323,12 @@ pub(super) unsafe extern "C" fn posix_spawnp(
     argv: *const *mut c_char,
     envp: *const *mut c_char,
 ) -> c_int {
-    guard::catch(
-        "posix_spawnp",
-        || libc::EPERM,
-        || {
-            if file.is_null() {
-                return libc::EFAULT;
-            }
-            // SAFETY: non-null, NUL-terminated.
-            let arm = match spawn::vet_search(unsafe { CStr::from_ptr(file) }) {
-                Ok(arm) => arm,
-                Err(e) => return e,
-            };
-            // SAFETY: the caller's arguments, with our environment.
-            spawn_outcome(unsafe {
-                with_child_env(envp.cast(), arm, |env| {
-                    real::posix_spawnp(pid, file, actions, attr, argv, env.cast())
-                })
-            })
-        },
-    )
+    // SAFETY: the caller's arguments, to the real posix_spawnp.
+    unsafe {
+        spawn_vetted("posix_spawnp", file, envp, spawn::vet_search, |env| {
+            real::posix_spawnp(pid, file, actions, attr, argv, env)
+        })
+    }
 }
 
 /// system(3): starts `sh -c` from the process's environment, so that environment is made to
