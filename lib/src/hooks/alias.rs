@@ -1,11 +1,14 @@
 //! Other names glibc exports for the functions we hook: public aliases (`__connect`,
 //! `__send`, …) and GLIBC_PRIVATE ones (`__socket`, `__sendmmsg`, `__recv`, the `_nocancel`
-//! calls, `__libc_system`). A program or library bound to one of these names would reach the
-//! kernel around the hook of the same function; each is that hook.
+//! calls, `__libc_system`), and libresolv's BIND-compatible `res_gethostby*`. A program or
+//! library bound to one of these names would reach the kernel around the hook of the same
+//! function; each is that hook.
 
-use libc::{c_char, c_int, c_uint, c_ulong, c_void, mmsghdr, size_t, sockaddr, socklen_t, ssize_t};
+use libc::{
+    c_char, c_int, c_uint, c_ulong, c_void, hostent, mmsghdr, size_t, sockaddr, socklen_t, ssize_t,
+};
 
-use super::{close, connect, dup, exec, recv, send, socket, write};
+use super::{close, connect, dup, exec, gethostbyaddr, gethostbyname, recv, send, socket, write};
 
 /// Defines `alias(args) -> ret` as the hook `target(args)`.
 macro_rules! aliases {
@@ -38,4 +41,7 @@ aliases! {
     __fcntl => dup::fcntl(fd: c_int, cmd: c_int, arg: c_ulong) -> c_int;
     __libc_fcntl64 => dup::fcntl64(fd: c_int, cmd: c_int, arg: c_ulong) -> c_int;
     __libc_system => exec::system(command: *const c_char) -> c_int;
+    res_gethostbyname => gethostbyname::gethostbyname(name: *const c_char) -> *mut hostent;
+    res_gethostbyname2 => gethostbyname::gethostbyname2(name: *const c_char, af: c_int) -> *mut hostent;
+    res_gethostbyaddr => gethostbyaddr::gethostbyaddr(addr: *const c_void, len: socklen_t, family: c_int) -> *mut hostent;
 }

@@ -38,23 +38,6 @@ pub(super) unsafe extern "C" fn gethostbyaddr(
     )
 }
 
-/// libresolv's res_gethostbyaddr (BIND compatibility).
-///
-/// # Safety
-/// As gethostbyaddr.
-#[unsafe(no_mangle)]
-pub(super) unsafe extern "C" fn res_gethostbyaddr(
-    addr: *const c_void,
-    len: socklen_t,
-    family: c_int,
-) -> *mut hostent {
-    guard::catch(
-        "gethostbyaddr",
-        || netdb::classic(Err(NO_RECOVERY)),
-        || netdb::classic(lookup(addr, len, family)),
-    )
-}
-
 /// gethostbyaddr_r(3).
 ///
 /// # Safety

@@ -39,24 +39,6 @@ pub(super) unsafe extern "C" fn gethostbyname2(name: *const c_char, af: c_int) -
     classic(name, af)
 }
 
-/// libresolv's res_gethostbyname (BIND compatibility).
-///
-/// # Safety
-/// As gethostbyname.
-#[unsafe(no_mangle)]
-pub(super) unsafe extern "C" fn res_gethostbyname(name: *const c_char) -> *mut hostent {
-    classic(name, libc::AF_INET)
-}
-
-/// libresolv's res_gethostbyname2.
-///
-/// # Safety
-/// As gethostbyname2.
-#[unsafe(no_mangle)]
-pub(super) unsafe extern "C" fn res_gethostbyname2(name: *const c_char, af: c_int) -> *mut hostent {
-    classic(name, af)
-}
-
 #[allow(clippy::too_many_arguments)]
 fn reentrant(
     name: *const c_char,

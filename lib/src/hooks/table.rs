@@ -53,7 +53,7 @@ hook_table! {
     alias::{
         __connect, __socket, __send, __sendmmsg, __recv, __read, __read_nocancel, __write,
         __write_nocancel, __close, __close_nocancel, __dup2, __fcntl, __libc_fcntl64,
-        __libc_system,
+        __libc_system, res_gethostbyname, res_gethostbyname2, res_gethostbyaddr,
     }
     close::{close}
     connect::{connect}
@@ -65,11 +65,8 @@ hook_table! {
     }
     getaddrinfo::{getaddrinfo}
     getaddrinfo_a::{getaddrinfo_a, gai_error, gai_suspend, gai_cancel}
-    gethostbyaddr::{gethostbyaddr, gethostbyaddr_r, res_gethostbyaddr}
-    gethostbyname::{
-        gethostbyname, gethostbyname2, gethostbyname_r, gethostbyname2_r, res_gethostbyname,
-        res_gethostbyname2,
-    }
+    gethostbyaddr::{gethostbyaddr, gethostbyaddr_r}
+    gethostbyname::{gethostbyname, gethostbyname2, gethostbyname_r, gethostbyname2_r}
     getnameinfo::{getnameinfo}
     getpeername::{getpeername}
     hostid::{gethostid}
