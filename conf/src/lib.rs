@@ -17,8 +17,8 @@ pub use direct::DirectNet;
 pub use error::{ConfError, Origin};
 pub use keys::{KEYS, Key, KeyInfo, key_info};
 pub use load::{
-    FILE_VARIABLES, FlagValue, Loaded, SESSION_VARIABLE, SYSTEM_FILES, Sources, check_file, load,
-    load_for_diagnosis,
+    FILE_VARIABLES, FlagValue, Loaded, SESSION_VARIABLE, SYSTEM_FILES, Sources, check_file,
+    check_text, load, load_for_diagnosis,
 };
 pub use model::{
     Backend, Credentials, DnsMode, Ipv4Net, Isolation, Localhost, LogLevel, LogSettings, Settings,

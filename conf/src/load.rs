@@ -179,11 +179,22 @@ fn read_file(path: &Path, named_by: &Origin) -> Result<Layer, ConfError> {
             fix,
         )
     })?;
+    parse(path, &text)
+}
+
+/// One file's text: TOML when the name ends in `.toml`, torsocks.conf otherwise.
+fn parse(path: &Path, text: &str) -> Result<Layer, ConfError> {
     if path.extension().is_some_and(|e| e == "toml") {
-        source::toml_file::read(path, &text)
+        source::toml_file::read(path, text)
     } else {
-        source::legacy::read(path, &text)
+        source::legacy::read(path, text)
     }
+}
+
+/// Checks `text` as the settings file `path` would be read, and the settings it alone makes;
+/// nothing is read from disk (for the fuzz targets, which feed it hostile files).
+pub fn check_text(path: &Path, text: &str) -> Result<(), ConfError> {
+    merge(vec![parse(path, text)?]).map(|_| ())
 }
 
 /// Checks a configuration file on its own (for `torify check` and tests).
