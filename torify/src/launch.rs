@@ -148,26 +148,16 @@ pub(crate) fn session_token(s: &Settings) -> Result<Option<String>, String> {
 /// Why the loader would drop LD_PRELOAD for this executable (it runs secure-exec), if it would.
 pub(crate) fn privileged(path: &Path) -> Option<Privilege> {
     let meta = path.metadata().ok()?;
-    let mut c_path = path.as_os_str().as_bytes().to_vec();
-    c_path.push(0);
-    // SAFETY: both strings are NUL-terminated; a null buffer of size 0 only asks for the size.
-    let caps = unsafe {
-        libc::getxattr(
-            c_path.as_ptr().cast(),
-            c"security.capability".as_ptr(),
-            std::ptr::null_mut(),
-            0,
-        )
-    };
+    // The size of the attribute, if there is one (ENODATA otherwise).
+    let caps = rustix::fs::getxattr_query(path, "security.capability").unwrap_or(0);
     let facts = FileFacts {
         mode: meta.mode(),
         uid: meta.uid(),
         gid: meta.gid(),
         has_caps: caps > 0,
     };
-    // SAFETY: geteuid/getegid have no preconditions.
-    let (euid, egid) = unsafe { (libc::geteuid(), libc::getegid()) };
-    exec::privilege(&facts, euid, egid)
+    let (euid, egid) = (rustix::process::geteuid(), rustix::process::getegid());
+    exec::privilege(&facts, euid.as_raw(), egid.as_raw())
 }
 
 /// How deep `#!` interpreters may nest (the kernel's BINPRM_MAX_RECURSION).

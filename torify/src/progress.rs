@@ -109,15 +109,10 @@ fn fit(line: &str, width: usize) -> String {
 
 /// The terminal's width in columns (80 when it does not say).
 fn terminal_width() -> usize {
-    // SAFETY: winsize is plain integers, for which zero is a valid value.
-    let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
-    // SAFETY: TIOCGWINSZ writes a winsize into the struct we pass; stderr may be anything, and
-    // on a non-terminal the call fails and leaves the struct zeroed.
-    let ok = unsafe { libc::ioctl(libc::STDERR_FILENO, libc::TIOCGWINSZ, &mut ws) } == 0;
-    if ok && ws.ws_col > 0 {
-        usize::from(ws.ws_col)
-    } else {
-        80
+    // On a non-terminal the call fails: then 80.
+    match rustix::termios::tcgetwinsize(std::io::stderr()) {
+        Ok(ws) if ws.ws_col > 0 => usize::from(ws.ws_col),
+        _ => 80,
     }
 }
 
