@@ -34,8 +34,8 @@ pub(crate) fn endpoint_named(loaded: &Loaded) -> bool {
 }
 
 /// Picks the backend: `auto` is the daemon when a SocksPort was named, the default one answers
-/// or no service program is installed, else the embedded client, which it says (a user behind bridges would otherwise
-/// reach public relays without knowing).
+/// or no service program is installed, else the embedded client, which it says (a user behind
+/// bridges would otherwise reach public relays without knowing).
 pub(crate) fn choose(loaded: &Loaded, quiet: bool) -> Chosen {
     let settings = &loaded.settings;
     match settings.backend {

@@ -86,7 +86,7 @@ fn run(cli: &Cli, command: &[OsString], mut p: Prepared) -> Result<ExitCode, Fai
     let program = torify_core::exec::locate(&command[0], std::env::var_os("PATH").as_deref())
         .ok_or_else(|| {
             Failure::new(
-                exit::Exit::NotFound,
+                Exit::NotFound,
                 format!("{}: command not found", command[0].to_string_lossy()),
             )
         })?;
@@ -117,7 +117,7 @@ fn run(cli: &Cli, command: &[OsString], mut p: Prepared) -> Result<ExitCode, Fai
             strict = true;
         } else {
             return Err(Failure::new(
-                exit::Exit::CannotRun,
+                Exit::CannotRun,
                 torify_core::elf::Refused {
                     program: &shown,
                     why,
@@ -135,7 +135,6 @@ fn run(cli: &Cli, command: &[OsString], mut p: Prepared) -> Result<ExitCode, Fai
             changes: &p.changes,
             backend: p.backend,
             service: service_start(cli, &p.loaded),
-            quiet: cli.quiet,
         })
         .map(ExitCode::from);
     }
@@ -147,7 +146,7 @@ fn run(cli: &Cli, command: &[OsString], mut p: Prepared) -> Result<ExitCode, Fai
             ));
         } else {
             return Err(Failure::new(
-                exit::Exit::CannotRun,
+                Exit::CannotRun,
                 format!(
                     "refused to run {}: it is {why}, so the dynamic loader would drop LD_PRELOAD and run it without Tor; allow.privileged_exec = true permits it (unsafe)",
                     program.display()
@@ -450,9 +449,9 @@ fn with_embedded<T: Send + 'static>(
 /// shell exits (the shell is this process's parent: `$(torify on)` execs torify).
 fn embedded_for_shell(cli: &Cli, p: &Prepared) -> Result<PathBuf, Failure> {
     let (socket, _lease) = service::ensure(&service_start(cli, &p.loaded))?;
-    let place = service::Place::find().map_err(exit::fail)?;
+    let place = service::Place::find().map_err(fail)?;
     let shell = rustix::process::getppid().map_or(0, |p| p.as_raw_nonzero().get());
-    service::hold(&place, u32::try_from(shell).unwrap_or(0)).map_err(exit::fail)?;
+    service::hold(&place, u32::try_from(shell).unwrap_or(0)).map_err(fail)?;
     Ok(socket)
 }
 
@@ -464,7 +463,7 @@ fn serve(
     ready_fd: Option<i32>,
     action: Option<ServeAction>,
 ) -> Result<ExitCode, Failure> {
-    let place = || service::Place::find().map_err(exit::fail);
+    let place = || service::Place::find().map_err(fail);
     match action {
         Some(ServeAction::Status) => {
             let place = place()?;
@@ -494,7 +493,7 @@ fn serve(
         }
         Some(ServeAction::Stop) => {
             let place = place()?;
-            if service::stop(&place).map_err(exit::fail)? {
+            if service::stop(&place).map_err(fail)? {
                 ui::error("the Tor service stopped");
             } else {
                 ui::error("no torify service is running");
@@ -506,7 +505,7 @@ fn serve(
                 return Err(serve_here(cli, linger, ready_fd));
             }
             let loaded = settings::load(cli)?;
-            library::refuse_if_loaded_here().map_err(exit::fail)?;
+            library::refuse_if_loaded_here().map_err(fail)?;
             let place = place()?;
             let pid = service::start_detached(&place, &serve_start(cli, &loaded, linger))?;
             if !cli.quiet {
@@ -535,7 +534,7 @@ fn serve_here(cli: &Cli, linger: Option<u64>, ready_fd: Option<i32>) -> Failure 
         cmd.arg("-q");
     }
     let err = std::os::unix::process::CommandExt::exec(&mut cmd);
-    exit::fail(format!(
+    fail(format!(
         "cannot start the embedded Tor client's service: {err}"
     ))
 }

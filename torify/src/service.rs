@@ -201,7 +201,6 @@ impl Status {
     }
 
     /// The line [`Status::parse`] reads (the service writes it).
-    #[cfg(any(test, feature = "arti"))]
     #[allow(
         dead_code,
         reason = "the service writes it (torify-serve); the launcher reads"

@@ -159,10 +159,9 @@ pub(crate) struct Job<'a> {
     pub(crate) changes: &'a EnvChanges,
     /// Which Tor.
     pub(crate) backend: Chosen,
-    /// How the embedded client's service is started if it is the one and none runs.
+    /// How the embedded client's service is started if it is the one and none runs (its
+    /// `quiet` is -q for the cage too).
     pub(crate) service: crate::service::Start<'a>,
-    /// -q.
-    pub(crate) quiet: bool,
 }
 
 /// Runs the command in the cage; the exit status is the command's.
@@ -193,7 +192,7 @@ pub(crate) fn run(job: Job<'_>) -> Result<u8, Failure> {
         ),
     )?;
     for line in crate::inherited::seal_all() {
-        if !job.quiet {
+        if !job.service.quiet {
             crate::ui::error(line);
         }
     }
@@ -252,7 +251,7 @@ pub(crate) fn run(job: Job<'_>) -> Result<u8, Failure> {
             tor.clone(),
             settings.clone(),
             local,
-            job.quiet,
+            job.service.quiet,
         ));
         let stack = tokio::spawn(stack::serve(handles.tun, cage));
         let listener = std::net::TcpListener::from(handles.socks);
