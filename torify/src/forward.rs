@@ -263,6 +263,9 @@ fn carry(shared: &Shared, client: TcpStream, peer: SocketAddr) {
             return;
         }
     };
+    // Counted once Tor carries it, not when it ends: the client may see its whole answer
+    // before this thread has finished, and a stop then must not miss it.
+    shared.carried.fetch_add(1, Ordering::Relaxed);
     shared.debug(format!("forward: {peer} -> {dest}: through Tor"));
     let (Ok(mut tor_w), Ok(client_w)) = (tor.try_clone(), client.try_clone()) else {
         return;
@@ -276,7 +279,6 @@ fn carry(shared: &Shared, client: TcpStream, peer: SocketAddr) {
     let down = pump(tor, &client_w);
     let _ = client_w.shutdown(Shutdown::Both);
     let up = up.join().unwrap_or(0);
-    shared.carried.fetch_add(1, Ordering::Relaxed);
     shared.debug(format!(
         "forward: {peer} -> {dest}: closed ({up} bytes up, {down} down)"
     ));
