@@ -94,6 +94,7 @@ pub(crate) fn library() -> Option<&'static CStr> {
 pub(crate) fn prepare() {
     let _ = initial();
     let _ = library();
+    let _ = crate::system::exempt();
 }
 
 /// The entries of a NULL-terminated C environment array.
@@ -136,6 +137,9 @@ pub(crate) unsafe fn with_child_env<R>(
     arm: crate::spawn::Arm,
     f: impl FnOnce(*const *const c_char) -> R,
 ) -> Option<R> {
+    if arm == crate::spawn::Arm::AsIs {
+        return Some(f(envp));
+    }
     let armed = arm == crate::spawn::Arm::Library;
     let lib = library()?;
     let mut inline_vars: [*const c_char; INLINE_VARS] = [std::ptr::null(); INLINE_VARS];
@@ -197,6 +201,9 @@ pub(crate) unsafe fn with_child_env<R>(
 /// the program removed comes back; one it set is its own.
 pub(crate) fn repair() {
     use std::os::unix::ffi::OsStrExt;
+    if crate::system::exempt() {
+        return;
+    }
     let Some(lib) = library() else { return };
     for entry in ours() {
         let bytes = entry.to_bytes();

@@ -23,3 +23,4 @@ mod runtime;
 mod sockaddr;
 mod spawn;
 mod sys;
+mod system;

@@ -185,3 +185,48 @@ pub(crate) mod real {
         pidfd_getfd(pidfd: c_int, targetfd: c_int, flags: c_uint) -> c_int;
     }
 }
+
+/// The next definition of `name` (libc's), by name, or by name and version for the
+/// compatibility symbols (`GLIBC_2.2.5`) old programs bind: 0 when there is none.
+pub(crate) fn next_symbol(name: &[u8], version: Option<&[u8]>) -> usize {
+    let Ok(name) = CStr::from_bytes_with_nul(name) else {
+        return 0;
+    };
+    match version.map(CStr::from_bytes_with_nul) {
+        Some(Ok(v)) => dlvsym(libc::RTLD_NEXT, name, v),
+        Some(Err(_)) => 0,
+        None => dlsym(libc::RTLD_NEXT, name),
+    }
+}
+
+/// Returns from the hook with the next definition of `$name` (libc's) called with the hook's
+/// arguments, or `$missing` when libc has no such function. For the hooks that have no
+/// `real::` wrapper because they normally answer or refuse by themselves.
+macro_rules! return_next {
+    ($name:ident $(@ $version:literal)? ($($arg:expr),*) as fn($($ty:ty),*) -> $ret:ty, or $missing:expr) => {{
+        let at = $crate::libc_sym::next_symbol(
+            concat!(stringify!($name), "\0").as_bytes(),
+            None $(.or(Some(concat!($version, "\0").as_bytes())))?,
+        );
+        if at == 0 {
+            return $missing;
+        }
+        // SAFETY: the address the dynamic linker gave for this libc function, whose C
+        // signature is the one written here.
+        let f: unsafe extern "C" fn($($ty),*) -> $ret = unsafe { std::mem::transmute(at) };
+        // SAFETY: the caller's own arguments, as it passed them to the hook.
+        return unsafe { f($($arg),*) };
+    }};
+}
+pub(crate) use return_next;
+
+/// [`return_next`] in a process the system-wide mode exempts (`crate::system::exempt`): the
+/// hook acts as if this library were not loaded.
+macro_rules! pass_if_exempt {
+    ($($call:tt)*) => {
+        if $crate::system::exempt() {
+            $crate::libc_sym::return_next!($($call)*);
+        }
+    };
+}
+pub(crate) use pass_if_exempt;

@@ -24,10 +24,16 @@ pub(crate) enum Arm {
     /// Without it: a program for another C library or architecture that allow.unproxied_exec
     /// lets run (its loader would fail on this library instead of running it).
     Without,
+    /// With the caller's environment untouched: this process is exempt in the system-wide
+    /// mode, and its children are judged by the library /etc/ld.so.preload gives them.
+    AsIs,
 }
 
 /// Checks the program at `path`: `Err(EPERM)` (logged) when it must not start.
 pub(crate) fn vet(path: &CStr) -> Result<Arm, c_int> {
+    if crate::system::exempt() {
+        return Ok(Arm::AsIs);
+    }
     vet_at_depth(path, 0)
 }
 
@@ -50,7 +56,7 @@ fn vet_at_depth(path: &CStr, depth: u32) -> Result<Arm, c_int> {
     let fd = unsafe { libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
     if fd < 0 {
         // An execute-only program: the kernel can run it, but what it is cannot be known.
-        return refuse_unenterable(&shown, Unenterable::Unreadable);
+        return refuse_unenterable(path, &shown, Unenterable::Unreadable);
     }
     let mut read_at = |offset: u64, buf: &mut [u8]| -> usize {
         let Ok(offset) = libc::off_t::try_from(offset) else {
@@ -96,7 +102,7 @@ fn vet_at_depth(path: &CStr, depth: u32) -> Result<Arm, c_int> {
                 None => Ok(Arm::Library),
             }
         }
-        Entry::Cannot(why) => refuse_unenterable(&shown, why),
+        Entry::Cannot(why) => refuse_unenterable(path, &shown, why),
         Entry::Enters | Entry::Other => vet_privilege(path, &st, &shown).map(|()| Arm::Library),
     }
 }
@@ -138,7 +144,11 @@ fn arm_for(why: Unenterable) -> Arm {
     }
 }
 
-fn refuse_unenterable(shown: &str, why: Unenterable) -> Result<Arm, c_int> {
+fn refuse_unenterable(path: &CStr, shown: &str, why: Unenterable) -> Result<Arm, c_int> {
+    if crate::system::exempt_program(path) {
+        log::debug!("{shown} is {why}: the system-wide mode exempts it, so it runs without Tor");
+        return Ok(arm_for(why));
+    }
     if caged() {
         log::debug!(
             "{shown} is {why}: it runs in torify's kernel cage, where its traffic goes through Tor"
@@ -180,6 +190,12 @@ fn vet_privilege(path: &CStr, st: &libc::stat, shown: &str) -> Result<(), c_int>
     let Some(privilege) = exec::privilege(&facts, euid, egid) else {
         return Ok(());
     };
+    if crate::system::listed() {
+        log::debug!(
+            "{shown} is {privilege}: /etc/ld.so.preload gives it this library all the same"
+        );
+        return Ok(());
+    }
     if settings_allow(|s| s.allow_privileged_exec) {
         log::warning!("{shown} is {privilege}: it runs WITHOUT Tor (allow.privileged_exec is set)");
         return Ok(());
@@ -238,6 +254,9 @@ impl PathBuf4k {
 /// Vets what execvp(3) would run for `file`: itself when it names a path, else the first
 /// executable of that name on PATH.
 pub(crate) fn vet_search(file: &CStr) -> Result<Arm, c_int> {
+    if crate::system::exempt() {
+        return Ok(Arm::AsIs);
+    }
     if file.to_bytes().contains(&b'/') {
         return vet(file);
     }
@@ -273,6 +292,9 @@ pub(crate) fn vet_search(file: &CStr) -> Result<Arm, c_int> {
 /// Vets the program execveat(2)/fexecve(3) would run: `path` relative to `dirfd`, or the file
 /// `dirfd` itself (AT_EMPTY_PATH, fexecve), seen through /proc/self/fd.
 pub(crate) fn vet_at(dirfd: c_int, path: *const c_char, flags: c_int) -> Result<Arm, c_int> {
+    if crate::system::exempt() {
+        return Ok(Arm::AsIs);
+    }
     let rel = if path.is_null() {
         &[] as &[u8]
     } else {

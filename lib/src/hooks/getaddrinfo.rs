@@ -151,6 +151,10 @@ pub(super) unsafe extern "C" fn getaddrinfo(
     if res.is_null() {
         return libc::EAI_SYSTEM;
     }
+    if crate::system::exempt() {
+        // SAFETY: the caller's arguments.
+        return unsafe { real::getaddrinfo(node, service, hints, res) }.unwrap_or(libc::EAI_SYSTEM);
+    }
     // SAFETY: the caller's arguments.
     guard::catch(
         "getaddrinfo",

@@ -31,6 +31,10 @@ pub(super) unsafe extern "C" fn gethostbyaddr(
     len: socklen_t,
     family: c_int,
 ) -> *mut hostent {
+    crate::libc_sym::pass_if_exempt!(
+        gethostbyaddr(addr, len, family) as fn(*const c_void, socklen_t, c_int) -> *mut hostent,
+        or std::ptr::null_mut()
+    );
     guard::catch(
         "gethostbyaddr",
         || netdb::classic(Err(NO_RECOVERY)),
@@ -54,6 +58,11 @@ pub(super) unsafe extern "C" fn gethostbyaddr_r(
     result: *mut *mut hostent,
     h_errnop: *mut c_int,
 ) -> c_int {
+    crate::libc_sym::pass_if_exempt!(
+        gethostbyaddr_r(addr, len, family, ret, buf, buflen, result, h_errnop)
+            as fn(*const c_void, socklen_t, c_int, *mut hostent, *mut c_char, size_t, *mut *mut hostent, *mut c_int) -> c_int,
+        or libc::ENOSYS
+    );
     guard::catch(
         "gethostbyaddr_r",
         // SAFETY: the caller's pointers, with the _r contract.

@@ -27,6 +27,7 @@ fn classic(name: *const c_char, family: c_int) -> *mut hostent {
 /// C contract: `name` is a NUL-terminated string.
 #[unsafe(no_mangle)]
 pub(super) unsafe extern "C" fn gethostbyname(name: *const c_char) -> *mut hostent {
+    crate::libc_sym::pass_if_exempt!(gethostbyname(name) as fn(*const c_char) -> *mut hostent, or std::ptr::null_mut());
     classic(name, libc::AF_INET)
 }
 
@@ -36,6 +37,7 @@ pub(super) unsafe extern "C" fn gethostbyname(name: *const c_char) -> *mut hoste
 /// C contract: `name` is a NUL-terminated string.
 #[unsafe(no_mangle)]
 pub(super) unsafe extern "C" fn gethostbyname2(name: *const c_char, af: c_int) -> *mut hostent {
+    crate::libc_sym::pass_if_exempt!(gethostbyname2(name, af) as fn(*const c_char, c_int) -> *mut hostent, or std::ptr::null_mut());
     classic(name, af)
 }
 
@@ -71,6 +73,11 @@ pub(super) unsafe extern "C" fn gethostbyname_r(
     result: *mut *mut hostent,
     h_errnop: *mut c_int,
 ) -> c_int {
+    crate::libc_sym::pass_if_exempt!(
+        gethostbyname_r(name, ret, buf, buflen, result, h_errnop)
+            as fn(*const c_char, *mut hostent, *mut c_char, size_t, *mut *mut hostent, *mut c_int) -> c_int,
+        or libc::ENOSYS
+    );
     reentrant(name, libc::AF_INET, ret, buf, buflen, result, h_errnop)
 }
 
@@ -88,5 +95,10 @@ pub(super) unsafe extern "C" fn gethostbyname2_r(
     result: *mut *mut hostent,
     h_errnop: *mut c_int,
 ) -> c_int {
+    crate::libc_sym::pass_if_exempt!(
+        gethostbyname2_r(name, af, ret, buf, buflen, result, h_errnop)
+            as fn(*const c_char, c_int, *mut hostent, *mut c_char, size_t, *mut *mut hostent, *mut c_int) -> c_int,
+        or libc::ENOSYS
+    );
     reentrant(name, af, ret, buf, buflen, result, h_errnop)
 }

@@ -65,6 +65,11 @@ pub(super) unsafe extern "C" fn getnameinfo(
     servlen: socklen_t,
     flags: c_int,
 ) -> c_int {
+    if crate::system::exempt() {
+        // SAFETY: the caller's arguments.
+        return unsafe { real::getnameinfo(sa, salen, host, hostlen, serv, servlen, flags) }
+            .unwrap_or(libc::EAI_SYSTEM);
+    }
     // SAFETY: the caller's arguments.
     guard::catch(
         "getnameinfo",

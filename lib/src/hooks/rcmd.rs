@@ -28,6 +28,7 @@ pub(super) unsafe extern "C" fn rcmd(
     _cmd: *const c_char,
     _fd2p: *mut c_int,
 ) -> c_int {
+    crate::libc_sym::pass_if_exempt!(rcmd(_ahost, _port, _locuser, _remuser, _cmd, _fd2p) as fn(*mut *mut c_char, c_ushort, *const c_char, *const c_char, *const c_char, *mut c_int) -> c_int, or refuse("rcmd"));
     refuse("rcmd")
 }
 
@@ -45,6 +46,7 @@ pub(super) unsafe extern "C" fn rcmd_af(
     _fd2p: *mut c_int,
     _af: libc::sa_family_t,
 ) -> c_int {
+    crate::libc_sym::pass_if_exempt!(rcmd_af(_ahost, _port, _locuser, _remuser, _cmd, _fd2p, _af) as fn(*mut *mut c_char, c_ushort, *const c_char, *const c_char, *const c_char, *mut c_int, libc::sa_family_t) -> c_int, or refuse("rcmd_af"));
     refuse("rcmd_af")
 }
 
@@ -61,6 +63,7 @@ pub(super) unsafe extern "C" fn rexec(
     _cmd: *const c_char,
     _fd2p: *mut c_int,
 ) -> c_int {
+    crate::libc_sym::pass_if_exempt!(rexec(_ahost, _port, _user, _passwd, _cmd, _fd2p) as fn(*mut *mut c_char, c_int, *const c_char, *const c_char, *const c_char, *mut c_int) -> c_int, or refuse("rexec"));
     refuse("rexec")
 }
 
@@ -78,6 +81,7 @@ pub(super) unsafe extern "C" fn rexec_af(
     _fd2p: *mut c_int,
     _af: libc::sa_family_t,
 ) -> c_int {
+    crate::libc_sym::pass_if_exempt!(rexec_af(_ahost, _port, _user, _passwd, _cmd, _fd2p, _af) as fn(*mut *mut c_char, c_int, *const c_char, *const c_char, *const c_char, *mut c_int, libc::sa_family_t) -> c_int, or refuse("rexec_af"));
     refuse("rexec_af")
 }
 
@@ -92,6 +96,7 @@ pub(super) unsafe extern "C" fn ruserok(
     _ruser: *const c_char,
     _luser: *const c_char,
 ) -> c_int {
+    crate::libc_sym::pass_if_exempt!(ruserok(_rhost, _superuser, _ruser, _luser) as fn(*const c_char, c_int, *const c_char, *const c_char) -> c_int, or refuse("ruserok"));
     refuse("ruserok")
 }
 
@@ -107,6 +112,7 @@ pub(super) unsafe extern "C" fn ruserok_af(
     _luser: *const c_char,
     _af: libc::sa_family_t,
 ) -> c_int {
+    crate::libc_sym::pass_if_exempt!(ruserok_af(_rhost, _superuser, _ruser, _luser, _af) as fn(*const c_char, c_int, *const c_char, *const c_char, libc::sa_family_t) -> c_int, or refuse("ruserok_af"));
     refuse("ruserok_af")
 }
 
@@ -121,6 +127,7 @@ pub(super) unsafe extern "C" fn iruserok(
     _ruser: *const c_char,
     _luser: *const c_char,
 ) -> c_int {
+    crate::libc_sym::pass_if_exempt!(iruserok(_raddr, _superuser, _ruser, _luser) as fn(u32, c_int, *const c_char, *const c_char) -> c_int, or refuse("iruserok"));
     refuse("iruserok")
 }
 
@@ -136,6 +143,7 @@ pub(super) unsafe extern "C" fn iruserok_af(
     _luser: *const c_char,
     _af: libc::sa_family_t,
 ) -> c_int {
+    crate::libc_sym::pass_if_exempt!(iruserok_af(_raddr, _superuser, _ruser, _luser, _af) as fn(*const libc::c_void, c_int, *const c_char, *const c_char, libc::sa_family_t) -> c_int, or refuse("iruserok_af"));
     refuse("iruserok_af")
 }
 
@@ -150,5 +158,6 @@ pub(super) unsafe extern "C" fn __ivaliduser(
     _luser: *const c_char,
     _ruser: *const c_char,
 ) -> c_int {
+    crate::libc_sym::pass_if_exempt!(__ivaliduser(_hostf, _raddr, _luser, _ruser) as fn(*mut libc::FILE, u32, *const c_char, *const c_char) -> c_int, or refuse("__ivaliduser"));
     refuse("__ivaliduser")
 }

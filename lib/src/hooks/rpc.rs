@@ -72,7 +72,10 @@ macro_rules! refused {
         /// C contract; refused without reading its arguments.
         #[unsafe(no_mangle)]
         pub(super) unsafe extern "C" fn $name($($arg: $ty),*) -> $ret {
-            $(let _ = $arg;)*
+            crate::libc_sym::pass_if_exempt!(
+                $name @ "GLIBC_2.2.5" ($($arg),*) as fn($($ty),*) -> $ret,
+                or ($fail)(stringify!($name))
+            );
             ($fail)(stringify!($name))
         }
     )*};
@@ -138,16 +141,12 @@ pub(super) unsafe extern "C" fn svc_register(
     dispatch: *const c_void,
     protocol: c_ulong,
 ) -> c_int {
-    if protocol != 0 {
+    if protocol != 0 && !crate::system::exempt() {
         return failed("svc_register", 0);
     }
-    let at = libc_sym::dlvsym(libc::RTLD_NEXT, c"svc_register", c"GLIBC_2.2.5");
-    if at == 0 {
-        return failed("svc_register", 0);
-    }
-    // SAFETY: libc's svc_register, whose C signature this is.
-    let f: unsafe extern "C" fn(*mut c_void, c_ulong, c_ulong, *const c_void, c_ulong) -> c_int =
-        unsafe { std::mem::transmute(at) };
-    // SAFETY: the caller's arguments.
-    unsafe { f(xprt, prog, vers, dispatch, protocol) }
+    libc_sym::return_next!(
+        svc_register @ "GLIBC_2.2.5" (xprt, prog, vers, dispatch, protocol)
+            as fn(*mut c_void, c_ulong, c_ulong, *const c_void, c_ulong) -> c_int,
+        or failed("svc_register", 0)
+    )
 }

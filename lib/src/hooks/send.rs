@@ -25,7 +25,7 @@ enum Judged {
 /// Judges a send on `fd` to `(addr, len)` with `flags`.
 fn judge(fd: c_int, addr: *const sockaddr, len: socklen_t, flags: c_int) -> Judged {
     let fast_open = flags & libc::MSG_FASTOPEN != 0;
-    if addr.is_null() && !fast_open {
+    if (addr.is_null() && !fast_open) || crate::system::exempt() {
         return Judged::Pass;
     }
     let kind = match guard::classify(fd) {
