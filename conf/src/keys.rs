@@ -53,6 +53,20 @@ pub enum Key {
     Backend,
     /// tor.strict: run commands in the kernel cage.
     Strict,
+    /// system.exempt_users: users `torify system enable` exempts besides the tor daemon's.
+    SystemExemptUsers,
+    /// system.exempt_programs: programs `torify system enable` exempts besides its own.
+    SystemExemptPrograms,
+}
+
+impl Key {
+    /// Takes a list: a TOML array (its entries each checked, with their own position).
+    pub(crate) fn is_list(self) -> bool {
+        matches!(
+            self,
+            Key::AllowDirect | Key::SystemExemptUsers | Key::SystemExemptPrograms
+        )
+    }
 }
 
 /// A setting's names and documentation.
@@ -232,6 +246,22 @@ pub const KEYS: &[KeyInfo] = &[
         Some("TORSOCKS_ENABLE_IPV6"),
         "0 or 1",
     ),
+    // The system-wide mode's exemptions: from a settings file only (no variable, so that no
+    // program can exempt itself), read by `torify system enable`.
+    info(
+        Key::SystemExemptUsers,
+        Some("system.exempt_users"),
+        None,
+        None,
+        "a list of user names or numeric ids, such as [\"debian-tor\", \"1001\"]",
+    ),
+    info(
+        Key::SystemExemptPrograms,
+        Some("system.exempt_programs"),
+        None,
+        None,
+        "a list of absolute program paths, such as [\"/usr/sbin/dhclient\"]",
+    ),
 ];
 
 /// The table row of `key`.
@@ -271,6 +301,27 @@ pub(crate) enum Value {
     Nets(Vec<DirectNet>),
     Level(LogLevel),
     Path(PathBuf),
+    Names(Vec<String>),
+    Paths(Vec<PathBuf>),
+}
+
+/// The entries of a list of strings, each checked by `entry`.
+fn strings<T>(raw: Raw<'_>, entry: impl Fn(&str) -> Result<T, String>) -> Result<Vec<T>, String> {
+    match raw {
+        Raw::List(items) => items
+            .iter()
+            .enumerate()
+            .map(|(i, (item, _))| {
+                text_of(*item)
+                    .and_then(&entry)
+                    .map_err(|e| format!("entry {}: {e}", i + 1))
+            })
+            .collect(),
+        other => Err(format!(
+            "{}, not a list",
+            text_of(other).map_or_else(|e| e, |s| format!("{s:?} is a string"))
+        )),
+    }
 }
 
 fn int_of(raw: Raw<'_>) -> Result<i64, String> {
@@ -370,6 +421,22 @@ pub(crate) fn parse_value(key: Key, raw: Raw<'_>) -> Result<Value, String> {
             }
             Ok(Value::Path(PathBuf::from(s)))
         }
+        Key::SystemExemptUsers => strings(raw, |s| {
+            if s.is_empty() || s.contains([':', '\n', ' ']) {
+                Err(format!("{s:?} is not a user name"))
+            } else {
+                Ok(s.to_owned())
+            }
+        })
+        .map(Value::Names),
+        Key::SystemExemptPrograms => strings(raw, |s| {
+            if s.starts_with('/') {
+                Ok(PathBuf::from(s))
+            } else {
+                Err(format!("{s:?} is not an absolute path"))
+            }
+        })
+        .map(Value::Paths),
     }
 }
 

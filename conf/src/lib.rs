@@ -22,7 +22,7 @@ pub use load::{
 };
 pub use model::{
     Backend, Credentials, DnsMode, Ipv4Net, Isolation, Localhost, LogLevel, LogSettings, Settings,
-    SocksEndpoint, TorAddress,
+    SocksEndpoint, SystemSettings, TorAddress,
 };
 pub use secret::{MASK, Secret};
 pub use show::render;

@@ -310,6 +310,8 @@ fn build(values: BTreeMap<Key, (Value, Origin)>, notes: Vec<String>) -> Result<L
             (Key::LogLevel, Value::Level(l)) => s.log.level = l,
             (Key::LogTime, Value::Flag(b)) => s.log.time = b,
             (Key::LogFile, Value::Path(p)) => s.log.file = Some(p),
+            (Key::SystemExemptUsers, Value::Names(n)) => s.system.exempt_users = n,
+            (Key::SystemExemptPrograms, Value::Paths(p)) => s.system.exempt_programs = p,
             // Accepted for torsocks.conf compatibility; IPv6 always goes through Tor.
             (Key::EnableIpv6, Value::Flag(_)) => {}
             (key, _) => {

@@ -458,6 +458,18 @@ pub struct Settings {
     pub strict: bool,
     /// The embedded Tor client's settings.
     pub arti: crate::arti::ArtiSettings,
+    /// What `torify system enable` exempts besides the tor daemon's users and programs and
+    /// torify's own.
+    pub system: SystemSettings,
+}
+
+/// The system-wide mode's exemptions, as the settings file lists them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SystemSettings {
+    /// Users (names or numeric ids) whose processes run without torify.
+    pub exempt_users: Vec<String>,
+    /// Programs that run without torify.
+    pub exempt_programs: Vec<PathBuf>,
 }
 
 impl Settings {
@@ -502,6 +514,7 @@ impl Default for Settings {
             strict: false,
             backend: Backend::Auto,
             arti: crate::arti::ArtiSettings::default(),
+            system: SystemSettings::default(),
         }
     }
 }

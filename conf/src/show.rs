@@ -30,7 +30,14 @@ pub fn render(loaded: &Loaded) -> String {
             .collect::<Vec<_>>()
             .join(", ")
     };
-    let rows: [(&str, String, Key); 17] = [
+    let list = |items: Vec<String>| {
+        if items.is_empty() {
+            "(none)".to_owned()
+        } else {
+            items.join(", ")
+        }
+    };
+    let rows: [(&str, String, Key); 19] = [
         ("tor.address", s.tor_address.to_string(), Key::TorAddress),
         ("tor.port", s.tor_port.to_string(), Key::TorPort),
         (
@@ -76,6 +83,22 @@ pub fn render(loaded: &Loaded) -> String {
         ),
         ("log.level", s.log.level.to_string(), Key::LogLevel),
         ("log.time", s.log.time.to_string(), Key::LogTime),
+        (
+            "system.exempt_users",
+            list(s.system.exempt_users.clone()),
+            Key::SystemExemptUsers,
+        ),
+        (
+            "system.exempt_programs",
+            list(
+                s.system
+                    .exempt_programs
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect(),
+            ),
+            Key::SystemExemptPrograms,
+        ),
     ];
     let mut out = String::new();
     let file = loaded.file.as_ref().map_or_else(

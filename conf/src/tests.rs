@@ -74,6 +74,10 @@ direct = ["192.168.1.0/24"]
 level = "debug"
 time = true
 file = "/tmp/torify-test.log"
+
+[system]
+exempt_users = ["backup", "1001"]
+exempt_programs = ["/usr/sbin/dhclient"]
 "#;
 
 #[test]
@@ -91,6 +95,11 @@ fn toml_sets_every_key() {
     assert_eq!(s.allow_outbound_localhost, Localhost::TcpUdp);
     assert_eq!(s.allow_direct, vec!["192.168.1.0/24".parse().unwrap()]);
     assert_eq!(s.log.level, LogLevel::Debug);
+    assert_eq!(s.system.exempt_users, ["backup", "1001"]);
+    assert_eq!(
+        s.system.exempt_programs,
+        [std::path::PathBuf::from("/usr/sbin/dhclient")]
+    );
     assert!(s.log.time);
     assert_eq!(
         s.log.file.as_deref(),
@@ -786,4 +795,41 @@ fn allow_direct_refusals_are_one_line_at_the_entry() {
         assert!(err.starts_with(want), "\n got: {err}\nwant: {want}");
         assert!(!err.contains('\n'), "{err}");
     }
+}
+
+#[test]
+fn system_exemptions_are_lists_checked_entry_by_entry_and_come_from_files_only() {
+    let fx = Fixture::new();
+    for (text, problem) in [
+        (
+            "[system]\nexempt_programs = [\"/usr/bin/a\", \"relative\"]\n",
+            "system.exempt_programs entry 2: \"relative\" is not an absolute path",
+        ),
+        (
+            "[system]\nexempt_users = [\"ok\", 7]\n",
+            "system.exempt_users entry 2: 7 is a number, not a string",
+        ),
+        (
+            "[system]\nexempt_users = \"debian-tor\"\n",
+            "system.exempt_users \"debian-tor\" is a string, not a list",
+        ),
+        (
+            "[system]\nexempt_users = [\"a b\"]\n",
+            "system.exempt_users entry 1: \"a b\" is not a user name",
+        ),
+    ] {
+        let err = load_file(&fx.file("s.toml", text)).unwrap_err().to_string();
+        assert!(err.contains(problem), "{text}: {err}");
+    }
+    // No variable sets them: a program cannot exempt itself.
+    for info in crate::KEYS {
+        if matches!(info.key, Key::SystemExemptUsers | Key::SystemExemptPrograms) {
+            assert_eq!((info.env, info.legacy), (None, None), "{:?}", info.key);
+        }
+    }
+    let shown = crate::render(&load_with(None, &[], &[], false).unwrap());
+    assert!(
+        shown.contains("system.exempt_users = (none)  # default\n"),
+        "{shown}"
+    );
 }

@@ -45,13 +45,16 @@ fn sources_of(artifact: &Path) -> Vec<PathBuf> {
     out
 }
 
-const BUILD: &str =
-    "build the workspace first (cargo build --release --workspace, then cargo test --release)";
+const BUILD: &str = "build the workspace first (cargo build --release --workspace and make rescue, then cargo test --release)";
 
 /// A built artifact, which must exist and be newer than every source it is built from: a test
 /// of yesterday's library is no test.
 fn built(name: &str) -> PathBuf {
-    let path = target_dir().join(name);
+    fresh(target_dir().join(name))
+}
+
+/// `path`, checked as [`built`] checks its artifacts.
+fn fresh(path: PathBuf) -> PathBuf {
     let built_at = std::fs::metadata(&path)
         .and_then(|m| m.modified())
         .unwrap_or_else(|_| panic!("{} is missing: {BUILD}", path.display()));
@@ -73,6 +76,18 @@ fn built(name: &str) -> PathBuf {
 pub fn torify() -> PathBuf {
     built("torify-serve");
     built("torify")
+}
+
+/// The statically linked torify-rescue, which make builds apart (target/rescue).
+pub fn rescue() -> PathBuf {
+    let target = target_dir();
+    let profile = target.file_name().expect("a profile directory").to_owned();
+    fresh(
+        target
+            .with_file_name("rescue")
+            .join(profile)
+            .join("torify-rescue"),
+    )
 }
 
 /// libtorify.so.

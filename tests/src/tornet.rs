@@ -568,11 +568,23 @@ impl TorNet {
             dir_port: 0,
         };
         let _ = std::fs::remove_dir_all(&n.dir);
-        let torrc = format!(
+        self.start_node(&n, &self.client_torrc(name, &n.dir, socks_port))
+    }
+
+    /// The torrc of one more client of this network named `name`, keeping its state, log and
+    /// pid file in `data_dir` (as its tor will see that path), with its SocksPort at
+    /// 127.0.0.1:`socks_port`: for a tor a test starts itself.
+    pub fn client_torrc(&self, name: &str, data_dir: &Path, socks_port: u16) -> String {
+        let n = Node {
+            nick: name.to_owned(),
+            dir: data_dir.to_owned(),
+            or_port: 0,
+            dir_port: 0,
+        };
+        format!(
             "{}SocksPort 127.0.0.1:{socks_port}\n",
             common_torrc(&n, &self.dir_authorities)
-        );
-        self.start_node(&n, &torrc)
+        )
     }
 
     /// An arti configuration for this network whose state and cache are `dir` (a fresh one

@@ -161,6 +161,7 @@ fn completion_scripts_come_from_the_cli_and_parse() {
             "off",
             "forward",
             "serve",
+            "system",
             "completions"
         ]
     );

@@ -91,6 +91,7 @@ fn torify_1_documents_every_subcommand_and_exit_status() {
         "check [--name NAME]",
         "resolve [-x] TARGET",
         "forward [--listen [ADDRESS:]PORT] HOST:PORT",
+        "system enable [--exempt-user USER] [--exempt-program PATH]",
     ] {
         assert!(
             commands.lines().any(|l| l.trim() == synopsis),
@@ -125,5 +126,22 @@ fn settings_pages_document_every_key_and_variable() {
         if let Some(var) = info.env {
             assert!(lib8.contains(var), "libtorify(8) lacks {var}");
         }
+    }
+}
+
+#[test]
+fn torify_rescue_8_documents_its_option_and_both_ways_to_run_it() {
+    let page = render("torify-rescue.8");
+    let usage = Command::new(artifacts::rescue())
+        .arg("--help")
+        .output()
+        .unwrap();
+    let usage = String::from_utf8_lossy(&usage.stderr).into_owned();
+    for needle in ["--all", "init=", "rw", "/etc/ld.so.preload", "libtorify.so"] {
+        assert!(page.contains(needle), "torify-rescue(8) lacks {needle}");
+        assert!(
+            usage.contains(needle),
+            "torify-rescue --help lacks {needle}: {usage}"
+        );
     }
 }

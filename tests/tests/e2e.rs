@@ -18,12 +18,16 @@ use torify_tests::tornet::{DEST_NAME, PAGE, REPO_FILE, TorNet};
 mod deb;
 #[path = "e2e/forward.rs"]
 mod forward;
+#[path = "e2e/root.rs"]
+mod root;
 #[path = "e2e/serve.rs"]
 mod serve;
 #[path = "e2e/session.rs"]
 mod session;
 #[path = "e2e/strict.rs"]
 mod strict;
+#[path = "e2e/system.rs"]
+mod system;
 
 static NET: OnceLock<Result<TorNet, String>> = OnceLock::new();
 static START: Once = Once::new();

@@ -2,7 +2,6 @@
 
 use std::fmt::Write as _;
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 use torify_conf::{Loaded, SocksEndpoint};
 
@@ -165,26 +164,19 @@ fn optimistic_sentence(
 
 /// Whether the library loads into a child: `cat /proc/self/maps` run the way commands are.
 pub(crate) fn library_check(report: &mut Report, lib: &Path, changes: &EnvChanges) {
-    let mut cmd = Command::new("cat");
-    cmd.arg("/proc/self/maps")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    launch::apply(&mut cmd, lib, changes);
-    cmd.env("TORSOCKS_LOG_LEVEL", "1");
-    match cmd.output() {
-        Ok(out) if String::from_utf8_lossy(&out.stdout).contains(&lib.display().to_string()) => {
-            report.ok(format!(
-                "The library loads into programs: {}.",
-                lib.display()
-            ));
-        }
-        Ok(out) => report.fail(format!(
-            "The library did not load into a child ({}): {}. Reinstall torify (make install).",
-            lib.display(),
-            String::from_utf8_lossy(&out.stderr).trim()
+    let loaded = crate::library::loads_into_a_child(lib, |cmd| {
+        launch::apply(cmd, lib, changes);
+        cmd.env("TORSOCKS_LOG_LEVEL", "1");
+    });
+    match loaded {
+        Ok(()) => report.ok(format!(
+            "The library loads into programs: {}.",
+            lib.display()
         )),
-        Err(e) => report.fail(format!("Could not start a child to test the library: {e}.")),
+        Err(why) => report.fail(format!(
+            "The library did not load into a child ({}): {why}. Reinstall torify (make install).",
+            lib.display(),
+        )),
     }
 }
 

@@ -152,6 +152,12 @@ pub(crate) enum Sub {
         #[command(subcommand)]
         action: Option<ServeAction>,
     },
+    /// The system-wide mode: every dynamic program on this machine torified through
+    /// /etc/ld.so.preload, the tor daemon and PID 1 left alone (as root)
+    System {
+        #[command(subcommand)]
+        action: SystemAction,
+    },
     /// Print a completion script for SHELL (bash or zsh)
     Completions {
         /// The shell
@@ -171,6 +177,25 @@ pub(crate) enum CompletionShell {
     Bash,
     /// zsh.
     Zsh,
+}
+
+/// What `torify system` does.
+#[derive(Clone, Debug, Subcommand)]
+pub(crate) enum SystemAction {
+    /// List the library in /etc/ld.so.preload, once it has loaded into a test process; the
+    /// tor daemon's users and programs, and torify's own, are exempt
+    Enable {
+        /// Exempt this user's processes too (a name or a numeric id; repeatable)
+        #[arg(long = "exempt-user", value_name = "USER")]
+        users: Vec<String>,
+        /// Exempt this program too (repeatable)
+        #[arg(long = "exempt-program", value_name = "PATH", value_hint = ValueHint::ExecutablePath)]
+        programs: Vec<PathBuf>,
+    },
+    /// Take the library out of /etc/ld.so.preload, leaving the file as it was before enable
+    Disable,
+    /// Say whether the mode is on (exit status 0) or off (3), and what it exempts
+    Status,
 }
 
 /// What `torify serve` does besides serving.

@@ -105,6 +105,10 @@ pub(crate) fn env_changes(
         Some(token) => changes.set.push((SESSION_VARIABLE, token.into())),
         None => changes.remove.push(SESSION_VARIABLE),
     }
+    // Asked for by name: torified even where the system-wide mode exempts the user or program.
+    changes
+        .set
+        .push((torify_preload::LAUNCHED_VARIABLE, "1".into()));
     changes
 }
 

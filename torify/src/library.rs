@@ -85,10 +85,51 @@ fn find_file(file: &str) -> Result<PathBuf, String> {
         })
 }
 
-/// True when the library is loaded into this launcher (it runs in a torified shell).
+/// True when the library is loaded into this launcher and torifies it: it runs in a torified
+/// shell. In the system-wide mode every program loads it, and leaves the launcher alone
+/// unless a torified shell started it (`torify_preload::decide`).
 pub(crate) fn loaded_here() -> bool {
     let maps = std::fs::read_to_string("/proc/self/maps").unwrap_or_default();
-    maps.lines().any(|l| l.ends_with(&format!("/{LIBRARY}")))
+    let suffix = format!("/{LIBRARY}");
+    let Some(path) = maps
+        .lines()
+        .filter_map(|l| l.split_once('/').map(|(_, p)| format!("/{p}")))
+        .find(|p| p.ends_with(&suffix))
+    else {
+        return false;
+    };
+    let launched = std::env::var_os(torify_preload::LAUNCHED_VARIABLE).is_some();
+    torify_preload::this_process(Path::new(&path), launched) == torify_preload::Verdict::Armed
+}
+
+/// Whether `lib` loads into a child: `cat /proc/self/maps` with it in LD_PRELOAD (`configure`
+/// sets the rest of the child's environment); `Err` with what the loader said.
+pub(crate) fn loads_into_a_child(
+    lib: &Path,
+    configure: impl FnOnce(&mut std::process::Command),
+) -> Result<(), String> {
+    use std::process::{Command, Stdio};
+    let mut cmd = Command::new("cat");
+    cmd.arg("/proc/self/maps")
+        .env("LD_PRELOAD", lib)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    configure(&mut cmd);
+    let out = cmd
+        .output()
+        .map_err(|e| format!("could not start a child to test the library: {e}"))?;
+    if out.status.success()
+        && String::from_utf8_lossy(&out.stdout).contains(&lib.display().to_string())
+    {
+        return Ok(());
+    }
+    let said = String::from_utf8_lossy(&out.stderr).trim().to_owned();
+    Err(if said.is_empty() {
+        format!("the child ended with {} and without it", out.status)
+    } else {
+        said
+    })
 }
 
 /// The embedded client cannot run with the library loaded into the launcher (in a shell

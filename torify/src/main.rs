@@ -19,6 +19,7 @@ mod service;
 mod session;
 mod settings;
 mod socks_client;
+mod system;
 mod ui;
 
 use std::ffi::OsString;
@@ -31,7 +32,7 @@ use torify_conf::{Backend, Loaded, SocksEndpoint};
 use torify_core::pool::table;
 
 use crate::backend::Chosen;
-use crate::cli::{Cli, CompletionShell, ServeAction, Sub};
+use crate::cli::{Cli, CompletionShell, ServeAction, Sub, SystemAction};
 use crate::exit::{Exit, Failure, fail};
 use crate::launch::EnvChanges;
 
@@ -561,6 +562,25 @@ fn main() -> ExitCode {
         Some(Sub::On) => on(&cli),
         Some(Sub::Off) => off(),
         Some(Sub::Completions { shell }) => completions(*shell),
+        // Only enable reads the settings: disable and status must work with a broken file.
+        Some(Sub::System {
+            action: SystemAction::Enable { users, programs },
+        }) => settings::load(&cli).and_then(|loaded| {
+            system::run(
+                system::Action::Enable {
+                    users,
+                    programs,
+                    listed: &loaded.settings.system,
+                },
+                cli.quiet,
+            )
+        }),
+        Some(Sub::System {
+            action: SystemAction::Disable,
+        }) => system::run(system::Action::Disable, cli.quiet),
+        Some(Sub::System {
+            action: SystemAction::Status,
+        }) => system::run(system::Action::Status, cli.quiet),
         Some(Sub::Serve {
             foreground,
             linger,

@@ -5,7 +5,7 @@ use std::path::Path;
 use toml::de::{DeTable, DeValue};
 
 use crate::error::{ConfError, Origin, line_col};
-use crate::keys::{KEYS, Key, Raw, nearest};
+use crate::keys::{KEYS, Raw, nearest};
 use crate::layer::Layer;
 
 fn origin(path: &Path, text: &str, offset: usize) -> Origin {
@@ -74,7 +74,7 @@ pub(crate) fn read(path: &Path, text: &str) -> Result<Layer, ConfError> {
             return Err(ConfError::new(
                 at,
                 format!("unknown section [{section_name}]{hint}"),
-                "use the sections listed in torify.toml(5): [tor], [dns], [allow], [log], [arti]",
+                "use the sections listed in torify.toml(5): [tor], [dns], [allow], [log], [system], [arti]",
             ));
         }
         for (key, value) in keys.iter() {
@@ -90,8 +90,8 @@ pub(crate) fn read(path: &Path, text: &str) -> Result<Layer, ConfError> {
             };
             let at = origin(path, text, value.span().start);
             match value.get_ref() {
-                // allow.direct is the one list; every other key takes a single value.
-                DeValue::Array(items) if info.key == Key::AllowDirect => {
+                // The lists (allow.direct, system.*); every other key takes a single value.
+                DeValue::Array(items) if info.key.is_list() => {
                     let items: Vec<(Raw<'_>, Origin)> = items
                         .iter()
                         .map(|item| {

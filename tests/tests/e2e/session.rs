@@ -376,12 +376,14 @@ fn make_install_runs_end_to_end_and_uninstall_removes_it_all() {
             "usr/lib/systemd/user/torify.socket",
             "usr/lib/torify/libtorify.so",
             "usr/lib/torify/torify-serve",
+            "usr/sbin/torify-rescue",
             "usr/share/bash-completion/completions/torify",
             "usr/share/bash-completion/completions/torsocks",
             "usr/share/doc/torify/torify.toml",
             "usr/share/man/man1/torify.1",
             "usr/share/man/man5/torify.toml.5",
             "usr/share/man/man8/libtorify.8",
+            "usr/share/man/man8/torify-rescue.8",
             "usr/share/zsh/site-functions/_torify",
         ]
     );
