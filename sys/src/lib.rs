@@ -1,0 +1,11 @@
+#![doc = include_str!("../README.md")]
+
+pub mod argv;
+#[cfg(feature = "tokio")]
+pub mod async_fd;
+pub mod exec;
+pub mod fd;
+pub mod netdev;
+pub mod probe;
+pub mod process;
+pub mod signal;
