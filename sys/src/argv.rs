@@ -62,3 +62,28 @@ pub fn zero_argument_tails(select: impl FnOnce(&[&[u8]]) -> Vec<(usize, usize)>)
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::ffi::OsStrExt;
+
+    use super::*;
+
+    #[test]
+    fn the_arguments_are_captured_from_the_init_array() {
+        // argv[0] at least, whatever the harness was given.
+        assert!(ARGC.load(Ordering::Relaxed) >= 1);
+        assert!(!ARGV.load(Ordering::Relaxed).is_null());
+        let mut seen: Vec<Vec<u8>> = Vec::new();
+        // Picks nothing (and something out of range): no byte is written.
+        zero_argument_tails(|args| {
+            seen = args.iter().map(|a| a.to_vec()).collect();
+            vec![(usize::MAX, 0)]
+        });
+        let want: Vec<Vec<u8>> = std::env::args_os()
+            .skip(1)
+            .map(|a| a.as_bytes().to_vec())
+            .collect();
+        assert_eq!(seen, want);
+    }
+}

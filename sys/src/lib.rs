@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+#[cfg(feature = "argv")]
 pub mod argv;
 #[cfg(feature = "tokio")]
 pub mod async_fd;
