@@ -80,7 +80,8 @@ pub(crate) fn seal_all() -> Vec<String> {
 
 fn seal_where(refused: impl Fn(&Inherited) -> bool) -> Vec<String> {
     let mut lines = Vec::new();
-    // The launcher is single-threaded here: each descriptor listed stays open while it is looked at.
+    // The launcher is single-threaded here: each descriptor listed stays open while it is
+    // looked at.
     torify_sys::fd::for_each_open(|fd| {
         let Some(socket) = inspect(fd) else {
             return;
