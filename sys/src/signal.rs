@@ -1,6 +1,8 @@
-//! Passing signals on to a child, from a handler: signal-hook's ways need a thread (its
-//! iterator) or take an `unsafe` closure (its low-level registration), and a process after
-//! unshare(CLONE_NEWPID) cannot start a thread (clone(2): EINVAL).
+//! Passing signals on to a child, from a handler. signal-hook's safe ways set a flag or need a
+//! thread to read them (its iterator), its low-level registration takes an `unsafe` closure,
+//! and a process after unshare(CLONE_NEWPID) cannot start a thread (clone(2): EINVAL). Its
+//! origin information is here too: `si_code` tells a signal a process sent from one the
+//! kernel generated.
 
 use std::sync::atomic::{AtomicI32, Ordering};
 

@@ -1,8 +1,9 @@
 //! The caged side: a child of the launcher that enters new namespaces, builds the cage, hands
 //! its TUN device and SOCKS listener to the launcher, and runs the command in it.
 //!
-//! Forked from the launcher while it is still single-threaded (before any runtime starts), so
-//! the child may allocate and use the standard library freely. Its steps:
+//! Forked from the launcher while it is still single-threaded (before any runtime starts;
+//! torify-sys's fork refuses otherwise), so the child may allocate and use the standard library
+//! freely. Its steps:
 //! 1. unshare the user (when not root), network, mount and PID namespaces; map the caller's own
 //!    uid and gid (files, HOME and the terminal stay the caller's), keeping the capabilities a
 //!    new user namespace gives until the command is exec'd;
