@@ -1,25 +1,8 @@
 //! The launcher's own command line in memory, so that a password given with `-p` does not stay
 //! readable in /proc/PID/cmdline for as long as the launcher lives (`torify forward` and the
-//! embedded client run for hours). glibc hands `argc, argv, envp` to the executable's
-//! `.init_array` functions (as it does for Rust's std, which reads the same memory); the value
-//! of the launcher's `-p`/`--pass` is zeroed there once the command line has been parsed.
-
-use std::ffi::CStr;
-use std::sync::atomic::{AtomicIsize, AtomicPtr, Ordering};
-
-use libc::{c_char, c_int};
-
-static ARGC: AtomicIsize = AtomicIsize::new(0);
-static ARGV: AtomicPtr<*mut c_char> = AtomicPtr::new(std::ptr::null_mut());
-
-extern "C" fn capture(argc: c_int, argv: *mut *mut c_char, _envp: *const *const c_char) {
-    ARGC.store(argc as isize, Ordering::Relaxed);
-    ARGV.store(argv, Ordering::Relaxed);
-}
-
-#[used]
-#[unsafe(link_section = ".init_array")]
-static CAPTURE: extern "C" fn(c_int, *mut *mut c_char, *const *const c_char) = capture;
+//! embedded client run for hours). torify-sys keeps the arguments glibc hands the executable
+//! (`argv`); the value of the launcher's `-p`/`--pass` is zeroed there once the command line
+//! has been parsed.
 
 /// Options of the launcher that take a value (the value may follow, or be joined).
 const WITH_VALUE_SHORT: &[u8] = b"aPupc";
@@ -103,34 +86,10 @@ pub(crate) fn password_at(args: &[&[u8]]) -> Vec<(usize, usize)> {
     found
 }
 
-/// Zeroes the launcher's password in its command line as the kernel shows it.
+/// Zeroes the launcher's password in its command line as the kernel shows it. Called first
+/// in `main`, before any thread starts.
 pub(crate) fn scrub_password() {
-    let argc = usize::try_from(ARGC.load(Ordering::Relaxed)).unwrap_or(0);
-    let argv = ARGV.load(Ordering::Relaxed);
-    if argv.is_null() || argc < 2 {
-        return;
-    }
-    // SAFETY: glibc's argv: argc pointers to NUL-terminated strings in the process's argument
-    // area, which stays mapped and writable for the life of the process.
-    let args: Vec<*mut c_char> = (1..argc).map(|i| unsafe { *argv.add(i) }).collect();
-    let bytes: Vec<&[u8]> = args
-        .iter()
-        .map(|p| {
-            if p.is_null() {
-                &[][..]
-            } else {
-                // SAFETY: as above.
-                unsafe { CStr::from_ptr(*p) }.to_bytes()
-            }
-        })
-        .collect();
-    for (index, offset) in password_at(&bytes) {
-        let len = bytes[index].len();
-        if offset < len {
-            // SAFETY: zeroing bytes offset..len of a string that is len bytes long.
-            unsafe { std::ptr::write_bytes(args[index].add(offset), 0, len - offset) };
-        }
-    }
+    torify_sys::argv::zero_argument_tails(password_at);
 }
 
 #[cfg(test)]

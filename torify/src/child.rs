@@ -6,13 +6,9 @@ use std::ffi::OsString;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
 use std::process::Command;
-use std::sync::atomic::{AtomicI32, Ordering};
 
 use crate::exit::{self, Failure};
 use crate::launch::{self, EnvChanges};
-
-/// The child's pid, for the signal handler.
-static CHILD: AtomicI32 = AtomicI32::new(0);
 
 /// Signals the launcher passes on.
 pub(crate) const FORWARDED: [libc::c_int; 8] = [
@@ -26,44 +22,20 @@ pub(crate) const FORWARDED: [libc::c_int; 8] = [
     libc::SIGCONT,
 ];
 
-/// Passes a signal on to the command, when a process sent it (kill, a service manager). One
-/// the terminal generated (Ctrl-C, a window resize) went to the whole foreground process group,
-/// the command included: passing it on would deliver it twice.
+/// Passes the signals in [`FORWARDED`] that a process sends to this one (kill, a service
+/// manager) on to `pid`. One the terminal generated (Ctrl-C, a window resize) went to the whole
+/// foreground process group, the command included: passing it on would deliver it twice.
 ///
-/// A signal handler, not signal-hook's thread: the cage's processes forward signals after
-/// unshare(CLONE_NEWPID), and such a process cannot start a thread (clone(2): EINVAL).
-extern "C" fn forward(sig: libc::c_int, info: *mut libc::siginfo_t, _ctx: *mut libc::c_void) {
-    let code = if info.is_null() {
-        0
-    } else {
-        // SAFETY: the kernel passes a valid siginfo to an SA_SIGINFO handler.
-        unsafe { (*info).si_code }
-    };
-    let child = CHILD.load(Ordering::Relaxed);
-    if code <= 0 && child > 0 {
-        // SAFETY: kill(2) is async-signal-safe.
-        unsafe { libc::kill(child, sig) };
-    }
-}
-
-/// Passes the signals in [`FORWARDED`] that a process sends to this one on to `pid`.
+/// A signal handler (torify-sys), not signal-hook's thread: the cage's processes forward
+/// signals after unshare(CLONE_NEWPID), and such a process cannot start a thread (clone(2):
+/// EINVAL).
 pub(crate) fn forward_signals_to(pid: i32) {
-    CHILD.store(pid, Ordering::Relaxed);
+    torify_sys::signal::set_target(pid);
     install_forwarding();
 }
 
 fn install_forwarding() {
-    for sig in FORWARDED {
-        // SAFETY: a zeroed sigaction with our handler and SA_SIGINFO; the handler only makes an
-        // async-signal-safe call.
-        unsafe {
-            let mut sa: libc::sigaction = std::mem::zeroed();
-            sa.sa_sigaction = forward as *const () as usize;
-            sa.sa_flags = libc::SA_SIGINFO | libc::SA_RESTART;
-            libc::sigemptyset(&mut sa.sa_mask);
-            libc::sigaction(sig, &sa, std::ptr::null_mut());
-        }
-    }
+    torify_sys::signal::pass_on_sent(&FORWARDED);
 }
 
 /// Runs the command with the library and `changes` (plus `extra` variables), forwards signals,
@@ -90,11 +62,11 @@ pub(crate) fn run(
         };
         Failure::new(status, format!("{}: {e}", program.display()))
     })?;
-    CHILD.store(i32::try_from(child.id()).unwrap_or(0), Ordering::Relaxed);
+    torify_sys::signal::set_target(i32::try_from(child.id()).unwrap_or(0));
     let status = child
         .wait()
         .map_err(|e| exit::fail(format!("waiting for the command: {e}")))?;
-    CHILD.store(0, Ordering::Relaxed);
+    torify_sys::signal::set_target(0);
     Ok(match (status.code(), status.signal()) {
         (Some(code), _) => u8::try_from(code).unwrap_or(1),
         (None, Some(sig)) => u8::try_from(128 + sig).unwrap_or(255),

@@ -5,7 +5,7 @@
 //! command open itself is marked close-on-exec, so the command never has it, with one line.
 
 use std::net::SocketAddr;
-use std::os::fd::{BorrowedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 
 use rustix::io::{FdFlags, fcntl_getfd, fcntl_setfd};
 use rustix::net::sockopt;
@@ -39,7 +39,7 @@ fn inet(addr: rustix::net::SocketAddrAny) -> Option<SocketAddr> {
 }
 
 /// What socket `fd` is, when it is one the command would inherit (no close-on-exec).
-fn inspect(fd: BorrowedFd<'_>, raw: RawFd) -> Option<Inherited> {
+fn inspect(fd: BorrowedFd<'_>) -> Option<Inherited> {
     if fcntl_getfd(fd).ok()?.contains(FdFlags::CLOEXEC) {
         return None;
     }
@@ -60,7 +60,7 @@ fn inspect(fd: BorrowedFd<'_>, raw: RawFd) -> Option<Inherited> {
         }
     };
     Some(Inherited {
-        fd: raw,
+        fd: fd.as_raw_fd(),
         kind,
         state,
     })
@@ -79,23 +79,15 @@ pub(crate) fn seal_all() -> Vec<String> {
 }
 
 fn seal_where(refused: impl Fn(&Inherited) -> bool) -> Vec<String> {
-    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else {
-        return Vec::new();
-    };
-    let fds: Vec<RawFd> = dir
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse().ok())
-        .collect();
     let mut lines = Vec::new();
-    for raw in fds {
-        // SAFETY: the number was open a moment ago in this single-threaded launcher; the
-        // borrow lasts this loop iteration only, and a closed number fails each call harmlessly.
-        let fd = unsafe { BorrowedFd::borrow_raw(raw) };
-        let Some(socket) = inspect(fd, raw) else {
-            continue;
+    // The launcher is single-threaded here: each descriptor listed stays open while it is
+    // looked at.
+    torify_sys::fd::for_each_open(|fd| {
+        let Some(socket) = inspect(fd) else {
+            return;
         };
         if policy::is_local_family(socket.kind.family) {
-            continue;
+            return;
         }
         if refused(&socket) {
             let flags = fcntl_getfd(fd).unwrap_or(FdFlags::empty());
@@ -103,6 +95,6 @@ fn seal_where(refused: impl Fn(&Inherited) -> bool) -> Vec<String> {
                 lines.push(describe(&socket));
             }
         }
-    }
+    });
     lines
 }

@@ -279,9 +279,7 @@ pub(crate) fn apply(cmd: &mut Command, lib: &Path, changes: &EnvChanges) {
 /// Installs `filters` in the command's process just before it starts.
 pub(crate) fn filter(cmd: &mut Command, filters: Option<Filters>) {
     if let Some(filters) = filters {
-        // SAFETY: installing a compiled filter makes two system calls and allocates nothing,
-        // which is all that may happen between fork and exec.
-        unsafe { cmd.pre_exec(move || filters.install()) };
+        filters.install_at_exec(cmd);
     }
 }
 

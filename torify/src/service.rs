@@ -11,10 +11,9 @@
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::os::unix::net::UnixStream;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -424,46 +423,23 @@ fn spawn(place: &Place, start: &Start<'_>) -> Result<u32, Failure> {
         // The service is no part of the command: it needs no library of its own.
         .env_remove("LD_PRELOAD")
         .current_dir("/");
-    let fd = write.as_raw_fd();
-    // SAFETY: between fork and exec only async-signal-safe calls: setsid(2) makes the service
-    // a session (and process group) of its own, so a terminal's Ctrl-C for the command does
-    // not reach it; dup2(2) (or fcntl(2)) puts the report pipe at READY_FD without
-    // FD_CLOEXEC.
-    unsafe {
-        cmd.pre_exec(move || {
-            if libc::setsid() < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            // dup2 onto itself would leave FD_CLOEXEC set: then clear the flag instead.
-            let placed = if fd == READY_FD {
-                libc::fcntl(fd, libc::F_SETFD, 0)
-            } else {
-                libc::dup2(fd, READY_FD)
-            };
-            if placed < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    // The service is a session (and process group) of its own, so that a terminal's Ctrl-C for
+    // the command does not reach it; the report pipe is at READY_FD, without FD_CLOEXEC.
+    torify_sys::exec::new_session(&mut cmd);
+    torify_sys::exec::pass_fd(&mut cmd, write, READY_FD);
     let child = cmd
         .spawn()
         .map_err(|e| fail(format!("cannot start the torify service: {e}")))?;
-    drop(write);
+    // The command held our end of the pipe: closed now, so that the service's end closing
+    // ends the report.
+    drop(cmd);
     follow_start(read, place, start.quiet)?;
     Ok(child.id())
 }
 
 /// A close-on-exec pipe: (read end, write end).
 fn report_pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
-    use std::os::fd::FromRawFd;
-    let mut fds = [0; 2];
-    // SAFETY: pipe2 writes two new descriptors into the array it is given.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: pipe2 just returned these descriptors to us; each gets one owner.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+    Ok(rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?)
 }
 
 /// Reads the starting service's report: its progress onto our stderr, then its verdict.

@@ -7,10 +7,7 @@ use crate::exit::{Failure, fail};
 
 /// True when this process runs set-ID or with file capabilities (AT_SECURE): then the
 /// environment, which its caller chose, is not trusted.
-pub(crate) fn secure_exec() -> bool {
-    // SAFETY: getauxval has no preconditions.
-    unsafe { libc::getauxval(libc::AT_SECURE) != 0 }
-}
+pub(crate) use torify_sys::process::secure_exec;
 
 /// The settings for `show` and `check`: as [`load`] reads them, or, when the settings file
 /// cannot be used, those without it and the one line saying why (a program would not run).

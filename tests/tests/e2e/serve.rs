@@ -126,6 +126,36 @@ fn a_running_service_serves_commands_and_keeps_their_sessions_apart() {
     });
 }
 
+#[test]
+fn a_stop_signal_stops_the_service_cleanly_and_takes_its_socket() {
+    in_net(|net| {
+        let rt = Runtime::new(net, "serve-signal");
+        let started = probe::run(rt.torify().args(["-c"]).arg(&rt.config).arg("serve"));
+        assert_eq!(started.code, 0, "{started:?}\n{}", rt.log());
+        let pid = rt.pid().expect("serve status names the pid");
+        let socket = rt.service_dir().join("socks.sock");
+        assert!(socket.exists());
+        // SIGTERM, as a service manager stops it: the service leaves as `serve stop` makes it.
+        let kill = probe::run(std::process::Command::new("kill").args(["-TERM", &pid.to_string()]));
+        assert_eq!(kill.code, 0, "{kill:?}");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while alive(pid) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert!(
+            !alive(pid),
+            "the service did not exit on SIGTERM\n{}",
+            rt.log()
+        );
+        assert!(!socket.exists(), "the socket stayed");
+        assert!(
+            rt.log().contains("stopping the Tor service: a signal"),
+            "{}",
+            rt.log()
+        );
+    });
+}
+
 fn rustix_uid() -> u32 {
     // SAFETY: geteuid has no preconditions.
     unsafe { libc::geteuid() }

@@ -9,13 +9,14 @@
 //! connection) went away; then it removes its socket.
 
 use std::fs::File;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use arti_client::TorClient;
+use signal_hook::iterator::Signals;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::Notify;
@@ -105,14 +106,10 @@ impl State {
 
 /// Runs the service in this process until it stops; the exit status is 0 for a clean stop.
 pub(crate) fn run(loaded: &Loaded, options: &Options, verbosity: Verbosity) -> Result<u8, Failure> {
-    let mut sink = match options.ready_fd {
-        // SAFETY: fcntl(F_GETFD) only asks whether the descriptor is open.
-        Some(fd) if unsafe { libc::fcntl(fd, libc::F_GETFD) } >= 0 => {
-            // SAFETY: the starter (service::spawn) left this descriptor open for this process
-            // alone; nothing else here owns it.
-            Sink::Pipe(unsafe { File::from_raw_fd(fd) })
-        }
-        _ => Sink::here(verbosity.quiet()),
+    // The starter (service::spawn) left this descriptor open for this process alone.
+    let mut sink = match options.ready_fd.and_then(torify_sys::fd::claim_inherited) {
+        Some(fd) => Sink::Pipe(File::from(fd)),
+        None => Sink::here(verbosity.quiet()),
     };
     let outcome = serve(loaded, options, verbosity, &mut sink);
     if let Err(Failure { line: why, .. }) = &outcome {
@@ -130,9 +127,8 @@ fn serve(
     let place = Place::find().map_err(fail)?;
     let lock = take_service_lock(&place)?;
     let activated = activated_listener(&place)?;
-    // Before any thread exists, so that every thread has them blocked and only the waiter
-    // below receives them.
-    let signals = block_stop_signals()?;
+    // Before any thread exists: from here on they are caught, and wait for the waiter below.
+    let signals = stop_signals()?;
     super::prepare(loaded, verbosity)?;
     let quiet = verbosity.quiet();
     let runtime = crate::exit::runtime()?;
@@ -303,15 +299,12 @@ fn activated_listener(place: &Place) -> Result<Option<std::os::unix::net::UnixLi
         return Ok(None);
     }
     const FIRST: i32 = 3;
-    // SAFETY: fcntl(F_GETFD) only asks whether the descriptor is open.
-    if unsafe { libc::fcntl(FIRST, libc::F_GETFD) } < 0 {
+    // systemd passed descriptor 3 to this process (LISTEN_PID is ours).
+    let Some(fd) = torify_sys::fd::claim_inherited(FIRST) else {
         return Err(fail(
             "LISTEN_FDS says systemd passed a socket, but descriptor 3 is not open; check torify.socket",
         ));
-    }
-    // SAFETY: systemd passed descriptor 3 to this process (LISTEN_PID is ours); nothing else
-    // in it owns the descriptor.
-    let fd = unsafe { OwnedFd::from_raw_fd(FIRST) };
+    };
     use rustix::net::sockopt;
     let unix_stream = rustix::net::getsockname(&fd)
         .is_ok_and(|a| a.address_family() == rustix::net::AddressFamily::UNIX)
@@ -343,30 +336,18 @@ fn activated_listener(place: &Place) -> Result<Option<std::os::unix::net::UnixLi
     Ok(Some(listener))
 }
 
-/// The signals that stop the service, blocked in this thread (and so in every thread started
-/// after), for one thread to wait for.
-fn block_stop_signals() -> Result<libc::sigset_t, Failure> {
-    // SAFETY: a zeroed sigset is initialised by sigemptyset before use; pthread_sigmask
-    // changes only this thread's mask.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        for sig in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP] {
-            libc::sigaddset(&mut set, sig);
-        }
-        if libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) != 0 {
-            return Err(fail("cannot block the stop signals"));
-        }
-        Ok(set)
-    }
+/// The signals that stop the service, caught (signal-hook) and kept for one thread to wait
+/// for.
+fn stop_signals() -> Result<Signals, Failure> {
+    Signals::new([libc::SIGTERM, libc::SIGINT, libc::SIGHUP])
+        .map_err(|e| fail(format!("cannot catch the stop signals: {e}")))
 }
 
-/// A thread that waits for one of `set` and then asks the service to stop.
-fn spawn_signal_waiter(set: libc::sigset_t, stop: Arc<Notify>) {
+/// A thread that waits for one of `signals` and then asks the service to stop.
+fn spawn_signal_waiter(mut signals: Signals, stop: Arc<Notify>) {
     std::thread::spawn(move || {
-        let mut sig = 0;
-        // SAFETY: sigwait reads the initialised set and writes the signal number.
-        if unsafe { libc::sigwait(&set, &mut sig) } == 0 {
+        // The handlers stay for as long as `signals` does: a second signal is not fatal either.
+        for _ in signals.forever() {
             stop.notify_one();
         }
     });
@@ -469,21 +450,15 @@ fn watch(pid: i32, uid: u32) -> Option<impl std::future::Future<Output = ()>> {
     if pid <= 0 {
         return None;
     }
-    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
-    let raw = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    let raw = i32::try_from(raw).ok().filter(|fd| *fd >= 0)?;
-    // SAFETY: pidfd_open just returned this descriptor to us.
-    let pidfd = unsafe { OwnedFd::from_raw_fd(raw) };
+    let process = rustix::process::Pid::from_raw(pid)?;
+    let pidfd = rustix::process::pidfd_open(process, rustix::process::PidfdFlags::empty()).ok()?;
     // Checked after the pidfd pins the process: the pid cannot be someone else's by now.
     let owner = std::fs::metadata(format!("/proc/{pid}")).ok()?.uid();
     if owner != uid {
         return None;
     }
-    // SAFETY: the AsyncFd owns the pidfd, which stays open and the same until it is dropped.
-    let fd = unsafe {
-        tokio::io::unix::AsyncFd::register_with_interest(pidfd, tokio::io::Interest::READABLE)
-    }
-    .ok()?;
+    let fd =
+        torify_sys::async_fd::register_with_interest(pidfd, tokio::io::Interest::READABLE).ok()?;
     tracing::debug!(target: "torify", "holding for process {pid} (fd {})", fd.get_ref().as_raw_fd());
     Some(async move {
         // A pidfd becomes readable when its process exits.

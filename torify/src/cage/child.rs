@@ -1,8 +1,9 @@
 //! The caged side: a child of the launcher that enters new namespaces, builds the cage, hands
 //! its TUN device and SOCKS listener to the launcher, and runs the command in it.
 //!
-//! Forked from the launcher while it is still single-threaded (before any runtime starts), so
-//! the child may allocate and use the standard library freely. Its steps:
+//! Forked from the launcher while it is still single-threaded (before any runtime starts;
+//! torify-sys's fork refuses otherwise), so the child may allocate and use the standard library
+//! freely. Its steps:
 //! 1. unshare the user (when not root), network, mount and PID namespaces; map the caller's own
 //!    uid and gid (files, HOME and the terminal stay the caller's), keeping the capabilities a
 //!    new user namespace gives until the command is exec'd;
@@ -28,6 +29,9 @@ use rustix::net::{
     RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, SendAncillaryBuffer,
     SendAncillaryMessage, SendFlags,
 };
+use rustix::process::{Pid, WaitOptions};
+use rustix::thread::UnshareFlags;
+use torify_sys::process::{Forked, exit_now};
 
 use super::names::{CAGE_V4, CAGE_V6};
 use super::{mounts, netconf};
@@ -89,32 +93,28 @@ pub(crate) fn start(plan: Plan) -> Result<Handles, String> {
         None,
     )
     .map_err(|e| format!("cannot make the cage's control socket: {e}"))?;
-    // SAFETY: fork in a single-threaded launcher (no runtime has started); the child runs
-    // ordinary code and ends with exit, never returning here.
-    let pid = unsafe { libc::fork() };
-    if pid < 0 {
-        return Err(format!(
-            "cannot fork the cage: {}",
-            io::Error::last_os_error()
-        ));
-    }
-    if pid == 0 {
-        drop(ours);
-        let code = match caged(&plan, theirs.as_fd()) {
-            Ok(code) => code,
-            Err(e) => {
-                report(theirs.as_fd(), &e);
-                i32::from(exit::Exit::Torify.code())
-            }
-        };
-        // SAFETY: leaving the forked child without running the launcher's exit handlers.
-        unsafe { libc::_exit(code) };
-    }
+    // In a single-threaded launcher (no runtime has started): the child runs ordinary code
+    // and ends with exit, never returning here.
+    let pid = match torify_sys::process::fork() {
+        Err(e) => return Err(format!("cannot fork the cage: {e}")),
+        Ok(Forked::Parent(pid)) => pid,
+        Ok(Forked::Child) => {
+            drop(ours);
+            let code = match caged(&plan, theirs.as_fd()) {
+                Ok(code) => code,
+                Err(e) => {
+                    report(theirs.as_fd(), &e);
+                    i32::from(exit::Exit::Torify.code())
+                }
+            };
+            // Without running the launcher's exit handlers.
+            exit_now(code);
+        }
+    };
     drop(theirs);
     let (tun, socks) = receive(ours.as_fd()).inspect_err(|_| {
         // The cage failed; its exit status is of no use now.
-        // SAFETY: waiting for our own child.
-        unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
+        let _ = rustix::process::waitpid(Pid::from_raw(pid), WaitOptions::empty());
     })?;
     Ok(Handles {
         pid,
@@ -165,12 +165,11 @@ fn caged(plan: &Plan, control: BorrowedFd<'_>) -> Result<i32, String> {
         rustix::process::getuid().as_raw(),
         rustix::process::getgid().as_raw(),
     );
-    let mut flags = libc::CLONE_NEWNET | libc::CLONE_NEWNS | libc::CLONE_NEWPID;
+    let mut flags = UnshareFlags::NEWNET | UnshareFlags::NEWNS | UnshareFlags::NEWPID;
     if plan.userns {
-        flags |= libc::CLONE_NEWUSER;
+        flags |= UnshareFlags::NEWUSER;
     }
-    // SAFETY: unshare takes no pointers; this process is single-threaded.
-    netconf::cvt(unsafe { libc::unshare(flags) }).map_err(|e| {
+    torify_sys::process::unshare_namespaces(flags).map_err(|e| {
         format!(
             "cannot create the cage's namespaces ({e}){}",
             if plan.userns {
@@ -186,28 +185,25 @@ fn caged(plan: &Plan, control: BorrowedFd<'_>) -> Result<i32, String> {
         write_proc("gid_map", &format!("{gid} {gid} 1")).map_err(|e| e.to_string())?;
     }
     // The first child of an unshare(CLONE_NEWPID) is PID 1 of the new namespace.
-    // SAFETY: fork in a single-threaded process.
-    let init = unsafe { libc::fork() };
-    if init < 0 {
-        return Err(format!(
-            "cannot start the cage's init: {}",
-            io::Error::last_os_error()
-        ));
-    }
-    if init > 0 {
-        // This process stays outside the new PID namespace, as the launcher's handle on it.
-        crate::child::forward_signals_to(init);
-        return Ok(wait_status(init));
-    }
-    let code = match cage_init(plan, control) {
-        Ok(code) => code,
-        Err(e) => {
-            report(control, &e);
-            i32::from(exit::Exit::Torify.code())
+    match torify_sys::process::fork() {
+        Err(e) => Err(format!("cannot start the cage's init: {e}")),
+        Ok(Forked::Parent(init)) => {
+            // This process stays outside the new PID namespace, as the launcher's handle on it.
+            crate::child::forward_signals_to(init);
+            Ok(wait_status(init))
         }
-    };
-    // SAFETY: leaving the init without running exit handlers.
-    unsafe { libc::_exit(code) };
+        Ok(Forked::Child) => {
+            let code = match cage_init(plan, control) {
+                Ok(code) => code,
+                Err(e) => {
+                    report(control, &e);
+                    i32::from(exit::Exit::Torify.code())
+                }
+            };
+            // Leaving the init without running exit handlers.
+            exit_now(code);
+        }
+    }
 }
 
 /// PID 1 of the cage.
@@ -285,15 +281,19 @@ pub(crate) fn wait_status(pid: i32) -> i32 {
 /// Waits for `pid` as [`wait_status`] does; with `reap_all` (the cage's init, parent of every
 /// orphan in the cage) it reaps any other child that ends meanwhile.
 fn wait_for(pid: i32, reap_all: bool) -> i32 {
+    let Some(pid) = Pid::from_raw(pid) else {
+        return 1;
+    };
     loop {
-        let mut status = 0;
-        // SAFETY: status is a local.
-        let got = unsafe { libc::waitpid(if reap_all { -1 } else { pid }, &mut status, 0) };
-        if got == pid {
-            return exit_code(status);
-        }
-        if got < 0 && io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
-            return 1;
+        let got = if reap_all {
+            rustix::process::wait(WaitOptions::empty())
+        } else {
+            rustix::process::waitpid(Some(pid), WaitOptions::empty())
+        };
+        match got {
+            Ok(Some((got, status))) if got == pid => return exit_code(status.as_raw()),
+            Ok(_) | Err(rustix::io::Errno::INTR) => {}
+            Err(_) => return 1,
         }
     }
 }

@@ -18,7 +18,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::net::SocketAddr;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -142,27 +142,16 @@ const VALID: [u8; VNET_HDR] = [2, 0, 0, 0, 0, 0, 0, 0, 0, 0];
 /// Writes one packet to the TUN device. A full device queue drops it, as a NIC would: TCP
 /// retransmits, and a datagram's sender times out instead of failing at once.
 fn write_packet(fd: &OwnedFd, packet: &[u8]) -> io::Result<usize> {
-    let parts = [
-        libc::iovec {
-            iov_base: VALID.as_ptr().cast_mut().cast(),
-            iov_len: VNET_HDR,
-        },
-        libc::iovec {
-            iov_base: packet.as_ptr().cast_mut().cast(),
-            iov_len: packet.len(),
-        },
-    ];
-    // SAFETY: both parts are valid for their lengths and only read; one write is one packet
-    // on a TUN device.
-    let n = unsafe { libc::writev(fd.as_raw_fd(), parts.as_ptr(), 2) };
-    usize::try_from(n).map_err(|_| io::Error::last_os_error())
+    // One write is one packet on a TUN device.
+    Ok(rustix::io::writev(
+        fd,
+        &[io::IoSlice::new(&VALID), io::IoSlice::new(packet)],
+    )?)
 }
 
 /// Reads one packet, its virtio_net_hdr first, from the TUN device into `buf`.
 fn read_packet(fd: &OwnedFd, buf: &mut [u8]) -> io::Result<usize> {
-    // SAFETY: buf is writable for its length.
-    let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
-    usize::try_from(n).map_err(|_| io::Error::last_os_error())
+    Ok(rustix::io::read(fd, buf)?)
 }
 
 /// Writes one packet once the device takes it (the resolver's answers, from their own task).
@@ -727,8 +716,7 @@ fn relay(s: &mut tcp::Socket<'_>, f: &mut Flow, cx: &mut Context<'_>) -> io::Res
 
 /// Serves the cage's TUN device until the cage ends (the task is dropped).
 pub(crate) async fn serve(tun: OwnedFd, cage: Arc<Cage>) -> io::Result<()> {
-    // SAFETY: the TUN device's descriptor is owned by the AsyncFd and stays open as long.
-    let fd = Arc::new(unsafe { AsyncFd::register(tun) }.map_err(|e| e.into_parts().1)?);
+    let fd = Arc::new(torify_sys::async_fd::register(tun)?);
     let mut stack = Stack::new(fd, cage)?;
     std::future::poll_fn(move |cx| stack.poll(cx)).await
 }
