@@ -32,7 +32,10 @@ fn check(ret: c_int) -> Result<c_int, Errno> {
 }
 
 /// True when the process runs secure-exec (setuid, setgid, file capabilities): the
-/// environment is then not ours to trust.
+/// environment is then not ours to trust. The launcher asks the same through
+/// `torify_sys::process::secure_exec`; the library cannot link torify-sys, since a workspace
+/// build gives one crate one set of features, and the launcher's would put its argv capture
+/// (an `.init_array` entry), rustix and seccompiler into every torified program.
 pub(crate) fn secure_exec() -> bool {
     // SAFETY: getauxval has no preconditions.
     unsafe { libc::getauxval(libc::AT_SECURE) != 0 }
