@@ -77,12 +77,12 @@ fn a_running_service_serves_commands_and_keeps_their_sessions_apart() {
         assert_eq!(second.stdout, PAGE, "{second:?}");
         let b = circuits_after(&rt, a.len());
         assert_eq!((a.len(), b.len()), (2, 2), "{}", rt.log());
-        // One session keeps its circuit; two sessions never share one.
-        assert_eq!(a[0], a[1], "one session's fetches left its circuit");
-        assert_eq!(b[0], b[1], "one session's fetches left its circuit");
-        assert_ne!(
-            a[0], b[0],
-            "two commands (two session tokens) shared a circuit"
+        // Two sessions never share a circuit. (Within one session arti may take any circuit
+        // its token may use, a fresh preemptive one too, so both fetches of a session need
+        // not ride the same one: seen once in a loaded full run.)
+        assert!(
+            a.iter().all(|c| !b.contains(c)),
+            "two commands (two session tokens) shared a circuit: {a:?} {b:?}"
         );
         // The control: commands that send no credentials share circuits, as with a tor
         // daemon (so the assertion above could fail).
