@@ -9,7 +9,7 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
 
-use crate::keys::Raw;
+use crate::keys::{BadEntry, Raw};
 
 /// A network that may be reached directly, in CIDR form (`192.168.1.0/24`, `fd00::/8`); a bare
 /// address is a network of one (`/32` or `/128`).
@@ -93,27 +93,6 @@ fn overlap(a: (IpAddr, u8), b: (IpAddr, u8)) -> bool {
 
 fn show(ip: IpAddr, prefix: u8) -> String {
     format!("{ip}/{prefix}")
-}
-
-/// Why an entry was refused, and what to write instead.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct BadEntry {
-    /// Which entry of a list (`None`: the value as a whole).
-    pub(crate) index: Option<usize>,
-    /// What is wrong, starting with the entry as written.
-    pub(crate) problem: String,
-    /// How to fix it.
-    pub(crate) fix: String,
-}
-
-impl BadEntry {
-    fn new(problem: String, fix: impl Into<String>) -> Self {
-        BadEntry {
-            index: None,
-            problem,
-            fix: fix.into(),
-        }
-    }
 }
 
 impl DirectNet {
@@ -261,7 +240,10 @@ impl FromStr for DirectNet {
 
     /// One entry; the error is the problem and its fix on one line.
     fn from_str(s: &str) -> Result<Self, String> {
-        DirectNet::parse(s).map_err(|e| format!("{}; {}", e.problem, e.fix))
+        DirectNet::parse(s).map_err(|e| match e.fix {
+            Some(fix) => format!("{}; {fix}", e.problem),
+            None => e.problem,
+        })
     }
 }
 
@@ -287,10 +269,7 @@ fn type_name(raw: Raw<'_>) -> String {
 /// Reads the whole setting: comma-separated text (the environment) or a TOML list of strings.
 pub(crate) fn read(raw: Raw<'_>) -> Result<Vec<DirectNet>, BadEntry> {
     let entry = |index: usize, raw: Raw<'_>| {
-        let at = |e: BadEntry| BadEntry {
-            index: Some(index),
-            ..e
-        };
+        let at = |e: BadEntry| e.at(index);
         match raw {
             Raw::Text(s) | Raw::TomlStr(s) => DirectNet::parse(s).map_err(at),
             other => Err(at(BadEntry::new(
@@ -306,13 +285,11 @@ pub(crate) fn read(raw: Raw<'_>) -> Result<Vec<DirectNet>, BadEntry> {
             .enumerate()
             .map(|(i, part)| {
                 if part.is_empty() {
-                    Err(BadEntry {
-                        index: Some(i),
-                        ..BadEntry::new(
-                            format!("{s:?} has an empty entry"),
-                            "separate networks with single commas, such as 192.168.1.0/24,fd00::/8",
-                        )
-                    })
+                    Err(BadEntry::new(
+                        format!("{s:?} has an empty entry"),
+                        "separate networks with single commas, such as 192.168.1.0/24,fd00::/8",
+                    )
+                    .at(i))
                 } else {
                     entry(i, Raw::Text(part))
                 }
@@ -435,8 +412,13 @@ mod tests {
         for (input, problem, fix) in bad {
             let e = DirectNet::parse(input).expect_err(input);
             assert!(e.problem.contains(problem), "{input}: {e:?}");
-            assert!(e.fix.contains(fix), "{input}: {e:?}");
-            assert!(!e.problem.contains('\n') && !e.fix.contains('\n'));
+            assert!(
+                e.fix.as_deref().is_some_and(|f| f.contains(fix)),
+                "{input}: {e:?}"
+            );
+            assert!(
+                !e.problem.contains('\n') && !e.fix.as_deref().unwrap_or_default().contains('\n')
+            );
         }
     }
 

@@ -286,6 +286,46 @@ pub(crate) enum Raw<'a> {
     List(&'a [(Raw<'a>, Origin)]),
 }
 
+/// Why a value (or one entry of a list) was refused, and what to write instead.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct BadEntry {
+    /// Which entry of a list (`None`: the value as a whole).
+    pub(crate) index: Option<usize>,
+    /// What is wrong, starting with the value or entry as written.
+    pub(crate) problem: String,
+    /// How to fix it; `None`: set the key to what its row of [`KEYS`] expects.
+    pub(crate) fix: Option<String>,
+}
+
+impl BadEntry {
+    /// A refusal with a fix of its own.
+    pub(crate) fn new(problem: String, fix: impl Into<String>) -> Self {
+        BadEntry {
+            index: None,
+            problem,
+            fix: Some(fix.into()),
+        }
+    }
+
+    /// The same refusal, for entry `index` of a list.
+    pub(crate) fn at(self, index: usize) -> Self {
+        BadEntry {
+            index: Some(index),
+            ..self
+        }
+    }
+}
+
+impl From<String> for BadEntry {
+    fn from(problem: String) -> Self {
+        BadEntry {
+            index: None,
+            problem,
+            fix: None,
+        }
+    }
+}
+
 /// A checked value.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Value {
@@ -306,7 +346,7 @@ pub(crate) enum Value {
 }
 
 /// The entries of a list of strings, each checked by `entry`.
-fn strings<T>(raw: Raw<'_>, entry: impl Fn(&str) -> Result<T, String>) -> Result<Vec<T>, String> {
+fn strings<T>(raw: Raw<'_>, entry: impl Fn(&str) -> Result<T, String>) -> Result<Vec<T>, BadEntry> {
     match raw {
         Raw::List(items) => items
             .iter()
@@ -314,13 +354,14 @@ fn strings<T>(raw: Raw<'_>, entry: impl Fn(&str) -> Result<T, String>) -> Result
             .map(|(i, (item, _))| {
                 text_of(*item)
                     .and_then(&entry)
-                    .map_err(|e| format!("entry {}: {e}", i + 1))
+                    .map_err(|e| BadEntry::from(format!("entry {}: {e}", i + 1)).at(i))
             })
             .collect(),
         other => Err(format!(
             "{}, not a list",
             text_of(other).map_or_else(|e| e, |s| format!("{s:?} is a string"))
-        )),
+        )
+        .into()),
     }
 }
 
@@ -370,8 +411,39 @@ fn credential(raw: Raw<'_>) -> Result<Value, String> {
     Ok(Value::Secret(Secret::new(s.to_owned())))
 }
 
-/// Checks `raw` as a value of `key`; the error is the problem, without location or fix.
-pub(crate) fn parse_value(key: Key, raw: Raw<'_>) -> Result<Value, String> {
+/// Checks `raw` as a value of `key`: the refusal names the entry of a list it is about, and
+/// carries a fix of its own where the key's `expects` would not say enough.
+pub(crate) fn parse_value(key: Key, raw: Raw<'_>) -> Result<Value, BadEntry> {
+    if key.is_list() {
+        return parse_list(key, raw);
+    }
+    parse_single(key, raw).map_err(BadEntry::from)
+}
+
+fn parse_list(key: Key, raw: Raw<'_>) -> Result<Value, BadEntry> {
+    match key {
+        Key::AllowDirect => crate::direct::read(raw).map(Value::Nets),
+        Key::SystemExemptUsers => strings(raw, |s| {
+            if s.is_empty() || s.contains([':', '\n', ' ']) {
+                Err(format!("{s:?} is not a user name"))
+            } else {
+                Ok(s.to_owned())
+            }
+        })
+        .map(Value::Names),
+        Key::SystemExemptPrograms => strings(raw, |s| {
+            if s.starts_with('/') {
+                Ok(PathBuf::from(s))
+            } else {
+                Err(format!("{s:?} is not an absolute path"))
+            }
+        })
+        .map(Value::Paths),
+        other => Err(format!("internal error: {other:?} is no list").into()),
+    }
+}
+
+fn parse_single(key: Key, raw: Raw<'_>) -> Result<Value, String> {
     match key {
         Key::TorAddress => text_of(raw)?.parse().map(Value::Address),
         Key::TorPort => {
@@ -409,11 +481,6 @@ pub(crate) fn parse_value(key: Key, raw: Raw<'_>) -> Result<Value, String> {
                 .map(Value::Level)
                 .ok_or_else(|| "is not a log level".to_owned())
         }
-        // Layer::set reads this key itself, to point at the entry and give its own fix; this
-        // arm gives the same verdict with the problem only.
-        Key::AllowDirect => crate::direct::read(raw)
-            .map(Value::Nets)
-            .map_err(|e| e.problem),
         Key::LogFile => {
             let s = text_of(raw)?;
             if !s.starts_with('/') {
@@ -421,22 +488,9 @@ pub(crate) fn parse_value(key: Key, raw: Raw<'_>) -> Result<Value, String> {
             }
             Ok(Value::Path(PathBuf::from(s)))
         }
-        Key::SystemExemptUsers => strings(raw, |s| {
-            if s.is_empty() || s.contains([':', '\n', ' ']) {
-                Err(format!("{s:?} is not a user name"))
-            } else {
-                Ok(s.to_owned())
-            }
-        })
-        .map(Value::Names),
-        Key::SystemExemptPrograms => strings(raw, |s| {
-            if s.starts_with('/') {
-                Ok(PathBuf::from(s))
-            } else {
-                Err(format!("{s:?} is not an absolute path"))
-            }
-        })
-        .map(Value::Paths),
+        Key::AllowDirect | Key::SystemExemptUsers | Key::SystemExemptPrograms => {
+            Err("is a list, read by parse_list".to_owned())
+        }
     }
 }
 
@@ -539,7 +593,7 @@ mod tests {
         ];
         for (key, raw, problem) in bad {
             assert_eq!(
-                parse_value(*key, *raw).err().as_deref(),
+                parse_value(*key, *raw).err().map(|e| e.problem).as_deref(),
                 Some(*problem),
                 "{key:?}"
             );

@@ -24,28 +24,18 @@ impl Layer {
         name: &str,
     ) -> Result<(), ConfError> {
         let expects = key_info(key).expects;
-        let value = if key == Key::AllowDirect {
-            // Each entry has its own reason and fix, and in a file its own position.
-            crate::direct::read(raw).map(Value::Nets).map_err(|e| {
-                let at = match (raw, e.index) {
-                    (Raw::List(items), Some(i)) => items.get(i).map(|(_, at)| at.clone()),
-                    _ => None,
-                };
-                ConfError::new(
-                    at.unwrap_or_else(|| origin.clone()),
-                    format!("{name} {}", e.problem),
-                    e.fix,
-                )
-            })?
-        } else {
-            parse_value(key, raw).map_err(|problem| {
-                ConfError::new(
-                    origin.clone(),
-                    format!("{name} {problem}"),
-                    format!("set {name} to {expects}"),
-                )
-            })?
-        };
+        // A list's entry has its own position in a file, and may have its own fix.
+        let value = parse_value(key, raw).map_err(|e| {
+            let at = match (raw, e.index) {
+                (Raw::List(items), Some(i)) => items.get(i).map(|(_, at)| at.clone()),
+                _ => None,
+            };
+            ConfError::new(
+                at.unwrap_or_else(|| origin.clone()),
+                format!("{name} {}", e.problem),
+                e.fix.unwrap_or_else(|| format!("set {name} to {expects}")),
+            )
+        })?;
         // IsolatePID is torsocks' spelling of two isolation modes.
         let (key, value) = match (key, value) {
             (Key::IsolatePid, Value::Flag(on)) => (
