@@ -9,7 +9,7 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
 
-use crate::keys::{BadEntry, Raw};
+use crate::raw::{BadEntry, Raw};
 
 /// A network that may be reached directly, in CIDR form (`192.168.1.0/24`, `fd00::/8`); a bare
 /// address is a network of one (`/32` or `/128`).

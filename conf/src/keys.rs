@@ -6,8 +6,8 @@
 use std::path::PathBuf;
 
 use crate::direct::DirectNet;
-use crate::error::Origin;
 use crate::model::{Backend, DnsMode, Ipv4Net, Isolation, Localhost, LogLevel, TorAddress};
+use crate::raw::{BadEntry, Raw};
 use crate::secret::Secret;
 
 /// A setting.
@@ -103,13 +103,19 @@ const fn info(
     }
 }
 
+/// The variable of tor.address, which the launcher sets itself to hand a command the embedded
+/// client's socket.
+pub const ADDRESS_VARIABLE: &str = "TORSOCKS_TOR_ADDRESS";
+/// The variable of log.level, which the launcher sets for the children it only probes.
+pub const LOG_LEVEL_VARIABLE: &str = "TORSOCKS_LOG_LEVEL";
+
 /// Every setting.
 pub const KEYS: &[KeyInfo] = &[
     info(
         Key::TorAddress,
         Some("tor.address"),
         Some("TorAddress"),
-        Some("TORSOCKS_TOR_ADDRESS"),
+        Some(ADDRESS_VARIABLE),
         "an IPv4 or IPv6 address, or unix:/absolute/path",
     ),
     info(
@@ -200,7 +206,7 @@ pub const KEYS: &[KeyInfo] = &[
         Key::LogLevel,
         Some("log.level"),
         None,
-        Some("TORSOCKS_LOG_LEVEL"),
+        Some(LOG_LEVEL_VARIABLE),
         "1 to 5, or none, error, warn, notice, debug",
     ),
     info(
@@ -267,63 +273,6 @@ pub const KEYS: &[KeyInfo] = &[
 /// The table row of `key`.
 pub fn key_info(key: Key) -> &'static KeyInfo {
     KEYS.iter().find(|i| i.key == key).unwrap_or(&KEYS[0])
-}
-
-/// A value as a source hands it over, before it is checked.
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum Raw<'a> {
-    /// Text from the environment, a flag or a torsocks.conf line: numbers come as text.
-    Text(&'a str),
-    /// A TOML string.
-    TomlStr(&'a str),
-    /// A TOML integer.
-    Int(i64),
-    /// A TOML boolean.
-    Bool(bool),
-    /// Some other TOML type (its name).
-    Other(&'static str),
-    /// A TOML array: each item with where it is, so an error can point at the item.
-    List(&'a [(Raw<'a>, Origin)]),
-}
-
-/// Why a value (or one entry of a list) was refused, and what to write instead.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct BadEntry {
-    /// Which entry of a list (`None`: the value as a whole).
-    pub(crate) index: Option<usize>,
-    /// What is wrong, starting with the value or entry as written.
-    pub(crate) problem: String,
-    /// How to fix it; `None`: set the key to what its row of [`KEYS`] expects.
-    pub(crate) fix: Option<String>,
-}
-
-impl BadEntry {
-    /// A refusal with a fix of its own.
-    pub(crate) fn new(problem: String, fix: impl Into<String>) -> Self {
-        BadEntry {
-            index: None,
-            problem,
-            fix: Some(fix.into()),
-        }
-    }
-
-    /// The same refusal, for entry `index` of a list.
-    pub(crate) fn at(self, index: usize) -> Self {
-        BadEntry {
-            index: Some(index),
-            ..self
-        }
-    }
-}
-
-impl From<String> for BadEntry {
-    fn from(problem: String) -> Self {
-        BadEntry {
-            index: None,
-            problem,
-            fix: None,
-        }
-    }
 }
 
 /// A checked value.

@@ -3,8 +3,9 @@
 use std::collections::BTreeMap;
 
 use crate::error::{ConfError, Origin};
-use crate::keys::{Key, Raw, Value, key_info, parse_value};
+use crate::keys::{Key, Value, key_info, parse_value};
 use crate::model::Isolation;
+use crate::raw::Raw;
 
 /// The values one source sets, each with where it came from.
 #[derive(Debug, Default)]

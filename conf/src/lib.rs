@@ -8,6 +8,7 @@ mod keys;
 mod layer;
 mod load;
 mod model;
+mod raw;
 mod secret;
 mod show;
 mod source;
@@ -15,7 +16,7 @@ mod source;
 pub use arti::{ArtiSettings, Authority, Fallback, PrivateNetwork};
 pub use direct::DirectNet;
 pub use error::{ConfError, Origin};
-pub use keys::{KEYS, Key, KeyInfo, key_info};
+pub use keys::{ADDRESS_VARIABLE, KEYS, Key, KeyInfo, LOG_LEVEL_VARIABLE, key_info};
 pub use load::{
     FILE_VARIABLES, FlagValue, Loaded, SESSION_VARIABLE, SYSTEM_FILES, Sources, check_file,
     check_text, load, load_for_diagnosis,

@@ -4,9 +4,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::error::{ConfError, Origin};
-use crate::keys::{Key, Raw, Value};
+use crate::keys::{Key, Value};
 use crate::layer::Layer;
 use crate::model::{Credentials, Isolation, Settings};
+use crate::raw::Raw;
 use crate::source;
 
 /// System-wide files, tried in this order when no file is named.

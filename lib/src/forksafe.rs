@@ -16,11 +16,9 @@
 //! The fork handlers (registered at load, before the program can start a thread) still take
 //! every [`Lock`] across fork(3), so an ordinary fork keeps the tables whole.
 
-use std::cell::{RefCell, UnsafeCell};
+use std::cell::UnsafeCell;
 use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
-
-use crate::{names, pending, runtime};
 
 /// A value made once, on first use, without a lock.
 pub(crate) struct Once<T> {
@@ -162,43 +160,6 @@ pub(crate) fn this_process() -> u32 {
     // SAFETY: getpid has no preconditions.
     unsafe { libc::getpid() as u32 }
 }
-
-/// The tables fork takes across, held by the forking thread.
-struct Held {
-    _pending: LockGuard<pending::Table>,
-    _names: LockGuard<names::Pools>,
-}
-
-thread_local! {
-    static HELD: RefCell<Option<Held>> = const { RefCell::new(None) };
-}
-
-extern "C" fn before_fork() {
-    let _ = std::panic::catch_unwind(|| {
-        runtime::before_fork();
-        let held = Held {
-            _pending: pending::lock_for_fork(),
-            _names: names::lock_for_fork(),
-        };
-        let _ = HELD.try_with(|h| *h.borrow_mut() = Some(held));
-    });
-}
-
-extern "C" fn after_fork() {
-    let _ = std::panic::catch_unwind(|| {
-        let _ = HELD.try_with(|h| drop(h.borrow_mut().take()));
-    });
-}
-
-extern "C" fn register() {
-    crate::sys::at_fork(before_fork, after_fork, after_fork);
-    crate::inherited::note_at_load();
-}
-
-/// Runs `register` when the library is loaded (preloaded or linked), before `main`.
-#[used]
-#[unsafe(link_section = ".init_array")]
-static REGISTER: extern "C" fn() = register;
 
 #[cfg(test)]
 mod tests {

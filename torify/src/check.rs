@@ -166,7 +166,7 @@ fn optimistic_sentence(
 pub(crate) fn library_check(report: &mut Report, lib: &Path, changes: &EnvChanges) {
     let loaded = crate::library::loads_into_a_child(lib, |cmd| {
         launch::apply(cmd, lib, changes);
-        cmd.env("TORSOCKS_LOG_LEVEL", "1");
+        cmd.env(torify_conf::LOG_LEVEL_VARIABLE, "1");
     });
     match loaded {
         Ok(()) => report.ok(format!(

@@ -99,7 +99,7 @@ pub(crate) fn env_changes(
         let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
         changes
             .set
-            .push(("TORIFY_CONF_FILE", absolute.into_os_string()));
+            .push((torify_conf::FILE_VARIABLES[0], absolute.into_os_string()));
     }
     match session {
         Some(token) => changes.set.push((SESSION_VARIABLE, token.into())),

@@ -215,7 +215,7 @@ fn on(cli: &Cli) -> Result<ExitCode, Failure> {
     let mut p = prepare(cli)?;
     if p.backend == Chosen::Embedded {
         let socket = embedded_for_shell(cli, &p)?;
-        let address = "TORSOCKS_TOR_ADDRESS";
+        let address = torify_conf::ADDRESS_VARIABLE;
         p.changes.set.retain(|(var, _)| *var != address);
         p.changes.remove.retain(|var| *var != address);
         let mut value = OsString::from("unix:");
@@ -432,7 +432,10 @@ fn embedded_run(
     filters: Option<seccomp::Filters>,
 ) -> Result<ExitCode, Failure> {
     let (socket, _lease) = service::ensure(&service_start(cli, &p.loaded))?;
-    let extra = [("TORSOCKS_TOR_ADDRESS", format!("unix:{}", socket.display()))];
+    let extra = [(
+        torify_conf::ADDRESS_VARIABLE,
+        format!("unix:{}", socket.display()),
+    )];
     child::run(command, program, &p.lib, &p.changes, &extra, filters).map(ExitCode::from)
 }
 

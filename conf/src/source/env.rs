@@ -3,8 +3,9 @@
 use zeroize::Zeroize;
 
 use crate::error::{ConfError, Origin};
-use crate::keys::{KEYS, Raw};
+use crate::keys::KEYS;
 use crate::layer::Layer;
+use crate::raw::Raw;
 
 /// Reads every known variable through `lookup`; empty variables count as unset.
 pub(crate) fn read(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Layer, ConfError> {

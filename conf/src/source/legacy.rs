@@ -3,8 +3,9 @@
 use std::path::Path;
 
 use crate::error::{ConfError, Origin};
-use crate::keys::{KEYS, Raw, nearest};
+use crate::keys::{KEYS, nearest};
 use crate::layer::Layer;
+use crate::raw::Raw;
 
 fn legacy_names() -> impl Iterator<Item = &'static str> {
     KEYS.iter().filter_map(|k| k.legacy)

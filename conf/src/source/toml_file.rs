@@ -5,8 +5,9 @@ use std::path::Path;
 use toml::de::{DeTable, DeValue};
 
 use crate::error::{ConfError, Origin, line_col};
-use crate::keys::{KEYS, Raw, nearest};
+use crate::keys::{KEYS, nearest};
 use crate::layer::Layer;
+use crate::raw::Raw;
 
 fn origin(path: &Path, text: &str, offset: usize) -> Origin {
     let (line, col) = line_col(text, offset);
