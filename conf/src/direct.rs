@@ -9,6 +9,7 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
 
+use crate::cidr::{bits, mask, overlap, show, within, within_any};
 use crate::raw::{BadEntry, Raw};
 
 /// A network that may be reached directly, in CIDR form (`192.168.1.0/24`, `fd00::/8`); a bare
@@ -53,47 +54,6 @@ const UNSPECIFIED: [(IpAddr, u8); 2] = [
 
 /// `::ffff:0:0/96`, IPv4 addresses in IPv6 form.
 const MAPPED: (IpAddr, u8) = (IpAddr::V6(Ipv6Addr::new(0, 0, 0, 0, 0, 0xffff, 0, 0)), 96);
-
-/// The address as a number and the width of its family in bits.
-fn bits(ip: IpAddr) -> (u128, u8) {
-    match ip {
-        IpAddr::V4(v4) => (u128::from(u32::from(v4)), 32),
-        IpAddr::V6(v6) => (u128::from(v6), 128),
-    }
-}
-
-/// The network mask of `prefix` bits in a family `width` bits wide.
-fn mask(width: u8, prefix: u8) -> u128 {
-    let full = if width == 128 {
-        u128::MAX
-    } else {
-        (1u128 << width) - 1
-    };
-    match u32::from(width.saturating_sub(prefix)) {
-        shift if shift >= 128 => 0,
-        shift => (full >> shift) << shift,
-    }
-}
-
-/// True when the block `(ip, prefix)` lies entirely inside `outer`.
-fn within(ip: IpAddr, prefix: u8, outer: (IpAddr, u8)) -> bool {
-    let (inner, width) = bits(ip);
-    let (outer_base, outer_width) = bits(outer.0);
-    width == outer_width && prefix >= outer.1 && inner & mask(width, outer.1) == outer_base
-}
-
-fn within_any(ip: IpAddr, prefix: u8, ranges: &[(IpAddr, u8)]) -> bool {
-    ranges.iter().any(|r| within(ip, prefix, *r))
-}
-
-/// Two CIDR blocks overlap exactly when one lies inside the other.
-fn overlap(a: (IpAddr, u8), b: (IpAddr, u8)) -> bool {
-    within(a.0, a.1, b) || within(b.0, b.1, a)
-}
-
-fn show(ip: IpAddr, prefix: u8) -> String {
-    format!("{ip}/{prefix}")
-}
 
 impl DirectNet {
     /// The first address.
@@ -249,7 +209,7 @@ impl FromStr for DirectNet {
 
 impl fmt::Display for DirectNet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.base, self.prefix)
+        f.write_str(&show(self.base, self.prefix))
     }
 }
 

@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 mod arti;
+mod cidr;
 mod direct;
 mod error;
 mod keys;

@@ -83,11 +83,7 @@ impl Ipv4Net {
     }
 
     const fn mask(prefix: u8) -> u32 {
-        if prefix == 0 {
-            0
-        } else {
-            u32::MAX << (32 - prefix as u32)
-        }
+        crate::cidr::mask(32, prefix) as u32
     }
 
     /// The first address.
@@ -112,7 +108,7 @@ impl Ipv4Net {
 
     /// True when `ip` is inside the block.
     pub fn contains(&self, ip: Ipv4Addr) -> bool {
-        u32::from(ip) & Self::mask(self.prefix) == u32::from(self.base)
+        crate::cidr::within(IpAddr::V4(ip), 32, (IpAddr::V4(self.base), self.prefix))
     }
 
     /// The `index`th address of the block, if there is one.
@@ -160,7 +156,7 @@ impl FromStr for Ipv4Net {
 
 impl fmt::Display for Ipv4Net {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.base, self.prefix)
+        f.write_str(&crate::cidr::show(IpAddr::V4(self.base), self.prefix))
     }
 }
 
