@@ -19,17 +19,20 @@ use crate::{library, ui};
 /// Users the tor daemon runs as on the common distributions (Debian, Fedora, Arch, the BSDs'
 /// habit): each that exists here is exempt.
 const TOR_USERS: [&str; 4] = ["debian-tor", "toranon", "tor", "_tor"];
-/// Programs exempt where they exist: the tor daemon's, and the ssh server's (torified, it
-/// could not listen, and each connection's session, which inherits the accepted socket, would
-/// be refused: an enable over ssh would lock its own user out; the shells it starts are
-/// torified all the same).
-const EXEMPT_PROGRAMS: [&str; 6] = [
+/// Programs exempt where they exist: the tor daemon's; the ssh server's (torified, it could
+/// not listen, and each connection's session, which inherits the accepted socket, would be
+/// refused: an enable over ssh would lock its own user out; the shells it starts are torified
+/// all the same); and ldconfig, which Debian links statically, so that no torified program
+/// (dpkg's triggers, apt) could start it, and which opens no socket.
+const EXEMPT_PROGRAMS: [&str; 8] = [
     "/usr/bin/tor",
     "/usr/sbin/tor",
     "/usr/local/bin/tor",
     "/usr/sbin/sshd",
     "/usr/lib/openssh/sshd-session",
     "/usr/lib/openssh/sshd-auth",
+    "/usr/sbin/ldconfig",
+    "/sbin/ldconfig",
 ];
 
 /// What `torify system` was asked.

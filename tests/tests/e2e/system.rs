@@ -197,6 +197,22 @@ fn the_system_wide_mode_torifies_every_program_but_tor_and_comes_off_exactly() {
         // it is under LD_PRELOAD alone (mount is setuid root; the caller is not root).
         let setuid = root.run(&[&nobody[..], &["bash", "-c", "mount --version"]].concat());
         assert_eq!(setuid.code, 0, "{setuid:?}");
+        // A static program no preload enters is refused when a torified program starts it;
+        // an exempt one (Debian's static ldconfig, which dpkg's triggers run) starts.
+        let source = root.path("/tmp/static.c");
+        std::fs::write(&source, "int main(void) { return 0; }\n").unwrap();
+        let cc = torify_tests::probe::run(
+            std::process::Command::new("cc")
+                .args(["-static", "-o"])
+                .arg(root.path("/tmp/static-true"))
+                .arg(&source),
+        );
+        assert_eq!(cc.code, 0, "{cc:?}");
+        let static_run = root.run(&["bash", "-c", "/tmp/static-true"]);
+        assert_ne!(static_run.code, 0, "{static_run:?}");
+        assert!(static_run.stderr.contains("refused"), "{static_run:?}");
+        let ldconfig = root.run(&["bash", "-c", "ldconfig -p > /dev/null"]);
+        assert_eq!(ldconfig.code, 0, "{ldconfig:?}");
 
         let disable = root.run(&["torify", "system", "disable"]);
         assert_eq!(disable.code, 0, "{disable:?}");
