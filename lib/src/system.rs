@@ -15,7 +15,9 @@ const EXEMPT: u8 = 2;
 
 static STATE: AtomicU8 = AtomicU8::new(UNKNOWN);
 
-/// True when this process is left alone: every hook passes its call to libc unchanged.
+/// True when this process is left alone: every hook passes its call to libc unchanged. After
+/// the first call, one relaxed load in the hook itself.
+#[inline]
 pub(crate) fn exempt() -> bool {
     match STATE.load(Ordering::Relaxed) {
         ARMED => false,
@@ -24,6 +26,8 @@ pub(crate) fn exempt() -> bool {
     }
 }
 
+#[cold]
+#[inline(never)]
 fn decide() -> bool {
     // Threads racing here compute the same answer from the same files.
     let launched = crate::environ::initial_var(LAUNCHED_VARIABLE).is_some();
