@@ -363,13 +363,6 @@ fn credential(raw: Raw<'_>) -> Result<Value, String> {
 /// Checks `raw` as a value of `key`: the refusal names the entry of a list it is about, and
 /// carries a fix of its own where the key's `expects` would not say enough.
 pub(crate) fn parse_value(key: Key, raw: Raw<'_>) -> Result<Value, BadEntry> {
-    if key.is_list() {
-        return parse_list(key, raw);
-    }
-    parse_single(key, raw).map_err(BadEntry::from)
-}
-
-fn parse_list(key: Key, raw: Raw<'_>) -> Result<Value, BadEntry> {
     match key {
         Key::AllowDirect => crate::direct::read(raw).map(Value::Nets),
         Key::SystemExemptUsers => strings(raw, |s| {
@@ -388,10 +381,11 @@ fn parse_list(key: Key, raw: Raw<'_>) -> Result<Value, BadEntry> {
             }
         })
         .map(Value::Paths),
-        other => Err(format!("internal error: {other:?} is no list").into()),
+        single => parse_single(single, raw).map_err(BadEntry::from),
     }
 }
 
+/// The keys of one value, whose refusal is its problem alone.
 fn parse_single(key: Key, raw: Raw<'_>) -> Result<Value, String> {
     match key {
         Key::TorAddress => text_of(raw)?.parse().map(Value::Address),
@@ -437,8 +431,9 @@ fn parse_single(key: Key, raw: Raw<'_>) -> Result<Value, String> {
             }
             Ok(Value::Path(PathBuf::from(s)))
         }
+        // Lists: read by parse_value itself.
         Key::AllowDirect | Key::SystemExemptUsers | Key::SystemExemptPrograms => {
-            Err("is a list, read by parse_list".to_owned())
+            Err("is a list".to_owned())
         }
     }
 }

@@ -31,34 +31,23 @@ pub(crate) fn exempt() -> bool {
 fn decide() -> bool {
     // Threads racing here compute the same answer from the same files.
     let launched = crate::environ::initial_var(LAUNCHED_VARIABLE).is_some();
-    let exempt = match crate::environ::library() {
-        Some(lib) => {
-            use std::os::unix::ffi::OsStrExt;
-            let path = Path::new(std::ffi::OsStr::from_bytes(lib.to_bytes()));
-            matches!(
-                torify_preload::this_process(path, launched),
-                Verdict::Exempt(_)
-            )
-        }
-        // Where this library is cannot be known: it cannot be the system-wide mode's.
-        None => false,
-    };
+    let exempt = matches!(
+        torify_preload::this_process(launched, listed),
+        Verdict::Exempt(_)
+    );
     STATE.store(if exempt { EXEMPT } else { ARMED }, Ordering::Relaxed);
     exempt
 }
 
 /// True when the system-wide mode lists this library: every dynamic program loads it, set-ID
-/// ones too (the loader reads /etc/ld.so.preload for them; it drops only LD_PRELOAD).
+/// ones too (the loader reads /etc/ld.so.preload for them; it drops only LD_PRELOAD). Where
+/// this library is cannot be known, it cannot be the mode's.
 pub(crate) fn listed() -> bool {
     static LISTED: crate::forksafe::Once<bool> = crate::forksafe::Once::new();
     *LISTED.get_or_init(|| {
-        let preload = std::fs::read(torify_preload::PRELOAD_FILE).unwrap_or_default();
         crate::environ::library().is_some_and(|lib| {
             use std::os::unix::ffi::OsStrExt;
-            torify_preload::listed(
-                &preload,
-                Path::new(std::ffi::OsStr::from_bytes(lib.to_bytes())),
-            )
+            torify_preload::listed_now(Path::new(std::ffi::OsStr::from_bytes(lib.to_bytes())))
         })
     })
 }

@@ -92,7 +92,7 @@ pub fn remove(current: &[u8], ours: impl Fn(&[u8]) -> bool, before: Option<Befor
     for line in current.split_inclusive(|b| *b == b'\n') {
         let body = line.strip_suffix(b"\n").unwrap_or(line);
         let mut listed = entries(body).peekable();
-        if listed.peek().is_some() && entries(body).all(&ours) {
+        if listed.peek().is_some() && listed.all(&ours) {
             found = true;
             continue;
         }
@@ -116,10 +116,7 @@ pub fn remove(current: &[u8], ours: impl Fn(&[u8]) -> bool, before: Option<Befor
 fn without_entries(line: &[u8], ours: &impl Fn(&[u8]) -> bool) -> Vec<u8> {
     let comment = line.iter().position(|b| *b == b'#').unwrap_or(line.len());
     let (head, tail) = line.split_at(comment);
-    let kept: Vec<&[u8]> = head
-        .split(|b| matches!(b, b' ' | b'\t' | b':' | b'\n'))
-        .filter(|e| !e.is_empty() && !ours(e))
-        .collect();
+    let kept: Vec<&[u8]> = entries(head).filter(|e| !ours(e)).collect();
     let mut out = kept.join(&b' ');
     if !tail.is_empty() {
         if !out.is_empty() {
@@ -303,18 +300,24 @@ pub fn decide(process: &Process<'_>, state: Option<&str>) -> Verdict {
     Verdict::Armed
 }
 
-/// True when an entry of the preload file's text is the file at `library` (compared by
-/// device and inode, so a symlink or another spelling of the path counts).
+/// True when the preload file's `entry` names the file at `library` (compared by device and
+/// inode, so a symlink or another spelling of the path counts).
+pub fn names_file(entry: &[u8], library: &Path) -> bool {
+    let inode = |p: &Path| std::fs::metadata(p).map(|m| (m.dev(), m.ino())).ok();
+    std::str::from_utf8(entry)
+        .ok()
+        .and_then(|e| inode(Path::new(e)))
+        .is_some_and(|at| inode(library) == Some(at))
+}
+
+/// True when an entry of the preload file's text is the file at `library`.
 pub fn listed(preload: &[u8], library: &Path) -> bool {
-    let Ok(ours) = std::fs::metadata(library) else {
-        return false;
-    };
-    entries(preload).any(|e| {
-        std::str::from_utf8(e)
-            .ok()
-            .and_then(|e| std::fs::metadata(e).ok())
-            .is_some_and(|m| m.dev() == ours.dev() && m.ino() == ours.ino())
-    })
+    entries(preload).any(|e| names_file(e, library))
+}
+
+/// True when /etc/ld.so.preload lists the file at `library` now: the system-wide mode is on.
+pub fn listed_now(library: &Path) -> bool {
+    listed(&std::fs::read(PRELOAD_FILE).unwrap_or_default(), library)
 }
 
 /// The state file's text when it can be trusted: a regular file owned by root that only root
@@ -334,21 +337,17 @@ pub fn effective_uid() -> Option<u32> {
     uids.split_whitespace().nth(1)?.parse().ok()
 }
 
-/// Whether this process is torified, for a library at `library`: the facts gathered from
-/// /etc/ld.so.preload, the state file, /proc/self, then [`decide`]d.
-pub fn this_process(library: &Path, launched: bool) -> Verdict {
-    if launched {
-        return Verdict::Armed;
-    }
-    let preload = std::fs::read(PRELOAD_FILE).unwrap_or_default();
-    let listed = listed(&preload, library);
-    if !listed {
+/// Whether this process is torified: the facts gathered from `listed` (asked only when the
+/// launcher did not start it; usually [`listed_now`]), the state file and /proc/self, then
+/// [`decide`]d.
+pub fn this_process(launched: bool, listed: impl FnOnce() -> bool) -> Verdict {
+    if launched || !listed() {
         return Verdict::Armed;
     }
     let program = std::fs::read_link("/proc/self/exe").ok();
     let process = Process {
         launched,
-        listed,
+        listed: true,
         pid: std::process::id(),
         euid: effective_uid(),
         program: program.as_deref().and_then(Path::to_str),

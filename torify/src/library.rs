@@ -99,7 +99,8 @@ pub(crate) fn loaded_here() -> bool {
         return false;
     };
     let launched = std::env::var_os(torify_preload::LAUNCHED_VARIABLE).is_some();
-    torify_preload::this_process(Path::new(&path), launched) == torify_preload::Verdict::Armed
+    torify_preload::this_process(launched, || torify_preload::listed_now(Path::new(&path)))
+        == torify_preload::Verdict::Armed
 }
 
 /// Whether `lib` loads into a child: `cat /proc/self/maps` with it in LD_PRELOAD (`configure`

@@ -293,8 +293,7 @@ fn disable(quiet: bool) -> Result<ExitCode, Failure> {
         .or_else(|| library::find().ok());
     let ours = |entry: &[u8]| {
         lib.as_deref().is_some_and(|lib| {
-            entry == lib.as_os_str().as_encoded_bytes()
-                || std::str::from_utf8(entry).is_ok_and(|e| same_file(Path::new(e), lib))
+            entry == lib.as_os_str().as_encoded_bytes() || torify_preload::names_file(entry, lib)
         })
     };
     let removed = torify_preload::take_out(
@@ -322,13 +321,6 @@ fn disable(quiet: bool) -> Result<ExitCode, Failure> {
         });
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn same_file(a: &Path, b: &Path) -> bool {
-    match (std::fs::metadata(a), std::fs::metadata(b)) {
-        (Ok(a), Ok(b)) => (a.dev(), a.ino()) == (b.dev(), b.ino()),
-        _ => false,
-    }
 }
 
 fn status() -> ExitCode {

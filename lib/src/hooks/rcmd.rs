@@ -21,14 +21,14 @@ fn refuse(what: &str) -> c_int {
 /// C contract.
 #[unsafe(no_mangle)]
 pub(super) unsafe extern "C" fn rcmd(
-    _ahost: *mut *mut c_char,
-    _port: c_ushort,
-    _locuser: *const c_char,
-    _remuser: *const c_char,
-    _cmd: *const c_char,
-    _fd2p: *mut c_int,
+    ahost: *mut *mut c_char,
+    port: c_ushort,
+    locuser: *const c_char,
+    remuser: *const c_char,
+    cmd: *const c_char,
+    fd2p: *mut c_int,
 ) -> c_int {
-    crate::libc_sym::pass_if_exempt!(rcmd(_ahost, _port, _locuser, _remuser, _cmd, _fd2p) as fn(*mut *mut c_char, c_ushort, *const c_char, *const c_char, *const c_char, *mut c_int) -> c_int, or refuse("rcmd"));
+    crate::libc_sym::pass_if_exempt!(rcmd(ahost, port, locuser, remuser, cmd, fd2p) as fn(*mut *mut c_char, c_ushort, *const c_char, *const c_char, *const c_char, *mut c_int) -> c_int, or refuse("rcmd"));
     refuse("rcmd")
 }
 
@@ -38,15 +38,15 @@ pub(super) unsafe extern "C" fn rcmd(
 /// C contract.
 #[unsafe(no_mangle)]
 pub(super) unsafe extern "C" fn rcmd_af(
-    _ahost: *mut *mut c_char,
-    _port: c_ushort,
-    _locuser: *const c_char,
-    _remuser: *const c_char,
-    _cmd: *const c_char,
-    _fd2p: *mut c_int,
-    _af: libc::sa_family_t,
+    ahost: *mut *mut c_char,
+    port: c_ushort,
+    locuser: *const c_char,
+    remuser: *const c_char,
+    cmd: *const c_char,
+    fd2p: *mut c_int,
+    af: libc::sa_family_t,
 ) -> c_int {
-    crate::libc_sym::pass_if_exempt!(rcmd_af(_ahost, _port, _locuser, _remuser, _cmd, _fd2p, _af) as fn(*mut *mut c_char, c_ushort, *const c_char, *const c_char, *const c_char, *mut c_int, libc::sa_family_t) -> c_int, or refuse("rcmd_af"));
+    crate::libc_sym::pass_if_exempt!(rcmd_af(ahost, port, locuser, remuser, cmd, fd2p, af) as fn(*mut *mut c_char, c_ushort, *const c_char, *const c_char, *const c_char, *mut c_int, libc::sa_family_t) -> c_int, or refuse("rcmd_af"));
     refuse("rcmd_af")
 }
 
@@ -56,14 +56,14 @@ pub(super) unsafe extern "C" fn rcmd_af(
 /// C contract.
 #[unsafe(no_mangle)]
 pub(super) unsafe extern "C" fn rexec(
-    _ahost: *mut *mut c_char,
-    _port: c_int,
-    _user: *const c_char,
-    _passwd: *const c_char,
-    _cmd: *const c_char,
-    _fd2p: *mut c_int,
+    ahost: *mut *mut c_char,
+    port: c_int,
+    user: *const c_char,
+    passwd: *const c_char,
+    cmd: *const c_char,
+    fd2p: *mut c_int,
 ) -> c_int {
-    crate::libc_sym::pass_if_exempt!(rexec(_ahost, _port, _user, _passwd, _cmd, _fd2p) as fn(*mut *mut c_char, c_int, *const c_char, *const c_char, *const c_char, *mut c_int) -> c_int, or refuse("rexec"));
+    crate::libc_sym::pass_if_exempt!(rexec(ahost, port, user, passwd, cmd, fd2p) as fn(*mut *mut c_char, c_int, *const c_char, *const c_char, *const c_char, *mut c_int) -> c_int, or refuse("rexec"));
     refuse("rexec")
 }
 
@@ -73,15 +73,15 @@ pub(super) unsafe extern "C" fn rexec(
 /// C contract.
 #[unsafe(no_mangle)]
 pub(super) unsafe extern "C" fn rexec_af(
-    _ahost: *mut *mut c_char,
-    _port: c_int,
-    _user: *const c_char,
-    _passwd: *const c_char,
-    _cmd: *const c_char,
-    _fd2p: *mut c_int,
-    _af: libc::sa_family_t,
+    ahost: *mut *mut c_char,
+    port: c_int,
+    user: *const c_char,
+    passwd: *const c_char,
+    cmd: *const c_char,
+    fd2p: *mut c_int,
+    af: libc::sa_family_t,
 ) -> c_int {
-    crate::libc_sym::pass_if_exempt!(rexec_af(_ahost, _port, _user, _passwd, _cmd, _fd2p, _af) as fn(*mut *mut c_char, c_int, *const c_char, *const c_char, *const c_char, *mut c_int, libc::sa_family_t) -> c_int, or refuse("rexec_af"));
+    crate::libc_sym::pass_if_exempt!(rexec_af(ahost, port, user, passwd, cmd, fd2p, af) as fn(*mut *mut c_char, c_int, *const c_char, *const c_char, *const c_char, *mut c_int, libc::sa_family_t) -> c_int, or refuse("rexec_af"));
     refuse("rexec_af")
 }
 
@@ -91,12 +91,12 @@ pub(super) unsafe extern "C" fn rexec_af(
 /// C contract.
 #[unsafe(no_mangle)]
 pub(super) unsafe extern "C" fn ruserok(
-    _rhost: *const c_char,
-    _superuser: c_int,
-    _ruser: *const c_char,
-    _luser: *const c_char,
+    rhost: *const c_char,
+    superuser: c_int,
+    ruser: *const c_char,
+    luser: *const c_char,
 ) -> c_int {
-    crate::libc_sym::pass_if_exempt!(ruserok(_rhost, _superuser, _ruser, _luser) as fn(*const c_char, c_int, *const c_char, *const c_char) -> c_int, or refuse("ruserok"));
+    crate::libc_sym::pass_if_exempt!(ruserok(rhost, superuser, ruser, luser) as fn(*const c_char, c_int, *const c_char, *const c_char) -> c_int, or refuse("ruserok"));
     refuse("ruserok")
 }
 
@@ -106,13 +106,13 @@ pub(super) unsafe extern "C" fn ruserok(
 /// C contract.
 #[unsafe(no_mangle)]
 pub(super) unsafe extern "C" fn ruserok_af(
-    _rhost: *const c_char,
-    _superuser: c_int,
-    _ruser: *const c_char,
-    _luser: *const c_char,
-    _af: libc::sa_family_t,
+    rhost: *const c_char,
+    superuser: c_int,
+    ruser: *const c_char,
+    luser: *const c_char,
+    af: libc::sa_family_t,
 ) -> c_int {
-    crate::libc_sym::pass_if_exempt!(ruserok_af(_rhost, _superuser, _ruser, _luser, _af) as fn(*const c_char, c_int, *const c_char, *const c_char, libc::sa_family_t) -> c_int, or refuse("ruserok_af"));
+    crate::libc_sym::pass_if_exempt!(ruserok_af(rhost, superuser, ruser, luser, af) as fn(*const c_char, c_int, *const c_char, *const c_char, libc::sa_family_t) -> c_int, or refuse("ruserok_af"));
     refuse("ruserok_af")
 }
 
@@ -122,12 +122,12 @@ pub(super) unsafe extern "C" fn ruserok_af(
 /// C contract.
 #[unsafe(no_mangle)]
 pub(super) unsafe extern "C" fn iruserok(
-    _raddr: u32,
-    _superuser: c_int,
-    _ruser: *const c_char,
-    _luser: *const c_char,
+    raddr: u32,
+    superuser: c_int,
+    ruser: *const c_char,
+    luser: *const c_char,
 ) -> c_int {
-    crate::libc_sym::pass_if_exempt!(iruserok(_raddr, _superuser, _ruser, _luser) as fn(u32, c_int, *const c_char, *const c_char) -> c_int, or refuse("iruserok"));
+    crate::libc_sym::pass_if_exempt!(iruserok(raddr, superuser, ruser, luser) as fn(u32, c_int, *const c_char, *const c_char) -> c_int, or refuse("iruserok"));
     refuse("iruserok")
 }
 
@@ -137,13 +137,13 @@ pub(super) unsafe extern "C" fn iruserok(
 /// C contract.
 #[unsafe(no_mangle)]
 pub(super) unsafe extern "C" fn iruserok_af(
-    _raddr: *const libc::c_void,
-    _superuser: c_int,
-    _ruser: *const c_char,
-    _luser: *const c_char,
-    _af: libc::sa_family_t,
+    raddr: *const libc::c_void,
+    superuser: c_int,
+    ruser: *const c_char,
+    luser: *const c_char,
+    af: libc::sa_family_t,
 ) -> c_int {
-    crate::libc_sym::pass_if_exempt!(iruserok_af(_raddr, _superuser, _ruser, _luser, _af) as fn(*const libc::c_void, c_int, *const c_char, *const c_char, libc::sa_family_t) -> c_int, or refuse("iruserok_af"));
+    crate::libc_sym::pass_if_exempt!(iruserok_af(raddr, superuser, ruser, luser, af) as fn(*const libc::c_void, c_int, *const c_char, *const c_char, libc::sa_family_t) -> c_int, or refuse("iruserok_af"));
     refuse("iruserok_af")
 }
 
@@ -153,11 +153,11 @@ pub(super) unsafe extern "C" fn iruserok_af(
 /// C contract.
 #[unsafe(no_mangle)]
 pub(super) unsafe extern "C" fn __ivaliduser(
-    _hostf: *mut libc::FILE,
-    _raddr: u32,
-    _luser: *const c_char,
-    _ruser: *const c_char,
+    hostf: *mut libc::FILE,
+    raddr: u32,
+    luser: *const c_char,
+    ruser: *const c_char,
 ) -> c_int {
-    crate::libc_sym::pass_if_exempt!(__ivaliduser(_hostf, _raddr, _luser, _ruser) as fn(*mut libc::FILE, u32, *const c_char, *const c_char) -> c_int, or refuse("__ivaliduser"));
+    crate::libc_sym::pass_if_exempt!(__ivaliduser(hostf, raddr, luser, ruser) as fn(*mut libc::FILE, u32, *const c_char, *const c_char) -> c_int, or refuse("__ivaliduser"));
     refuse("__ivaliduser")
 }

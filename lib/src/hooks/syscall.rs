@@ -68,12 +68,13 @@ pub(super) unsafe extern "C" fn syscall(
     a5: c_long,
     a6: c_long,
 ) -> c_long {
-    if crate::system::exempt() {
+    let pass = || {
         // SAFETY: the caller's arguments, to libc's syscall.
-        return unsafe { real::syscall(n, a1, a2, a3, a4, a5, a6) }.unwrap_or_else(|| {
-            guard::unavailable();
-            -1
-        });
+        unsafe { real::syscall(n, a1, a2, a3, a4, a5, a6) }
+            .unwrap_or_else(|| c_long::from(guard::unavailable()))
+    };
+    if crate::system::exempt() {
+        return pass();
     }
     let (i1, i2, i3) = (a1 as c_int, a2 as c_int, a3 as c_int);
     // SAFETY: every arm gives the caller's arguments to the hook of the same system call,
@@ -125,8 +126,7 @@ pub(super) unsafe extern "C" fn syscall(
             libc::SYS_io_uring_setup | libc::SYS_io_uring_enter | libc::SYS_io_uring_register => {
                 refuse_io_uring()
             }
-            _ => real::syscall(n, a1, a2, a3, a4, a5, a6)
-                .unwrap_or_else(|| c_long::from(guard::unavailable())),
+            _ => pass(),
         }
     }
 }

@@ -99,6 +99,11 @@ impl Root {
         cmd
     }
 
+    /// Runs the program `args[0]` of the root as [`Root::bare`] starts it.
+    pub(super) fn run_bare(&self, args: &[&str]) -> Run {
+        probe::run(self.bare(args).stdin(Stdio::null()))
+    }
+
     /// The command that runs the program `args[0]` of the root straight from chroot(8), with
     /// this process's environment: no other program of the root starts first.
     pub(super) fn bare(&self, args: &[&str]) -> Command {

@@ -112,6 +112,20 @@ fn start_tor(root: &Root, net: &TorNet, socks_port: u16) -> RootTor {
     }
 }
 
+/// Compiles the C `source` with `flags` to `out`, a path in the root.
+fn compile(root: &Root, source: &str, flags: &[&str], out: &str) {
+    let file = root.path(&format!("{out}.c"));
+    std::fs::write(&file, source).unwrap();
+    let cc = torify_tests::probe::run(
+        std::process::Command::new("cc")
+            .args(flags)
+            .arg("-o")
+            .arg(root.path(out))
+            .arg(&file),
+    );
+    assert_eq!(cc.code, 0, "{cc:?}");
+}
+
 /// `bash -c SEND_UDP` in the root, run by `prefix` (e.g. setpriv): its output and status.
 fn udp(root: &Root, prefix: &[&str]) -> (i32, String) {
     let args: Vec<&str> = prefix
@@ -199,15 +213,12 @@ fn the_system_wide_mode_torifies_every_program_but_tor_and_comes_off_exactly() {
         assert_eq!(setuid.code, 0, "{setuid:?}");
         // A static program no preload enters is refused when a torified program starts it;
         // an exempt one (Debian's static ldconfig, which dpkg's triggers run) starts.
-        let source = root.path("/tmp/static.c");
-        std::fs::write(&source, "int main(void) { return 0; }\n").unwrap();
-        let cc = torify_tests::probe::run(
-            std::process::Command::new("cc")
-                .args(["-static", "-o"])
-                .arg(root.path("/tmp/static-true"))
-                .arg(&source),
+        compile(
+            &root,
+            "int main(void) { return 0; }\n",
+            &["-static"],
+            "/tmp/static-true",
         );
-        assert_eq!(cc.code, 0, "{cc:?}");
         let static_run = root.run(&["bash", "-c", "/tmp/static-true"]);
         assert_ne!(static_run.code, 0, "{static_run:?}");
         assert!(static_run.stderr.contains("refused"), "{static_run:?}");
@@ -263,34 +274,24 @@ fn enable_refuses_a_library_that_would_break_programs_and_rescue_takes_a_broken_
     // Enabled, then the installed library breaks: every dynamic program exits at load.
     let enable = root.run(&["torify", "system", "enable", "-q"]);
     assert_eq!(enable.code, 0, "{enable:?}");
-    let source = root.path("/tmp/broken.c");
-    std::fs::write(
-        &source,
+    compile(
+        &root,
         "#include <unistd.h>\n__attribute__((constructor)) static void broken(void) { _exit(99); }\n",
-    )
-    .unwrap();
-    let cc = torify_tests::probe::run(
-        std::process::Command::new("cc")
-            .args(["-shared", "-fPIC", "-o"])
-            .arg(root.path(LIBRARY))
-            .arg(&source),
+        &["-shared", "-fPIC"],
+        LIBRARY,
     );
-    assert_eq!(cc.code, 0, "{cc:?}");
-    let broken = torify_tests::probe::run(root.bare(&["/bin/true"]).stdin(Stdio::null()));
+    let broken = root.run_bare(&["/bin/true"]);
     assert_eq!(
         broken.code, 99,
         "the broken library stops every program: {broken:?}"
     );
-    let rescue = torify_tests::probe::run(
-        root.bare(&["/usr/local/sbin/torify-rescue"])
-            .stdin(Stdio::null()),
-    );
+    let rescue = root.run_bare(&["/usr/local/sbin/torify-rescue"]);
     assert_eq!(rescue.code, 0, "{rescue:?}");
     assert!(
         rescue.stderr.contains("removed /etc/ld.so.preload"),
         "enable had created it: {rescue:?}"
     );
     assert!(!preload.exists());
-    let back = torify_tests::probe::run(root.bare(&["/bin/true"]).stdin(Stdio::null()));
+    let back = root.run_bare(&["/bin/true"]);
     assert_eq!(back.code, 0, "{back:?}");
 }
