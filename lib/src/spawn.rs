@@ -102,9 +102,43 @@ fn vet_at_depth(path: &CStr, depth: u32) -> Result<Arm, c_int> {
                 None => Ok(Arm::Library),
             }
         }
+        Entry::Cannot(Unenterable::Static) if is_the_launcher(&st) => {
+            log::debug!("{shown} is torify's own launcher, which torifies what it runs");
+            Ok(Arm::Library)
+        }
         Entry::Cannot(why) => refuse_unenterable(path, &shown, why),
         Entry::Enters | Entry::Other => vet_privilege(path, &st, &shown).map(|()| Arm::Library),
     }
+}
+
+/// True when `st` is torify's launcher beside this library (`exec::LAUNCHER_FROM_LIBRARY_DIR`):
+/// the same file, device and inode, as the one at one of those places. A static program
+/// anywhere else, a copy of the launcher included, is judged like any other.
+fn is_the_launcher(st: &libc::stat) -> bool {
+    let Some(lib) = crate::environ::library().map(CStr::to_bytes) else {
+        return false;
+    };
+    let Some(slash) = lib.iter().rposition(|b| *b == b'/') else {
+        return false;
+    };
+    exec::LAUNCHER_FROM_LIBRARY_DIR.iter().any(|at| {
+        let mut path = PathBuf4k::new();
+        if path
+            .push(&lib[..=slash])
+            .and_then(|()| path.push(at.as_bytes()))
+            .is_none()
+        {
+            return false;
+        }
+        let Some(path) = path.as_c_str() else {
+            return false;
+        };
+        // SAFETY: stat into a local.
+        let mut there: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: path is NUL-terminated; there is a local.
+        let found = unsafe { libc::stat(path.as_ptr(), &mut there) } == 0;
+        found && (there.st_dev, there.st_ino) == (st.st_dev, st.st_ino)
+    })
 }
 
 /// True when this process runs in torify's kernel cage: the launcher said so (TORIFY_CAGE

@@ -477,3 +477,50 @@ fn a_launcher_without_its_library_says_how_to_install_it() {
         ],
     );
 }
+
+fn readelf(args: &[&str], file: &std::path::Path) -> String {
+    let out = Command::new("readelf")
+        .args(args)
+        .arg(file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "readelf {args:?} {}: {out:?}",
+        file.display()
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// What makes `torify true` cheap (torify/build.rs, lib/build.rs): the launcher is a static
+/// PIE, started with no dynamic loader and still laid out at a random address, and the
+/// library carries its own unwinder instead of loading libgcc_s into every program, without
+/// exporting it (a C++ program's exceptions keep their libgcc_s).
+#[test]
+fn the_launcher_is_a_static_pie_and_the_library_needs_only_libc() {
+    let launcher = artifacts::torify();
+    let headers = readelf(&["-hlW"], &launcher);
+    assert!(
+        headers.contains("DYN (Position-Independent Executable file)"),
+        "{headers}"
+    );
+    assert!(!headers.contains("INTERP"), "{headers}");
+    assert!(!readelf(&["-dW"], &launcher).contains("(NEEDED)"));
+
+    let lib = artifacts::library();
+    let dynamic = readelf(&["-dW"], &lib);
+    let needed: Vec<&str> = dynamic.lines().filter(|l| l.contains("(NEEDED)")).collect();
+    assert_eq!(needed.len(), 2, "{dynamic}");
+    assert!(
+        needed
+            .iter()
+            .all(|l| l.contains("[libc.so.6]") || l.contains("[ld-linux")),
+        "{dynamic}"
+    );
+    let symbols = readelf(&["--dyn-syms", "-W"], &lib);
+    let unwinder: Vec<&str> = symbols
+        .lines()
+        .filter(|l| l.contains("_Unwind_") && !l.contains(" UND "))
+        .collect();
+    assert!(unwinder.is_empty(), "{unwinder:?}");
+}

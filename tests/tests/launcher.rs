@@ -95,6 +95,15 @@ fn nested_flags_and_environment_win_inside_a_torified_shell() {
         // `torify -i -d show` inside says what the command gets.
         let run = in_torified_shell(&outer, &format!("{t} -i -d show"));
         assert!(run.stdout.contains("isolation = process"), "{run:?}");
+
+        // The launcher is a static program the library lets start because it is the one
+        // beside the library; a copy of it elsewhere is a static program like any other.
+        let dir = tempfile::tempdir().unwrap();
+        let copy = dir.path().join("torify");
+        std::fs::copy(artifacts::torify(), &copy).unwrap();
+        let run = in_torified_shell(&outer, &format!("{} -i show", copy.display()));
+        assert_ne!(run.code, 0, "{run:?}");
+        assert!(run.stderr.contains("statically linked"), "{run:?}");
     });
 }
 

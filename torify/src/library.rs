@@ -1,5 +1,6 @@
 //! Finding libtorify.so and the embedded client's service program beside the launcher.
 
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 /// The file name of the preload library.
@@ -85,21 +86,24 @@ fn find_file(file: &str) -> Result<PathBuf, String> {
         })
 }
 
-/// True when the library is loaded into this launcher and torifies it: it runs in a torified
-/// shell. In the system-wide mode every program loads it, and leaves the launcher alone
-/// unless a torified shell started it (`torify_preload::decide`).
+/// True when the library would torify this launcher: it runs in a torified shell. The
+/// launcher is a static program (torify/build.rs), which no loader preloads anything into, so
+/// this asks what the loader would have done with a dynamic one: load the first libtorify.so
+/// that LD_PRELOAD or /etc/ld.so.preload names. In the system-wide mode every program loads
+/// it, and the launcher is left alone unless a torified shell started it
+/// (`torify_preload::decide`).
 pub(crate) fn loaded_here() -> bool {
-    let maps = std::fs::read_to_string("/proc/self/maps").unwrap_or_default();
-    let suffix = format!("/{LIBRARY}");
-    let Some(path) = maps
-        .lines()
-        .filter_map(|l| l.split_once('/').map(|(_, p)| format!("/{p}")))
-        .find(|p| p.ends_with(&suffix))
+    let env = std::env::var_os("LD_PRELOAD").unwrap_or_default();
+    let file = std::fs::read(torify_preload::PRELOAD_FILE).unwrap_or_default();
+    let Some(path) = torify_preload::entries(env.as_bytes())
+        .chain(torify_preload::entries(&file))
+        .find(|e| torify_preload::names_the_library(e))
     else {
         return false;
     };
+    let path = Path::new(std::ffi::OsStr::from_bytes(path));
     let launched = std::env::var_os(torify_preload::LAUNCHED_VARIABLE).is_some();
-    torify_preload::this_process(launched, || torify_preload::listed_now(Path::new(&path)))
+    torify_preload::this_process(launched, || torify_preload::listed_now(path))
         == torify_preload::Verdict::Armed
 }
 
@@ -150,6 +154,37 @@ pub(crate) fn refuse_if_loaded_here() -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The library finds the launcher where the launcher finds the library (every layout but
+    /// the fixed INSTALL_DIR): the library lets a torified shell start this static program only
+    /// there.
+    #[test]
+    fn the_library_knows_where_the_launcher_is_in_every_layout() {
+        let exe = Path::new("/opt/x/bin/torify");
+        let mut layouts = candidates(exe, LIBRARY);
+        layouts.pop();
+        for lib in layouts {
+            let dir = lib.parent().unwrap();
+            let found = torify_core::exec::LAUNCHER_FROM_LIBRARY_DIR
+                .iter()
+                .any(|at| lexical(&dir.join(at)) == exe);
+            assert!(found, "{}", lib.display());
+        }
+    }
+
+    /// `path` with `..` taken away by hand (no file system).
+    fn lexical(path: &Path) -> PathBuf {
+        let mut out = PathBuf::new();
+        for part in path.components() {
+            match part {
+                std::path::Component::ParentDir => {
+                    out.pop();
+                }
+                other => out.push(other),
+            }
+        }
+        out
+    }
 
     #[test]
     fn looks_beside_then_in_lib_then_install_dir() {

@@ -7,6 +7,19 @@
 
 use std::fmt;
 
+/// Where torify's launcher lies relative to the directory of its library, in each layout the
+/// launcher looks for its library in (torify/src/library.rs `candidates`, the other way
+/// round): a build tree (both in target/release), `make install` (PREFIX/lib/torify and
+/// PREFIX/bin), the Debian package (/usr/lib/TRIPLET/torify and /usr/bin), PREFIX/lib.
+/// The launcher is a static program, which the library refuses to start unless it is the file
+/// at one of these places: a torified shell must be able to run `torify`.
+pub const LAUNCHER_FROM_LIBRARY_DIR: [&str; 4] = [
+    "torify",
+    "../../bin/torify",
+    "../../../bin/torify",
+    "../bin/torify",
+];
+
 /// What the exec hooks need to know about an executable.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FileFacts {
