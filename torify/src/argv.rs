@@ -16,16 +16,10 @@ const WITH_VALUE_LONG: &[&str] = &[
     "--pass-file",
     "--listen",
     "--name",
-];
-/// Subcommands after which the launcher's (global) options may still come.
-const SUBCOMMANDS: &[&str] = &[
-    "show",
-    "check",
-    "resolve",
-    "on",
-    "off",
-    "forward",
-    "completions",
+    "--linger",
+    "--ready-fd",
+    "--exempt-user",
+    "--exempt-program",
 ];
 
 /// Where the password is among `args` (argv without argv[0]): (argument index, byte offset of
@@ -74,7 +68,7 @@ pub(crate) fn password_at(args: &[&[u8]]) -> Vec<(usize, usize)> {
                     break;
                 }
             }
-        } else if !in_subcommand && SUBCOMMANDS.iter().any(|s| s.as_bytes() == a) {
+        } else if !in_subcommand && crate::cli::SUBCOMMANDS.iter().any(|s| s.as_bytes() == a) {
             in_subcommand = true;
         } else if !in_subcommand {
             // The command to run: the rest is its own.
@@ -112,6 +106,9 @@ mod tests {
             ("-ipsecret curl", &[(0, 3)]),
             ("forward --listen 2222 -p secret host:22", &[(4, 0)]),
             ("forward host:22 -p secret", &[(3, 0)]),
+            ("serve --foreground -p secret", &[(3, 0)]),
+            ("serve --linger 60 -psecret", &[(3, 2)]),
+            ("-u me system status --pass secret", &[(5, 0)]),
             ("ssh -p 22 host", &[]),
             ("-P 9150 ssh -p 22 host", &[]),
             ("-c /x -- -p 1", &[]),

@@ -21,6 +21,28 @@ use torify_conf::{FlagValue, Key};
     after_help = "Examples:\n  torify curl http://example.onion/\n  torsocks ssh user@host\n  torify -i git clone http://example.com/repo.git\n  torify --shell\n  eval \"$(torify on)\"   ...   eval \"$(torify off)\"\n  torify check\n\nExit status: the command's own; 125 when torify itself fails (bad settings, no library,\nno Tor), 126 when the command cannot be run, 127 when it is not found."
 )]
 pub(crate) struct Cli {
+    /// The options every subcommand takes too.
+    #[command(flatten)]
+    pub(crate) opts: Options,
+
+    /// Start your $SHELL (or /bin/sh) torified, its prompt marked "(tor) " as `on` does;
+    /// TORIFY_SHELL=1 is set in it
+    #[arg(long = "shell")]
+    pub(crate) shell: bool,
+
+    /// Run the command in the kernel cage: new namespaces whose only way out is Tor, so static
+    /// and Go programs, io_uring and raw system calls go through Tor too [TORIFY_STRICT]
+    #[arg(long = "strict")]
+    pub(crate) strict: bool,
+
+    #[command(subcommand)]
+    pub(crate) sub: Option<Sub>,
+}
+
+/// The options of the launcher that every subcommand takes too (`global`), torsocks' own
+/// among them.
+#[derive(Debug, Default, clap::Args)]
+pub(crate) struct Options {
     /// Tor's SOCKS address: an IPv4 or IPv6 address, or unix:/path [TORSOCKS_TOR_ADDRESS]
     #[arg(short = 'a', long = "address", value_name = "ADDR", global = true)]
     pub(crate) address: Option<String>,
@@ -72,19 +94,6 @@ pub(crate) struct Cli {
     /// and other IPv6 sockets are refused as IPv4 ones are
     #[arg(short = '6', long = "ipv6", global = true)]
     pub(crate) ipv6: bool,
-
-    /// Start your $SHELL (or /bin/sh) torified, its prompt marked "(tor) " as `on` does;
-    /// TORIFY_SHELL=1 is set in it
-    #[arg(long = "shell")]
-    pub(crate) shell: bool,
-
-    /// Run the command in the kernel cage: new namespaces whose only way out is Tor, so static
-    /// and Go programs, io_uring and raw system calls go through Tor too [TORIFY_STRICT]
-    #[arg(long = "strict")]
-    pub(crate) strict: bool,
-
-    #[command(subcommand)]
-    pub(crate) sub: Option<Sub>,
 }
 
 /// The name `torify check` resolves unless `--name` says another.
@@ -207,10 +216,173 @@ pub(crate) enum ServeAction {
     Stop,
 }
 
+/// The subcommands' names: a first word that is none of these is the command to run.
+pub(crate) const SUBCOMMANDS: [&str; 9] = [
+    "show",
+    "check",
+    "resolve",
+    "on",
+    "off",
+    "forward",
+    "serve",
+    "system",
+    "completions",
+];
+
+/// `torify [OPTIONS] COMMAND [ARGS]...`, the line nearly every start has, read without clap.
+/// clap builds every subcommand of `Cli`, each with a copy of the global options, before it
+/// reads a word; even a subcommand-free clap command touched enough code for a tenth of the
+/// launcher's page faults, and page faults are most of what the launcher costs. This reads
+/// only the plainest lines: each option once, values that are not empty and do not start
+/// with `-`, no `=` after a short option, no conflict, a command that names no subcommand.
+/// Anything else, help and every error included, is left to `Cli` (None), and what this does
+/// read, `Cli` reads the same way (tests::the_quick_reading_agrees_with_clap).
+fn quick(args: &[OsString]) -> Option<Cli> {
+    let mut opts = Options::default();
+    let mut strict = false;
+    let mut i = 1;
+    while let Some(arg) = args.get(i) {
+        let arg = arg.to_str()?;
+        if arg == "--" {
+            i += 1;
+            break;
+        }
+        if let Some(long) = arg.strip_prefix("--") {
+            let (name, joined) = match long.split_once('=') {
+                Some((name, value)) => (name, Some(value)),
+                None => (long, None),
+            };
+            if let Some(flag) = opts.flag(name).or(if name == "strict" {
+                Some(&mut strict)
+            } else {
+                None
+            }) {
+                if joined.is_some() || std::mem::replace(flag, true) {
+                    return None;
+                }
+            } else {
+                let value = match joined {
+                    Some(v) => v,
+                    None => {
+                        i += 1;
+                        args.get(i)?.to_str()?
+                    }
+                };
+                opts.set(name, value)?;
+            }
+        } else if let Some(cluster) = arg.strip_prefix('-').filter(|c| !c.is_empty()) {
+            for (at, short) in cluster.char_indices() {
+                if let Some(flag) = opts.short_flag(short) {
+                    if std::mem::replace(flag, true) {
+                        return None;
+                    }
+                    continue;
+                }
+                let rest = &cluster[at + short.len_utf8()..];
+                let value = if rest.is_empty() {
+                    i += 1;
+                    args.get(i)?.to_str()?
+                } else if rest.starts_with('=') {
+                    return None;
+                } else {
+                    rest
+                };
+                opts.set(Options::long_of(short)?, value)?;
+                break;
+            }
+        } else {
+            break;
+        }
+        i += 1;
+    }
+    let command = args.get(i..)?;
+    let first = command.first()?.to_str()?;
+    let conflict = (opts.pass.is_some() && opts.pass_file.is_some()) || (opts.debug && opts.quiet);
+    if conflict || first.starts_with('-') || SUBCOMMANDS.contains(&first) {
+        return None;
+    }
+    Some(Cli {
+        opts,
+        shell: false,
+        strict,
+        sub: Some(Sub::Run(command.to_vec())),
+    })
+}
+
+impl Options {
+    /// The flag a long name sets.
+    fn flag(&mut self, long: &str) -> Option<&mut bool> {
+        match long {
+            "isolate" => Some(&mut self.isolate),
+            "debug" => Some(&mut self.debug),
+            "quiet" => Some(&mut self.quiet),
+            "ipv6" => Some(&mut self.ipv6),
+            _ => None,
+        }
+    }
+
+    /// The flag a short name sets.
+    fn short_flag(&mut self, short: char) -> Option<&mut bool> {
+        match short {
+            'i' => Some(&mut self.isolate),
+            'd' => Some(&mut self.debug),
+            'q' => Some(&mut self.quiet),
+            '6' => Some(&mut self.ipv6),
+            _ => None,
+        }
+    }
+
+    /// The long name of a short option that takes a value.
+    fn long_of(short: char) -> Option<&'static str> {
+        Some(match short {
+            'a' => "address",
+            'P' => "port",
+            'u' => "user",
+            'p' => "pass",
+            'c' => "config",
+            _ => return None,
+        })
+    }
+
+    /// Sets the option `long` to `value`, once; None when clap would refuse or read it
+    /// otherwise.
+    fn set(&mut self, long: &str, value: &str) -> Option<()> {
+        if value.is_empty() || value.starts_with('-') {
+            return None;
+        }
+        let slot = match long {
+            "address" => &mut self.address,
+            "port" => &mut self.port,
+            "user" => &mut self.user,
+            "pass" => &mut self.pass,
+            "backend" if ["tor", "arti", "auto"].contains(&value) => &mut self.backend,
+            "dns" if ["exit", "resolve"].contains(&value) => &mut self.dns,
+            "pass-file" | "config" => {
+                let slot = if long == "config" {
+                    &mut self.config
+                } else {
+                    &mut self.pass_file
+                };
+                return slot.replace(PathBuf::from(value)).is_none().then_some(());
+            }
+            _ => return None,
+        };
+        slot.replace(value.to_owned()).is_none().then_some(())
+    }
+}
+
+/// The launcher's command line, from `args` (argv, the program's name first).
+pub(crate) fn parse(args: Vec<OsString>) -> Result<Cli, clap::Error> {
+    match quick(&args) {
+        Some(cli) => Ok(cli),
+        None => Cli::try_parse_from(args),
+    }
+}
+
 impl Cli {
     /// What -q and -d ask for.
     pub(crate) fn verbosity(&self) -> crate::ui::Verbosity {
-        crate::ui::Verbosity::of(self.quiet, self.debug)
+        crate::ui::Verbosity::of(self.opts.quiet, self.opts.debug)
     }
 
     /// The flags that are settings, for the settings loader (later sources win; flags last);
@@ -224,19 +396,19 @@ impl Cli {
                 flag,
             });
         };
-        if let Some(a) = &self.address {
+        if let Some(a) = &self.opts.address {
             push(Key::TorAddress, a, "-a");
         }
-        if let Some(p) = &self.port {
+        if let Some(p) = &self.opts.port {
             push(Key::TorPort, p, "-P");
         }
-        if let Some(u) = &self.user {
+        if let Some(u) = &self.opts.user {
             push(Key::Username, u, "-u");
         }
-        if let Some(p) = &self.pass {
+        if let Some(p) = &self.opts.pass {
             push(Key::Password, p, "-p");
         }
-        if let Some(file) = &self.pass_file {
+        if let Some(file) = &self.opts.pass_file {
             let mut text = std::fs::read_to_string(file).map_err(|e| {
                 format!(
                     "--pass-file {}: cannot read it: {e}; name a readable file holding the password",
@@ -250,24 +422,134 @@ impl Cli {
             );
             zeroize::Zeroize::zeroize(&mut text);
         }
-        if let Some(b) = &self.backend {
+        if let Some(b) = &self.opts.backend {
             push(Key::Backend, b, "--backend");
         }
-        if let Some(m) = &self.dns {
+        if let Some(m) = &self.opts.dns {
             push(Key::DnsMode, m, "--dns");
         }
-        if self.isolate {
+        if self.opts.isolate {
             push(Key::IsolatePid, "1", "-i");
         }
-        if self.debug {
+        if self.opts.debug {
             push(Key::LogLevel, "5", "-d");
         }
-        if self.quiet {
+        if self.opts.quiet {
             push(Key::LogLevel, "1", "-q");
         }
         if self.strict {
             push(Key::Strict, "1", "--strict");
         }
         Ok(flags)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_subcommand_list_is_clap_s() {
+        let cmd = Cli::command();
+        let names: Vec<&str> = cmd.get_subcommands().map(|c| c.get_name()).collect();
+        assert_eq!(names, SUBCOMMANDS);
+        assert!(
+            cmd.get_subcommands()
+                .all(|c| c.get_all_aliases().next().is_none())
+        );
+    }
+
+    /// Every line `quick` reads, `Cli` reads the same way, and the usual lines are read
+    /// quickly.
+    #[test]
+    fn the_quick_reading_agrees_with_clap() {
+        let options: &[&[&str]] = &[
+            &[],
+            &["-q"],
+            &["-d"],
+            &["-q", "-d"],
+            &["-qi"],
+            &["-i6"],
+            &["--strict"],
+            &["--shell"],
+            &["-a", "127.0.0.1", "-P", "9050"],
+            &["-a127.0.0.1", "-P9050"],
+            &["--address=::1", "--port", "9150"],
+            &["-u", "alice", "-p", "secret"],
+            &["-p", "secret", "--pass-file", "/f"],
+            &["--pass-file=/f"],
+            &["--backend", "arti", "--dns", "resolve"],
+            &["--backend", "nope"],
+            &["-c", "/etc/torify/torify.toml"],
+            &["-P"],
+            &["--"],
+            &["-q", "--"],
+            &["-x"],
+            &["--version"],
+            &["-h"],
+            &["-a=1.2.3.4"],
+            &["-qa", "127.0.0.1"],
+            &["-aq"],
+            &["-q", "-q"],
+            &["-q", "--quiet"],
+            &["--quiet=1"],
+            &["--strict", "--strict"],
+            &["--address="],
+            &["-a", ""],
+            &["-a", "-q"],
+            &["-a", "1", "--address", "2"],
+            &["-"],
+            &["--backend=tor", "--dns=exit"],
+            &["--pass-file", "/f", "--pass", "x"],
+            &["-c"],
+            &["--config=/c", "-i", "-6"],
+            &["--nope"],
+            &["-P", "9050", "--shell"],
+            &["--", "--"],
+        ];
+        let commands: &[&[&str]] = &[
+            &[],
+            &["curl", "-q", "http://x/"],
+            &["ssh", "-p", "22", "--", "host"],
+            &["sh"],
+            &["sh", "-c", "true"],
+            &["-q"],
+            &["--help"],
+            &["help"],
+            &["check"],
+            &["show"],
+            &["serve", "--foreground"],
+            &["system", "status"],
+            &["resolve", "-x", "1.2.3.4"],
+            &["forward", "x:1"],
+            &["completions", "bash"],
+            &["true", "--strict", "-a", "1"],
+            &["-"],
+            &["--", "x"],
+            &["é"],
+        ];
+        for o in options {
+            for c in commands {
+                let argv: Vec<OsString> = std::iter::once("torify")
+                    .chain(o.iter().copied())
+                    .chain(c.iter().copied())
+                    .map(OsString::from)
+                    .collect();
+                let full = Cli::try_parse_from(&argv).map_err(|e| e.kind());
+                let read = parse(argv.clone()).map_err(|e| e.kind());
+                assert_eq!(format!("{read:?}"), format!("{full:?}"), "{argv:?}");
+            }
+        }
+        for usual in [
+            "torify curl http://x/",
+            "torsocks -q ssh -p 22 host",
+            "torify -i -a 127.0.0.1 -P9050 --dns exit git clone x",
+            "torify --strict -u a -p b -- wget x",
+            "torify sh",
+        ] {
+            let argv: Vec<OsString> = usual.split(' ').map(OsString::from).collect();
+            assert!(quick(&argv).is_some(), "{usual}");
+        }
     }
 }

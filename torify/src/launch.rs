@@ -214,9 +214,11 @@ struct Window {
 }
 
 impl Window {
-    /// How much is read at a time: all of a small program, the section headers and their
-    /// names (at the end of the file) of a large one.
-    const SIZE: usize = 64 * 1024;
+    /// How much is read at a time: the headers at the start of a program, or its section
+    /// headers and their names (at the end of the file, the names just before). Each page of
+    /// it is a page fault in the launcher, which is the launcher's main cost: 64 KiB were a
+    /// sixth of them.
+    const SIZE: usize = 16 * 1024;
 
     /// Fills `buf` from `offset` of `file`; returns how many bytes there were.
     fn read_at(&mut self, file: &std::fs::File, offset: u64, buf: &mut [u8]) -> usize {
@@ -224,13 +226,19 @@ impl Window {
         let end = offset.saturating_add(buf.len() as u64);
         let held = self.start + self.bytes.len() as u64;
         if !(self.filled && offset >= self.start && (end <= held || self.at_end)) {
-            self.start = offset & !4095;
+            // A page before too: the section names precede the section headers.
+            self.start = (offset & !4095).saturating_sub(4096);
             let size = Self::SIZE.max(buf.len() + 4096);
             self.bytes.resize(size, 0);
             let mut done = 0;
             while done < size {
                 match file.read_at(&mut self.bytes[done..], self.start + done as u64) {
                     Ok(0) | Err(_) => break,
+                    // Short: the file ends there (a program is a regular file).
+                    Ok(n) if n < size - done => {
+                        done += n;
+                        break;
+                    }
                     Ok(n) => done += n,
                 }
             }

@@ -27,7 +27,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{CommandFactory, Parser};
+use clap::CommandFactory;
 use torify_conf::{Backend, Loaded, SocksEndpoint};
 use torify_core::pool::table;
 
@@ -51,8 +51,8 @@ fn prepare(cli: &Cli) -> Result<Prepared, Failure> {
 fn prepare_with(cli: &Cli, loaded: Loaded) -> Result<Prepared, Failure> {
     let lib = library::find().map_err(fail)?;
     let session = launch::session_token(&loaded.settings).map_err(fail)?;
-    let changes = launch::env_changes(&loaded, cli.config.as_deref(), session);
-    let backend = backend::choose(&loaded, cli.quiet);
+    let changes = launch::env_changes(&loaded, cli.opts.config.as_deref(), session);
+    let backend = backend::choose(&loaded, cli.opts.quiet);
     Ok(Prepared {
         loaded,
         lib,
@@ -110,7 +110,7 @@ fn run(cli: &Cli, command: &[OsString], mut p: Prepared) -> Result<ExitCode, Fai
             ));
         } else if cage::unavailable().is_none() && !library::loaded_here() {
             // The cage carries what the library cannot enter: use it rather than refuse.
-            if !cli.quiet {
+            if !cli.opts.quiet {
                 ui::error(format!(
                     "{shown} is {why}: running it in the kernel cage (--strict), where its connections go through Tor"
                 ));
@@ -192,7 +192,7 @@ fn shell(cli: &Cli, mut p: Prepared) -> Result<ExitCode, Failure> {
         }
         Err(why) => ui::error(format!("the prompt is not marked: {why}")),
     }
-    if !cli.quiet {
+    if !cli.opts.quiet {
         ui::error(format!(
             "starting {} with every connection through Tor (prompt marked \"(tor) \", {}=1 set); `exit` leaves it",
             shell.to_string_lossy(),
@@ -415,10 +415,10 @@ fn service_start<'a>(cli: &'a Cli, loaded: &'a Loaded) -> service::Start<'a> {
 fn serve_start<'a>(cli: &'a Cli, loaded: &'a Loaded, linger: Option<u64>) -> service::Start<'a> {
     service::Start {
         loaded,
-        config_flag: cli.config.as_deref(),
+        config_flag: cli.opts.config.as_deref(),
         linger,
-        debug: cli.debug,
-        quiet: cli.quiet,
+        debug: cli.opts.debug,
+        quiet: cli.opts.quiet,
     }
 }
 
@@ -512,7 +512,7 @@ fn serve(
             library::refuse_if_loaded_here().map_err(fail)?;
             let place = place()?;
             let pid = service::start_detached(&place, &serve_start(cli, &loaded, linger))?;
-            if !cli.quiet {
+            if !cli.opts.quiet {
                 ui::error(format!(
                     "the Tor service runs (pid {pid}): SOCKS at unix:{}; `torify serve stop` stops it",
                     place.socket().display()
@@ -534,7 +534,7 @@ fn serve_here(cli: &Cli, linger: Option<u64>, ready_fd: Option<i32>) -> Failure 
         Ok(cmd) => cmd,
         Err(failure) => return failure,
     };
-    if cli.quiet {
+    if cli.opts.quiet {
         cmd.arg("-q");
     }
     let err = std::os::unix::process::CommandExt::exec(&mut cmd);
@@ -544,7 +544,7 @@ fn serve_here(cli: &Cli, linger: Option<u64>, ready_fd: Option<i32>) -> Failure 
 }
 
 fn main() -> ExitCode {
-    let parsed = Cli::try_parse();
+    let parsed = cli::parse(std::env::args_os().collect());
     // Parsed: the password need not stay in /proc/PID/cmdline.
     argv::scrub_password();
     let cli = match parsed {
@@ -575,15 +575,15 @@ fn main() -> ExitCode {
                     programs,
                     listed: &loaded.settings.system,
                 },
-                cli.quiet,
+                cli.opts.quiet,
             )
         }),
         Some(Sub::System {
             action: SystemAction::Disable,
-        }) => system::run(system::Action::Disable, cli.quiet),
+        }) => system::run(system::Action::Disable, cli.opts.quiet),
         Some(Sub::System {
             action: SystemAction::Status,
-        }) => system::run(system::Action::Status, cli.quiet),
+        }) => system::run(system::Action::Status, cli.opts.quiet),
         Some(Sub::Serve {
             foreground,
             linger,

@@ -38,7 +38,7 @@ fn with_sources<T>(
     read(&Sources {
         env: &env,
         secure,
-        config_flag: cli.config.as_deref(),
+        config_flag: cli.opts.config.as_deref(),
         flags: &flags,
         system_files: &SYSTEM_FILES,
     })
