@@ -100,6 +100,13 @@ pub(crate) fn judge_send(fd: c_int) -> Result<(), Refusal> {
 /// Notes the internet (and other non-local) sockets open at load. Runs from `.init_array`,
 /// before `main` and before any thread: no allocation, no lock.
 pub(crate) fn note_at_load() {
+    // The launcher that exec'd this very process closed them already (the seal mark names
+    // this process); a process started any other way, its children included, looks.
+    let sealed = crate::sys::env_now(torify_core::exec::SEALED_VARIABLE)
+        .is_some_and(|v| torify_core::exec::sealed_for(v, crate::sys::pid()));
+    if sealed {
+        return;
+    }
     // SAFETY: a NUL-terminated path; the descriptor is ours and closed below.
     let dir = unsafe {
         libc::open(

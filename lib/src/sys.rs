@@ -3,6 +3,7 @@
 //! Every call that we also hook goes to the real libc function (a call to `libc::connect` from
 //! inside this library would land in our own hook); the rest go to libc directly.
 
+use std::ffi::CStr;
 use std::time::{Duration, Instant};
 
 use libc::c_int;
@@ -29,6 +30,17 @@ pub(crate) fn set_errno(e: Errno) {
 /// A -1 return with errno turned into `Err(errno)`.
 fn check(ret: c_int) -> Result<c_int, Errno> {
     if ret < 0 { Err(errno()) } else { Ok(ret) }
+}
+
+/// The value of `name` in this process's environment as libc holds it (no copy: for the
+/// load-time code, which must not allocate).
+pub(crate) fn env_now(name: &CStr) -> Option<&'static [u8]> {
+    // SAFETY: a NUL-terminated name; getenv returns null or a pointer into environ, which lives
+    // as long as the process unless the program replaces the entry (the callers read it once,
+    // at load, before main).
+    let value = unsafe { libc::getenv(name.as_ptr()) };
+    // SAFETY: non-null: a NUL-terminated string in environ.
+    (!value.is_null()).then(|| unsafe { CStr::from_ptr(value) }.to_bytes())
 }
 
 /// True when the process runs secure-exec (setuid, setgid, file capabilities): the

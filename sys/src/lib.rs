@@ -4,6 +4,7 @@
 pub mod argv;
 #[cfg(feature = "tokio")]
 pub mod async_fd;
+pub mod entry;
 pub mod exec;
 pub mod fd;
 pub mod netdev;

@@ -524,3 +524,28 @@ fn the_launcher_is_a_static_pie_and_the_library_needs_only_libc() {
         .collect();
     assert!(unwinder.is_empty(), "{unwinder:?}");
 }
+
+/// The command starts with SIGPIPE at its default whatever the launcher got (std's exec sets
+/// it back, as it did when the launcher started through std's start, which ignored it).
+#[test]
+fn the_command_starts_with_sigpipe_at_its_default() {
+    let t = artifacts::torify();
+    for restore in ["True", "False"] {
+        let script = format!(
+            "import signal, subprocess, sys\n\
+             signal.signal(signal.SIGPIPE, signal.SIG_IGN)\n\
+             r = subprocess.run([sys.argv[1], '-q', 'sh', '-c', 'grep ^SigIgn: /proc/self/status'],\n\
+             capture_output=True, text=True, restore_signals={restore})\n\
+             print(r.returncode, r.stdout.split()[-1] if r.stdout else r.stderr)"
+        );
+        let out = run(Command::new("python3")
+            .args(["-c", &script])
+            .arg(&t)
+            .env("TORIFY_BACKEND", "tor"));
+        let mut words = out.stdout.split_whitespace();
+        assert_eq!(words.next(), Some("0"), "{out:?}");
+        let mask = u64::from_str_radix(words.next().unwrap_or(""), 16).expect("a SigIgn mask");
+        // SIGPIPE is signal 13: bit 12 of the mask.
+        assert_eq!(mask & (1 << 12), 0, "restore_signals={restore}: {out:?}");
+    }
+}

@@ -293,6 +293,19 @@ fn an_inherited_socket_connected_around_tor_carries_nothing() {
             run.stderr
         );
         assert!(leaks.is_empty(), "{leaks:#?}");
+
+        // The launcher's seal mark counts only in the process it names (the one it exec'd):
+        // here it names another, and the library still looks and refuses.
+        let mut cmd = Command::new(artifacts::probe("escape"));
+        cmd.env_clear()
+            .env("LD_PRELOAD", artifacts::library())
+            .env("TORSOCKS_TOR_PORT", socks.port().to_string())
+            .env("TORIFY_SEALED", std::process::id().to_string())
+            .args(["write-fd", "7"]);
+        with_fd_7(&mut cmd, udp.as_raw_fd());
+        let (run, leaks) = captured(socks.port(), &mut cmd);
+        has(&run, &["step=write ret=-1 errno=EPERM"]);
+        assert!(leaks.is_empty(), "{leaks:#?}");
     });
 }
 

@@ -27,6 +27,30 @@ impl From<Exit> for std::process::ExitCode {
     }
 }
 
+/// The status the launcher exits with (it starts through torify_sys::entry, which takes the
+/// number: std's ExitCode does not give it back).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Status(pub(crate) u8);
+
+impl Status {
+    /// 0.
+    pub(crate) const SUCCESS: Status = Status(0);
+    /// 1.
+    pub(crate) const FAILURE: Status = Status(1);
+}
+
+impl From<u8> for Status {
+    fn from(code: u8) -> Self {
+        Status(code)
+    }
+}
+
+impl From<Exit> for Status {
+    fn from(exit: Exit) -> Self {
+        Status(exit.code())
+    }
+}
+
 /// A failure of the launcher: how it exits and the one line it prints.
 #[derive(Debug)]
 pub(crate) struct Failure {

@@ -66,10 +66,19 @@ fn inspect(fd: BorrowedFd<'_>) -> Option<Inherited> {
     })
 }
 
-/// Marks close-on-exec every inherited socket that would go around Tor; returns one line per
-/// socket so closed.
-pub(crate) fn seal(settings: &Settings) -> Vec<String> {
-    seal_where(|socket| policy::may_receive(socket.kind, socket.state, settings).is_err())
+/// What `seal` did: one line per socket it closed. Holding one is what lets the command be
+/// exec'd with the seal mark (`launch::exec`).
+pub(crate) struct Sealed {
+    pub(crate) lines: Vec<String>,
+}
+
+/// Marks close-on-exec every inherited socket that would go around Tor.
+pub(crate) fn seal(settings: &Settings) -> Sealed {
+    Sealed {
+        lines: seal_where(|socket| {
+            policy::may_receive(socket.kind, socket.state, settings).is_err()
+        }),
+    }
 }
 
 /// For the cage: every inherited internet (or other non-local) socket belongs to the network

@@ -291,17 +291,24 @@ pub(crate) fn filter(cmd: &mut Command, filters: Option<Filters>) {
     }
 }
 
-/// Execs the command; returns only on failure, with the exit status and the message.
+/// Execs the command, once `sealed`; returns only on failure, with the exit status and the
+/// message.
 pub(crate) fn exec(
     command: &[OsString],
     program: &Path,
     lib: &Path,
     changes: &EnvChanges,
     filters: Option<Filters>,
+    _sealed: &crate::inherited::Sealed,
 ) -> Failure {
     let mut cmd = Command::new(program);
     cmd.arg0(&command[0]).args(&command[1..]);
     apply(&mut cmd, lib, changes);
+    // This process becomes the command, so its inherited sockets are the ones `seal` judged:
+    // the library need not look again (exec::SEALED_VARIABLE).
+    if let Ok(name) = torify_core::exec::SEALED_VARIABLE.to_str() {
+        cmd.env(name, std::process::id().to_string());
+    }
     filter(&mut cmd, filters);
     let err = cmd.exec();
     let status = if err.kind() == std::io::ErrorKind::NotFound {

@@ -1,5 +1,8 @@
 //! The torify launcher.
 
+// Started through torify_sys::entry, not std's start: that module says what it saves.
+#![cfg_attr(not(test), no_main)]
+
 mod argv;
 mod backend;
 mod cage;
@@ -25,7 +28,6 @@ mod ui;
 use std::ffi::OsString;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 
 use clap::CommandFactory;
 use torify_conf::{Backend, Loaded, SocksEndpoint};
@@ -33,7 +35,7 @@ use torify_core::pool::table;
 
 use crate::backend::Chosen;
 use crate::cli::{Cli, CompletionShell, ServeAction, Sub, SystemAction};
-use crate::exit::{Exit, Failure, fail};
+use crate::exit::{Exit, Failure, Status, fail};
 use crate::launch::EnvChanges;
 
 /// Everything a command, a shell or a check needs: settings, library, environment, backend.
@@ -61,7 +63,7 @@ fn prepare_with(cli: &Cli, loaded: Loaded) -> Result<Prepared, Failure> {
     })
 }
 
-fn show(cli: &Cli) -> Result<ExitCode, Failure> {
+fn show(cli: &Cli) -> Result<Status, Failure> {
     let (loaded, refused) = settings::load_for_diagnosis(cli)?;
     if let Some(why) = &refused {
         ui::error(why);
@@ -77,13 +79,13 @@ fn show(cli: &Cli) -> Result<ExitCode, Failure> {
     let current = std::env::var_os("LD_PRELOAD").unwrap_or_default();
     ui::out(format!("LD_PRELOAD=\"{}\"\n", current.to_string_lossy()));
     Ok(if refused.is_some() {
-        ExitCode::FAILURE
+        Status::FAILURE
     } else {
-        ExitCode::SUCCESS
+        Status::SUCCESS
     })
 }
 
-fn run(cli: &Cli, command: &[OsString], mut p: Prepared) -> Result<ExitCode, Failure> {
+fn run(cli: &Cli, command: &[OsString], mut p: Prepared) -> Result<Status, Failure> {
     let program = torify_core::exec::locate(&command[0], std::env::var_os("PATH").as_deref())
         .ok_or_else(|| {
             Failure::new(
@@ -137,7 +139,7 @@ fn run(cli: &Cli, command: &[OsString], mut p: Prepared) -> Result<ExitCode, Fai
             backend: p.backend,
             service: service_start(cli, &p.loaded),
         })
-        .map(ExitCode::from);
+        .map(Status::from);
     }
     if let Some(why) = launch::privileged(&program) {
         if p.loaded.settings.allow_privileged_exec {
@@ -155,7 +157,8 @@ fn run(cli: &Cli, command: &[OsString], mut p: Prepared) -> Result<ExitCode, Fai
             ));
         }
     }
-    for line in inherited::seal(&p.loaded.settings) {
+    let sealed = inherited::seal(&p.loaded.settings);
+    for line in &sealed.lines {
         ui::error(line);
     }
     let filters = if caged {
@@ -165,13 +168,15 @@ fn run(cli: &Cli, command: &[OsString], mut p: Prepared) -> Result<ExitCode, Fai
             .map_err(|e| fail(format!("cannot build the kernel filter: {e}")))?
     };
     match p.backend {
-        Chosen::Daemon => Err(launch::exec(command, &program, &p.lib, &p.changes, filters)),
+        Chosen::Daemon => Err(launch::exec(
+            command, &program, &p.lib, &p.changes, filters, &sealed,
+        )),
         Chosen::Embedded => embedded_run(cli, &p, command, &program, filters),
     }
 }
 
 /// `torify --shell`: the user's shell, torified, marked for prompts.
-fn shell(cli: &Cli, mut p: Prepared) -> Result<ExitCode, Failure> {
+fn shell(cli: &Cli, mut p: Prepared) -> Result<Status, Failure> {
     let shell = std::env::var_os("SHELL")
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| OsString::from("/bin/sh"));
@@ -204,13 +209,13 @@ fn shell(cli: &Cli, mut p: Prepared) -> Result<ExitCode, Failure> {
 
 /// `torify on`: shell code that torifies the current session: through the tor daemon, or
 /// through the embedded client's service, started if need be and held while the shell lives.
-fn on(cli: &Cli) -> Result<ExitCode, Failure> {
+fn on(cli: &Cli) -> Result<Status, Failure> {
     if std::env::var_os(session::MARKER).is_some() {
         ui::error(format!(
             "this shell is already torified ({} is set); eval \"$(torify off)\" turns it off",
             session::MARKER
         ));
-        return Ok(ExitCode::SUCCESS);
+        return Ok(Status::SUCCESS);
     }
     let mut p = prepare(cli)?;
     if p.backend == Chosen::Embedded {
@@ -241,21 +246,21 @@ fn on(cli: &Cli) -> Result<ExitCode, Failure> {
     }
     let script = session::on_script(&wanted, &|name| std::env::var_os(name));
     ui::out_bytes(&script);
-    Ok(ExitCode::SUCCESS)
+    Ok(Status::SUCCESS)
 }
 
 /// `torify off`: shell code that undoes `torify on`.
-fn off() -> Result<ExitCode, Failure> {
+fn off() -> Result<Status, Failure> {
     if std::env::var_os(session::MARKER).is_none() {
         ui::error("this shell is not torified; nothing to undo");
-        return Ok(ExitCode::SUCCESS);
+        return Ok(Status::SUCCESS);
     }
     ui::out(session::off_script());
-    Ok(ExitCode::SUCCESS)
+    Ok(Status::SUCCESS)
 }
 
 /// `torify check`.
-fn check(cli: &Cli, name: &str) -> Result<ExitCode, Failure> {
+fn check(cli: &Cli, name: &str) -> Result<Status, Failure> {
     let (loaded, refused) = settings::load_for_diagnosis(cli)?;
     let p = prepare_with(cli, loaded)?;
     // Before anything can start a thread: the trial cage forks.
@@ -306,14 +311,14 @@ fn check(cli: &Cli, name: &str) -> Result<ExitCode, Failure> {
     check::cage_check(&mut report, cage, p.loaded.settings.strict);
     ui::out(report.render());
     Ok(if report.passed() {
-        ExitCode::SUCCESS
+        Status::SUCCESS
     } else {
-        ExitCode::FAILURE
+        Status::FAILURE
     })
 }
 
 /// `torify resolve NAME` / `torify resolve -x IP`, like tor-resolve.
-fn resolve(cli: &Cli, reverse: bool, target: &str) -> Result<ExitCode, Failure> {
+fn resolve(cli: &Cli, reverse: bool, target: &str) -> Result<Status, Failure> {
     let fail = |why: String| Failure::new(Exit::Failed, why);
     if reverse {
         let ip: IpAddr = target
@@ -327,7 +332,7 @@ fn resolve(cli: &Cli, reverse: bool, target: &str) -> Result<ExitCode, Failure> 
     } else {
         if let Ok(ip) = target.parse::<IpAddr>() {
             ui::out(format!("{ip}\n"));
-            return Ok(ExitCode::SUCCESS);
+            return Ok(Status::SUCCESS);
         }
         if torify_core::onion::is_onion(target) {
             if let Err(why) = torify_core::onion::validate(target) {
@@ -346,7 +351,7 @@ fn resolve(cli: &Cli, reverse: bool, target: &str) -> Result<ExitCode, Failure> 
         })?;
         ui::out(format!("{}\n", answer.map_err(fail)?));
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(Status::SUCCESS)
 }
 
 fn forward(
@@ -355,7 +360,7 @@ fn forward(
     expose: bool,
     isolate: bool,
     destination: &str,
-) -> Result<ExitCode, Failure> {
+) -> Result<Status, Failure> {
     let destination = forward::Destination::parse(destination).map_err(fail)?;
     let (listen, warning) = forward::listen_address(listen, expose).map_err(fail)?;
     if let Some(w) = warning {
@@ -373,7 +378,7 @@ fn forward(
         )
     })?
     .map_err(fail)?;
-    Ok(ExitCode::from(status))
+    Ok(Status::from(status))
 }
 
 /// Runs `work` against the SOCKS endpoint of the chosen backend.
@@ -395,14 +400,14 @@ fn through_tor<T: Send + 'static>(
 
 /// `torify completions SHELL`: generated from the command line definition. The zsh script
 /// also completes the `torsocks` name.
-fn completions(shell: CompletionShell) -> Result<ExitCode, Failure> {
+fn completions(shell: CompletionShell) -> Result<Status, Failure> {
     let mut cmd = Cli::command();
     let script = match shell {
         CompletionShell::Zsh => completion::zsh(&mut cmd),
         CompletionShell::Bash => completion::bash(&mut cmd),
     };
     ui::out_bytes(&script);
-    Ok(ExitCode::SUCCESS)
+    Ok(Status::SUCCESS)
 }
 
 /// How a command starts the service when none runs: lingering `arti.linger` after it.
@@ -430,13 +435,13 @@ fn embedded_run(
     command: &[OsString],
     program: &Path,
     filters: Option<seccomp::Filters>,
-) -> Result<ExitCode, Failure> {
+) -> Result<Status, Failure> {
     let (socket, _lease) = service::ensure(&service_start(cli, &p.loaded))?;
     let extra = [(
         torify_conf::ADDRESS_VARIABLE,
         format!("unix:{}", socket.display()),
     )];
-    child::run(command, program, &p.lib, &p.changes, &extra, filters).map(ExitCode::from)
+    child::run(command, program, &p.lib, &p.changes, &extra, filters).map(Status::from)
 }
 
 /// Runs `work` with the socket of the embedded client's service (started if none runs).
@@ -466,7 +471,7 @@ fn serve(
     linger: Option<u64>,
     ready_fd: Option<i32>,
     action: Option<ServeAction>,
-) -> Result<ExitCode, Failure> {
+) -> Result<Status, Failure> {
     let place = || service::Place::find().map_err(fail);
     match action {
         Some(ServeAction::Status) => {
@@ -484,14 +489,14 @@ fn serve(
                             |s| format!("stops {s}s after its last client")
                         )
                     ));
-                    Ok(ExitCode::SUCCESS)
+                    Ok(Status::SUCCESS)
                 }
                 None => {
                     ui::out(format!(
                         "not running (nothing answers at unix:{})\n",
                         socket.display()
                     ));
-                    Ok(ExitCode::from(3))
+                    Ok(Status::from(3))
                 }
             }
         }
@@ -502,7 +507,7 @@ fn serve(
             } else {
                 ui::error("no torify service is running");
             }
-            Ok(ExitCode::SUCCESS)
+            Ok(Status::SUCCESS)
         }
         None => {
             if foreground {
@@ -518,7 +523,7 @@ fn serve(
                     place.socket().display()
                 ));
             }
-            Ok(ExitCode::SUCCESS)
+            Ok(Status::SUCCESS)
         }
     }
 }
@@ -543,7 +548,13 @@ fn serve_here(cli: &Cli, linger: Option<u64>, ready_fd: Option<i32>) -> Failure 
     ))
 }
 
-fn main() -> ExitCode {
+#[cfg(not(test))]
+torify_sys::entry!(|| launch_main().0);
+// The unit tests have the test harness's main; this keeps the launcher's code live there.
+#[cfg(test)]
+const _: fn() -> Status = launch_main;
+
+fn launch_main() -> Status {
     let parsed = cli::parse(std::env::args_os().collect());
     // Parsed: the password need not stay in /proc/PID/cmdline.
     argv::scrub_password();
@@ -552,9 +563,9 @@ fn main() -> ExitCode {
         Err(e) => {
             let _ = e.print();
             return if e.use_stderr() {
-                ExitCode::from(Exit::Torify)
+                Status::from(Exit::Torify)
             } else {
-                ExitCode::SUCCESS
+                Status::SUCCESS
             };
         }
     };
@@ -624,7 +635,7 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(failure) => {
             ui::error(failure.line);
-            ExitCode::from(failure.exit)
+            Status::from(failure.exit)
         }
     }
 }

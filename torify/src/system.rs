@@ -8,12 +8,11 @@
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 
 use torify_conf::SystemSettings;
 use torify_preload::{Before, ExemptUser, PRELOAD_FILE, Removed, STATE_FILE, State};
 
-use crate::exit::{Failure, fail};
+use crate::exit::{Failure, Status, fail};
 use crate::{library, ui};
 
 /// Users the tor daemon runs as on the common distributions (Debian, Fedora, Arch, the BSDs'
@@ -53,7 +52,7 @@ pub(crate) enum Action<'a> {
 }
 
 /// Runs `torify system ACTION`.
-pub(crate) fn run(action: Action<'_>, quiet: bool) -> Result<ExitCode, Failure> {
+pub(crate) fn run(action: Action<'_>, quiet: bool) -> Result<Status, Failure> {
     match action {
         Action::Enable {
             users,
@@ -84,7 +83,7 @@ fn need_root(what: &str) -> Result<(), Failure> {
     }
 }
 
-fn enable(users: &[String], programs: &[PathBuf], quiet: bool) -> Result<ExitCode, Failure> {
+fn enable(users: &[String], programs: &[PathBuf], quiet: bool) -> Result<Status, Failure> {
     need_root("enable")?;
     let lib = library::find().map_err(fail)?;
     let unchanged = format!("{PRELOAD_FILE} is unchanged");
@@ -142,7 +141,7 @@ fn enable(users: &[String], programs: &[PathBuf], quiet: bool) -> Result<ExitCod
             exemptions(&state)
         ));
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(Status::SUCCESS)
 }
 
 /// A library that every program on the machine will load: only root may be able to change
@@ -284,7 +283,7 @@ fn exemptions(state: &State) -> String {
     all.join(", ")
 }
 
-fn disable(quiet: bool) -> Result<ExitCode, Failure> {
+fn disable(quiet: bool) -> Result<Status, Failure> {
     need_root("disable")?;
     let state = earlier_state();
     let lib = state
@@ -320,10 +319,10 @@ fn disable(quiet: bool) -> Result<ExitCode, Failure> {
             }
         });
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(Status::SUCCESS)
 }
 
-fn status() -> ExitCode {
+fn status() -> Status {
     let preload = std::fs::read(PRELOAD_FILE).unwrap_or_default();
     let listed: Vec<String> = torify_preload::entries(&preload)
         .filter(|e| torify_preload::names_the_library(e))
@@ -339,7 +338,7 @@ fn status() -> ExitCode {
                 String::new()
             }
         ));
-        return ExitCode::from(3);
+        return Status::from(3);
     }
     let mut text = format!("on: {PRELOAD_FILE} lists {}\n", listed.join(", "));
     match &state {
@@ -349,7 +348,7 @@ fn status() -> ExitCode {
         )),
     }
     ui::out(text);
-    ExitCode::SUCCESS
+    Status::SUCCESS
 }
 
 #[cfg(test)]

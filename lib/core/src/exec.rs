@@ -118,7 +118,26 @@ pub fn only_cage_interfaces(net_dev: &[u8], tun: &[u8]) -> bool {
 /// that scrubs its environment cannot drop a setting, and one that sets a variable (a shell
 /// running `TORSOCKS_TOR_PORT=9150 cmd`, a nested `torify -i`) changes it as it would outside.
 pub fn is_torify_variable(name: &[u8]) -> bool {
-    name.starts_with(b"TORSOCKS_") || name.starts_with(b"TORIFY_")
+    (name.starts_with(b"TORSOCKS_") || name.starts_with(b"TORIFY_"))
+        && name != SEALED_VARIABLE.to_bytes()
+}
+
+/// Set by the launcher, to its own process ID, in the command it execs once it has closed the
+/// descriptors it inherited that would carry data around Tor (torify/src/inherited.rs). The
+/// library of that very process (exec keeps the ID) then skips its own look through
+/// /proc/self/fd at load, which could find nothing more. No child gets it: it is not one of
+/// the variables children inherit from torify, and [`filter_environment`] drops the caller's.
+pub const SEALED_VARIABLE: &std::ffi::CStr = c"TORIFY_SEALED";
+
+/// True when `value`, SEALED_VARIABLE's, names the process `pid`: digits only, as the
+/// launcher writes it.
+pub fn sealed_for(value: &[u8], pid: u32) -> bool {
+    !value.is_empty()
+        && value.iter().all(u8::is_ascii_digit)
+        && std::str::from_utf8(value)
+            .ok()
+            .and_then(|v| v.parse::<u32>().ok())
+            == Some(pid)
 }
 
 /// The NAME of a NAME=value entry.
@@ -127,7 +146,8 @@ pub fn name_of(entry: &[u8]) -> &[u8] {
 }
 
 /// Walks the caller's environment (NAME=value entries) and hands every entry a child keeps to
-/// `keep`: all but LD_PRELOAD. Returns the caller's LD_PRELOAD value, for [`preload_entry`].
+/// `keep`: all but LD_PRELOAD and [`SEALED_VARIABLE`]. Returns the caller's LD_PRELOAD value,
+/// for [`preload_entry`].
 /// Allocates nothing (the exec hooks run in vfork children).
 pub fn filter_environment<'a>(
     env: impl IntoIterator<Item = &'a [u8]>,
@@ -138,7 +158,7 @@ pub fn filter_environment<'a>(
         let name = name_of(entry);
         if name == b"LD_PRELOAD" {
             preload = entry.get(name.len() + 1..);
-        } else {
+        } else if name != SEALED_VARIABLE.to_bytes() {
             keep(entry);
         }
     }
@@ -205,6 +225,33 @@ pub fn child_environment(env: &[&[u8]], ours: &[&[u8]], library: &[u8]) -> Vec<V
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_seal_mark_names_one_process_and_no_child_gets_it() {
+        assert!(sealed_for(b"4242", 4242));
+        for other in [
+            &b"4243"[..],
+            b"",
+            b"+4242",
+            b" 4242",
+            b"4242 ",
+            b"04242x",
+            b"99999999999",
+        ] {
+            assert!(!sealed_for(other, 4242), "{other:?}");
+        }
+        assert!(!is_torify_variable(SEALED_VARIABLE.to_bytes()));
+        assert!(is_torify_variable(b"TORIFY_SESSION"));
+        let env: &[&[u8]] = &[b"A=1", b"TORIFY_SEALED=4242", b"LD_PRELOAD=/x.so"];
+        let ours: &[&[u8]] = &[b"TORSOCKS_TOR_PORT=9050"];
+        let child = child_environment(env, ours, b"/lib/libtorify.so");
+        let child: Vec<&[u8]> = child.iter().map(Vec::as_slice).collect();
+        assert!(
+            child.iter().all(|e| name_of(e) != b"TORIFY_SEALED"),
+            "{child:?}"
+        );
+        assert!(child.contains(&&b"A=1"[..]) && child.contains(&&b"TORSOCKS_TOR_PORT=9050"[..]));
+    }
 
     #[test]
     fn privilege_table() {
