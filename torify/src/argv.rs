@@ -4,8 +4,8 @@
 //! (`argv`); the value of the launcher's `-p`/`--pass` is zeroed there once the command line
 //! has been parsed.
 
-/// Options of the launcher that take a value (the value may follow, or be joined).
-const WITH_VALUE_SHORT: &[u8] = b"aPupc";
+/// Options of the launcher that take a value (the value may follow, or be joined); the short
+/// ones are `cli::SHORT_VALUES`.
 const WITH_VALUE_LONG: &[&str] = &[
     "--address",
     "--port",
@@ -57,7 +57,10 @@ pub(crate) fn password_at(args: &[&[u8]]) -> Vec<(usize, usize)> {
             // A cluster of short options: the first that takes a value takes the rest of the
             // cluster, or the next argument.
             for (k, c) in a.iter().enumerate().skip(1) {
-                if WITH_VALUE_SHORT.contains(c) {
+                if crate::cli::SHORT_VALUES
+                    .iter()
+                    .any(|(s, _)| u32::from(*c) == *s as u32)
+                {
                     let rest = k + 1 < a.len();
                     if *c == b'p' {
                         found.push(if rest { (i, k + 1) } else { (i + 1, 0) });

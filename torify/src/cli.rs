@@ -309,6 +309,22 @@ fn quick(args: &[OsString]) -> Option<Cli> {
     })
 }
 
+/// The short flags of [`Options`], with their long names.
+const SHORT_FLAGS: [(char, &str); 4] = [
+    ('i', "isolate"),
+    ('d', "debug"),
+    ('q', "quiet"),
+    ('6', "ipv6"),
+];
+/// The short options of [`Options`] that take a value, with their long names.
+pub(crate) const SHORT_VALUES: [(char, &str); 5] = [
+    ('a', "address"),
+    ('P', "port"),
+    ('u', "user"),
+    ('p', "pass"),
+    ('c', "config"),
+];
+
 impl Options {
     /// The flag a long name sets.
     fn flag(&mut self, long: &str) -> Option<&mut bool> {
@@ -323,25 +339,16 @@ impl Options {
 
     /// The flag a short name sets.
     fn short_flag(&mut self, short: char) -> Option<&mut bool> {
-        match short {
-            'i' => Some(&mut self.isolate),
-            'd' => Some(&mut self.debug),
-            'q' => Some(&mut self.quiet),
-            '6' => Some(&mut self.ipv6),
-            _ => None,
-        }
+        let (_, long) = SHORT_FLAGS.iter().find(|(s, _)| *s == short)?;
+        self.flag(long)
     }
 
     /// The long name of a short option that takes a value.
     fn long_of(short: char) -> Option<&'static str> {
-        Some(match short {
-            'a' => "address",
-            'P' => "port",
-            'u' => "user",
-            'p' => "pass",
-            'c' => "config",
-            _ => return None,
-        })
+        SHORT_VALUES
+            .iter()
+            .find(|(s, _)| *s == short)
+            .map(|(_, long)| *long)
     }
 
     /// Sets the option `long` to `value`, once; None when clap would refuse or read it
