@@ -294,14 +294,7 @@ pub(crate) fn vet_search(file: &CStr) -> Result<Arm, c_int> {
     if file.to_bytes().contains(&b'/') {
         return vet(file);
     }
-    // SAFETY: getenv returns null or a NUL-terminated string of the environment.
-    let path_var = unsafe { libc::getenv(c"PATH".as_ptr()) };
-    let dirs: &[u8] = if path_var.is_null() {
-        b"/bin:/usr/bin"
-    } else {
-        // SAFETY: non-null, NUL-terminated.
-        unsafe { CStr::from_ptr(path_var) }.to_bytes()
-    };
+    let dirs = crate::sys::env_now(c"PATH").unwrap_or(b"/bin:/usr/bin");
     for dir in dirs.split(|b| *b == b':') {
         let mut p = PathBuf4k::new();
         let dir = if dir.is_empty() { b"." as &[u8] } else { dir };

@@ -32,12 +32,13 @@ fn check(ret: c_int) -> Result<c_int, Errno> {
     if ret < 0 { Err(errno()) } else { Ok(ret) }
 }
 
-/// The value of `name` in this process's environment as libc holds it (no copy: for the
-/// load-time code, which must not allocate).
+/// The value of `name` in this process's environment as libc holds it now (no copy: for
+/// code that must not allocate, at load or in a vfork child). Read it at once: a later
+/// setenv or putenv of the program may replace it.
 pub(crate) fn env_now(name: &CStr) -> Option<&'static [u8]> {
-    // SAFETY: a NUL-terminated name; getenv returns null or a pointer into environ, which lives
-    // as long as the process unless the program replaces the entry (the callers read it once,
-    // at load, before main).
+    // SAFETY: a NUL-terminated name; getenv returns null or a pointer into environ, which stays
+    // valid until the program replaces that entry (callers read it before calling back into
+    // the program).
     let value = unsafe { libc::getenv(name.as_ptr()) };
     // SAFETY: non-null: a NUL-terminated string in environ.
     (!value.is_null()).then(|| unsafe { CStr::from_ptr(value) }.to_bytes())

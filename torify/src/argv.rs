@@ -59,7 +59,7 @@ pub(crate) fn password_at(args: &[&[u8]]) -> Vec<(usize, usize)> {
             for (k, c) in a.iter().enumerate().skip(1) {
                 if crate::cli::SHORT_VALUES
                     .iter()
-                    .any(|(s, _)| u32::from(*c) == *s as u32)
+                    .any(|(s, _)| *s == char::from(*c))
                 {
                     let rest = k + 1 < a.len();
                     if *c == b'p' {

@@ -252,11 +252,12 @@ fn quick(args: &[OsString]) -> Option<Cli> {
                 Some((name, value)) => (name, Some(value)),
                 None => (long, None),
             };
-            if let Some(flag) = opts.flag(name).or(if name == "strict" {
+            let flag = if name == "strict" {
                 Some(&mut strict)
             } else {
-                None
-            }) {
+                opts.flag(name)
+            };
+            if let Some(flag) = flag {
                 if joined.is_some() || std::mem::replace(flag, true) {
                     return None;
                 }

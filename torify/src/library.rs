@@ -103,7 +103,7 @@ pub(crate) fn loaded_here() -> bool {
     };
     let path = Path::new(std::ffi::OsStr::from_bytes(path));
     let launched = std::env::var_os(torify_preload::LAUNCHED_VARIABLE).is_some();
-    torify_preload::this_process(launched, || torify_preload::listed_now(path))
+    torify_preload::this_process(launched, || torify_preload::listed(&file, path))
         == torify_preload::Verdict::Armed
 }
 
